@@ -1,0 +1,49 @@
+/**
+ * The start-up banner: the URL and the effective settings in a few lines, printed once per
+ * process even when `deno serve --parallel` starts several isolates.
+ *
+ * @module
+ */
+
+import type { Config } from "./config.ts";
+
+const PRINTED = "TIDINGS_BANNER_PRINTED";
+
+/**
+ * Prints the banner unless another isolate of this process already did.
+ *
+ * @example
+ * ```ts
+ * import { printBanner } from "./banner.ts";
+ * import { loadConfig } from "./config.ts";
+ * printBanner(loadConfig(() => undefined));
+ * ```
+ */
+export function printBanner(config: Config, devToken?: string): void {
+  try {
+    if (Deno.env.get(PRINTED)) return;
+    Deno.env.set(PRINTED, "1");
+  } catch {
+    // No env access: print anyway.
+  }
+  const host = config.hostname === "0.0.0.0" ? "localhost" : config.hostname;
+  const url = `http://${host}:${config.port}`;
+  const lines = [
+    `tidings is up: dashboard ${url}/  hub ${url}/.well-known/mercure`,
+    `  kv=${config.kvPath ?? "Deno Deploy KV"} demoFeeds=${config.demoFeeds ? "on" : "off"} ` +
+    `feedSpeed=${config.feedSpeed} heartbeat=${config.heartbeatMs}ms retry=${config.retryMs}ms ` +
+    `history=${config.historySize}/topic,${config.historyMaxAgeSeconds}s`,
+    `  limits: connections=${config.maxConnections} perIp=${config.maxConnectionsPerIp} ` +
+    `body=${config.maxBodyBytes}B publishRate=${config.publishRatePerSecond || "unlimited"}/s ` +
+    `anonymous=${config.anonymousSubscribers ? "on" : "off"} cors=${config.corsOrigins.join(",") || "off"} ` +
+    `compression=${config.compression ? "on" : "off"} log=${config.logLevel}`,
+  ];
+  if (devToken) {
+    lines.push(
+      "  no TIDINGS_JWT_KEY set: using a development key. Publisher+subscriber token:",
+      `  ${devToken}`,
+      `  try: curl -d topic=news -d data=hello -H "Authorization: Bearer ${devToken}" ${url}/.well-known/mercure`,
+    );
+  }
+  console.log(lines.join("\n"));
+}

@@ -1,0 +1,350 @@
+/**
+ * The durable event log in Deno KV: the truth every subscriber is served from.
+ *
+ * Every update gets the next position of one hub-wide, contiguous sequence and is written to the
+ * global log `["log", seq]` and to the log of each of its topics `["topic", topic, seq]` before its
+ * publisher is answered. Concurrent appends are group-committed: one atomic carries many updates,
+ * guarded by a check on `["head"]` so isolates, processes and Deploy instances never hand out the
+ * same position twice.
+ *
+ * @module
+ */
+
+import { makeHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
+
+const HEAD: Deno.KvKey = ["head"];
+const EPOCH: Deno.KvKey = ["meta", "epoch"];
+const MAX_MUTATIONS = 900;
+const MAX_BATCH_BYTES = 600 * 1024;
+
+interface Pending {
+  input: UpdateInput;
+  size: number;
+  resolve: (update: StoredUpdate) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Statistics of the group committer, for metrics. */
+export interface CommitStats {
+  commits: number;
+  conflicts: number;
+  events: number;
+  lastCommitMs: number;
+}
+
+/**
+ * Rough size in bytes of an update as KV stores it (V8 serialisation of strings is at most two
+ * bytes per UTF-16 unit).
+ *
+ * @example
+ * ```ts
+ * import { estimateUpdateSize } from "./event_log.ts";
+ * console.assert(estimateUpdateSize({ topics: ["a"], data: "hello" }) > 5);
+ * ```
+ */
+export function estimateUpdateSize(input: UpdateInput): number {
+  let size = 128 + stringSize(input.data) + stringSize(input.id ?? "x".repeat(48)) +
+    stringSize(input.type ?? "");
+  for (const topic of input.topics) size += stringSize(topic) + 8;
+  return size;
+}
+
+const WIDE = /[^\x00-\xff]/;
+
+/** V8 stores a string with only Latin-1 characters at one byte each, any other at two. */
+function stringSize(text: string): number {
+  return WIDE.test(text) ? text.length * 2 : text.length;
+}
+
+/** The largest update (by {@link estimateUpdateSize}) a KV value can hold. */
+export const MAX_UPDATE_SIZE = 63 * 1024;
+
+/**
+ * The append side and read side of the log.
+ *
+ * @example
+ * ```ts
+ * import { EventLog } from "./event_log.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const log = await EventLog.open(kv);
+ * const stored = await log.append({ topics: ["news"], data: "hello" });
+ * console.assert(stored.seq === 1);
+ * kv.close();
+ * ```
+ */
+export class EventLog {
+  readonly kv: Deno.Kv;
+  /** The hub's epoch, part of every generated id. */
+  readonly epoch: number;
+  /** Called after each successful commit with its updates, in order. */
+  onCommit: (updates: StoredUpdate[]) => void = () => {};
+  /** Called with the duration of each successful commit, ms. */
+  onCommitTimed: (ms: number) => void = () => {};
+  /** Topics appended to since the retention job last took them. */
+  readonly dirtyTopics: Set<string> = new Set();
+  readonly stats: CommitStats = { commits: 0, conflicts: 0, events: 0, lastCommitMs: 0 };
+  #queue: Pending[] = [];
+  #draining = false;
+  #head: { seq: number; versionstamp: string | null } | undefined;
+  #idTtlMs: number;
+
+  private constructor(kv: Deno.Kv, epoch: number, idTtlMs: number) {
+    this.kv = kv;
+    this.epoch = epoch;
+    this.#idTtlMs = idTtlMs;
+  }
+
+  /**
+   * Opens the log in `kv`, creating the hub epoch on first use.
+   *
+   * @example
+   * ```ts
+   * import { EventLog } from "./event_log.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const log = await EventLog.open(kv, { idTtlMs: 60_000 });
+   * console.assert(typeof log.epoch === "number");
+   * kv.close();
+   * ```
+   */
+  static async open(kv: Deno.Kv, options: { idTtlMs?: number } = {}): Promise<EventLog> {
+    let epoch = (await kv.get<number>(EPOCH)).value;
+    if (epoch === null) {
+      const candidate = crypto.getRandomValues(new Uint32Array(1))[0] * 1024 +
+        (crypto.getRandomValues(new Uint16Array(1))[0] & 1023);
+      await kv.atomic().check({ key: EPOCH, versionstamp: null }).set(EPOCH, candidate).commit();
+      epoch = (await kv.get<number>(EPOCH)).value!;
+    }
+    return new EventLog(kv, epoch, options.idTtlMs ?? 86_400_000);
+  }
+
+  /**
+   * Appends an update; resolves once it is durable in KV, with its position and id.
+   *
+   * @example
+   * ```ts
+   * import { EventLog } from "./event_log.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const log = await EventLog.open(kv);
+   * const [a, b] = await Promise.all([
+   *   log.append({ topics: ["t"], data: "1" }),
+   *   log.append({ topics: ["t"], data: "2" }),
+   * ]);
+   * console.assert(b.seq === a.seq + 1);
+   * kv.close();
+   * ```
+   */
+  append(input: UpdateInput): Promise<StoredUpdate> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ input, size: estimateUpdateSize(input), resolve, reject });
+      if (!this.#draining) this.#drain();
+    });
+  }
+
+  /** Updates waiting for their commit. */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#takeBatch();
+        try {
+          const stored = await this.#commit(batch.map((pending) => pending.input));
+          for (let i = 0; i < batch.length; i++) batch[i].resolve(stored[i]);
+          this.onCommit(stored);
+        } catch (error) {
+          for (const pending of batch) pending.reject(error);
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  #takeBatch(): Pending[] {
+    let mutations = 1;
+    let bytes = 0;
+    let count = 0;
+    for (const pending of this.#queue) {
+      const cost = 1 + pending.input.topics.length + (pending.input.id ? 1 : 0);
+      if (count > 0 && (mutations + cost > MAX_MUTATIONS || bytes + pending.size * 2 > MAX_BATCH_BYTES)) break;
+      mutations += cost;
+      bytes += pending.size * (1 + pending.input.topics.length);
+      count++;
+    }
+    return this.#queue.splice(0, count);
+  }
+
+  async #commit(inputs: UpdateInput[]): Promise<StoredUpdate[]> {
+    const started = performance.now();
+    for (let attempt = 0;; attempt++) {
+      if (!this.#head) {
+        const entry = await this.kv.get<number>(HEAD);
+        this.#head = { seq: entry.value ?? 0, versionstamp: entry.versionstamp };
+      }
+      const time = Date.now();
+      const first = this.#head.seq + 1;
+      const atomic = this.kv.atomic().check({ key: HEAD, versionstamp: this.#head.versionstamp });
+      const stored: StoredUpdate[] = inputs.map((input, index) => {
+        const seq = first + index;
+        const update: StoredUpdate = {
+          seq,
+          id: input.id ?? makeHubId(seq, this.epoch),
+          topics: input.topics,
+          data: input.data,
+          time,
+        };
+        if (input.type !== undefined) update.type = input.type;
+        if (input.retry !== undefined) update.retry = input.retry;
+        if (input.private) update.private = true;
+        if (input.priority) update.priority = input.priority;
+        atomic.set(["log", seq], update);
+        for (const topic of new Set(input.topics)) {
+          atomic.set(["topic", topic, seq], update);
+          this.dirtyTopics.add(topic);
+        }
+        if (input.id !== undefined) atomic.set(["id", input.id], seq, { expireIn: this.#idTtlMs });
+        return update;
+      });
+      const last = first + inputs.length - 1;
+      atomic.set(HEAD, last);
+      const result = await atomic.commit();
+      if (result.ok) {
+        this.#head = { seq: last, versionstamp: result.versionstamp };
+        this.stats.commits++;
+        this.stats.events += inputs.length;
+        this.stats.lastCommitMs = performance.now() - started;
+        this.onCommitTimed(this.stats.lastCommitMs);
+        return stored;
+      }
+      this.stats.conflicts++;
+      this.#head = undefined;
+      if (attempt > 1000) throw new Error("event log: too many commit conflicts");
+    }
+  }
+
+  /**
+   * The position of the newest update in KV (0 when empty).
+   *
+   * @example
+   * ```ts
+   * import { EventLog } from "./event_log.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const log = await EventLog.open(kv);
+   * console.assert((await log.headSeq()) === 0);
+   * kv.close();
+   * ```
+   */
+  async headSeq(): Promise<number> {
+    return (await this.kv.get<number>(HEAD)).value ?? 0;
+  }
+
+  /**
+   * Reads the global log after `afterSeq`, up to and including `untilSeq`, at most `limit` updates.
+   *
+   * @example
+   * ```ts
+   * import { EventLog } from "./event_log.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const log = await EventLog.open(kv);
+   * await log.append({ topics: ["t"], data: "x" });
+   * console.assert((await log.read(0, 10)).length === 1);
+   * kv.close();
+   * ```
+   */
+  async read(afterSeq: number, untilSeq: number, limit = 1000): Promise<StoredUpdate[]> {
+    const updates: StoredUpdate[] = [];
+    if (untilSeq <= afterSeq) return updates;
+    const iterator = this.kv.list<StoredUpdate>(
+      { start: ["log", afterSeq + 1], end: ["log", untilSeq + 1] },
+      { limit, batchSize: Math.min(limit, 1000) },
+    );
+    for await (const entry of iterator) updates.push(entry.value);
+    return updates;
+  }
+
+  /**
+   * Reads one topic's log after `afterSeq`, up to and including `untilSeq`.
+   *
+   * @example
+   * ```ts
+   * import { EventLog } from "./event_log.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const log = await EventLog.open(kv);
+   * await log.append({ topics: ["a"], data: "x" });
+   * await log.append({ topics: ["b"], data: "y" });
+   * console.assert((await log.readTopic("b", 0, 10)).length === 1);
+   * kv.close();
+   * ```
+   */
+  async readTopic(topic: string, afterSeq: number, untilSeq: number, limit = 1000): Promise<StoredUpdate[]> {
+    const updates: StoredUpdate[] = [];
+    if (untilSeq <= afterSeq) return updates;
+    const iterator = this.kv.list<StoredUpdate>(
+      { start: ["topic", topic, afterSeq + 1], end: ["topic", topic, untilSeq + 1] },
+      { limit, batchSize: Math.min(limit, 1000) },
+    );
+    for await (const entry of iterator) updates.push(entry.value);
+    return updates;
+  }
+
+  /**
+   * The position just before the `count` newest updates of a topic (to replay the current state).
+   *
+   * @example
+   * ```ts
+   * import { EventLog } from "./event_log.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const log = await EventLog.open(kv);
+   * await log.append({ topics: ["t"], data: "1" });
+   * await log.append({ topics: ["t"], data: "2" });
+   * console.assert((await log.seqBeforeNewest("t", 1)) === 1);
+   * kv.close();
+   * ```
+   */
+  async seqBeforeNewest(topic: string, count: number): Promise<number> {
+    let seq = 0;
+    for await (
+      const entry of this.kv.list<StoredUpdate>({ prefix: ["topic", topic] }, { reverse: true, limit: count })
+    ) seq = entry.value.seq - 1;
+    return seq;
+  }
+
+  /**
+   * The position of the update a publisher gave `id` to, if the hub still knows it.
+   *
+   * @example
+   * ```ts
+   * import { EventLog } from "./event_log.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const log = await EventLog.open(kv);
+   * await log.append({ topics: ["t"], data: "x", id: "mine" });
+   * console.assert((await log.seqOfId("mine")) === 1);
+   * kv.close();
+   * ```
+   */
+  async seqOfId(id: string): Promise<number | undefined> {
+    return (await this.kv.get<number>(["id", id])).value ?? undefined;
+  }
+
+  /**
+   * The oldest position still in the global log (head + 1 when it is empty).
+   *
+   * @example
+   * ```ts
+   * import { EventLog } from "./event_log.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const log = await EventLog.open(kv);
+   * console.assert((await log.oldestSeq()) === 1);
+   * kv.close();
+   * ```
+   */
+  async oldestSeq(): Promise<number> {
+    for await (const entry of this.kv.list<StoredUpdate>({ prefix: ["log"] }, { limit: 1 })) {
+      return entry.value.seq;
+    }
+    return (await this.headSeq()) + 1;
+  }
+}

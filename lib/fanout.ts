@@ -1,0 +1,213 @@
+/**
+ * Fan-out: hands each update the broker delivers to the subscribers whose selectors match it.
+ *
+ * Subscribers with only exact topics are found through a map from topic to subscribers; those with
+ * `*` or URI templates are tested one by one. A subscriber keeps references to the shared updates
+ * (never copies), so per-connection state stays a few fields and a short array.
+ *
+ * @module
+ */
+
+import { Notifier } from "./abortable.ts";
+import type { SelectorSet } from "./topic_selector.ts";
+import type { StoredUpdate } from "./update.ts";
+
+/** Decides whether one subscriber may receive (and wants) an update. */
+export type UpdatePredicate = (update: StoredUpdate) => boolean;
+
+/**
+ * One subscriber's queue of matched updates, bounded in bytes.
+ *
+ * @example
+ * ```ts
+ * import { Subscriber } from "./fanout.ts";
+ * import { SelectorSet } from "./topic_selector.ts";
+ * const subscriber = new Subscriber(new SelectorSet(["news"]), () => true, 1024, 0);
+ * subscriber.offer({ seq: 1, id: "a", topics: ["news"], data: "x", time: 0 });
+ * console.assert(subscriber.take().length === 1);
+ * ```
+ */
+export class Subscriber {
+  readonly selectors: SelectorSet;
+  readonly accepts: UpdatePredicate;
+  readonly notifier: Notifier = new Notifier();
+  /** The highest position offered so far; older positions are ignored (no duplicates). */
+  lastSeq: number;
+  /** Set when the queue passed its byte bound; the subscription then catches up from KV. */
+  overflowedAt: number | undefined;
+  #queue: StoredUpdate[] = [];
+  #queuedBytes = 0;
+  #maxBytes: number;
+
+  /**
+   * @example
+   * ```ts
+   * import { Subscriber } from "./fanout.ts";
+   * import { SelectorSet } from "./topic_selector.ts";
+   * const subscriber = new Subscriber(new SelectorSet(["*"]), () => true, 4096, 10);
+   * console.assert(subscriber.lastSeq === 10);
+   * ```
+   */
+  constructor(selectors: SelectorSet, accepts: UpdatePredicate, maxBytes: number, afterSeq: number) {
+    this.selectors = selectors;
+    this.accepts = accepts;
+    this.#maxBytes = maxBytes;
+    this.lastSeq = afterSeq;
+  }
+
+  /**
+   * Queues a matching update unless it was already seen or is not for this subscriber.
+   *
+   * @example
+   * ```ts
+   * import { Subscriber } from "./fanout.ts";
+   * import { SelectorSet } from "./topic_selector.ts";
+   * const subscriber = new Subscriber(new SelectorSet(["*"]), () => true, 4096, 0);
+   * subscriber.offer({ seq: 1, id: "a", topics: ["x"], data: "", time: 0 });
+   * subscriber.offer({ seq: 1, id: "a", topics: ["x"], data: "", time: 0 });
+   * console.assert(subscriber.take().length === 1);
+   * ```
+   */
+  offer(update: StoredUpdate): void {
+    if (update.seq <= this.lastSeq) return;
+    this.lastSeq = update.seq;
+    if (this.overflowedAt !== undefined || !this.accepts(update)) return;
+    this.#queue.push(update);
+    this.#queuedBytes += update.data.length + 64;
+    if (this.#queuedBytes > this.#maxBytes) {
+      this.overflowedAt = this.#queue[0].seq - 1;
+      this.#queue = [];
+      this.#queuedBytes = 0;
+    }
+    if (this.#queue.length <= 1) this.notifier.notify();
+  }
+
+  /**
+   * Takes every queued update, oldest first.
+   *
+   * @example
+   * ```ts
+   * import { Subscriber } from "./fanout.ts";
+   * import { SelectorSet } from "./topic_selector.ts";
+   * const subscriber = new Subscriber(new SelectorSet(["*"]), () => true, 4096, 0);
+   * console.assert(subscriber.take().length === 0);
+   * ```
+   */
+  take(): StoredUpdate[] {
+    const taken = this.#queue;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    return taken;
+  }
+
+  /** Bytes waiting in the queue. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+}
+
+/**
+ * The index of subscribers by topic.
+ *
+ * @example
+ * ```ts
+ * import { Fanout, Subscriber } from "./fanout.ts";
+ * import { SelectorSet } from "./topic_selector.ts";
+ * const fanout = new Fanout();
+ * const subscriber = new Subscriber(new SelectorSet(["news"]), () => true, 4096, 0);
+ * fanout.add(subscriber);
+ * fanout.dispatch([{ seq: 1, id: "a", topics: ["news"], data: "x", time: 0 }]);
+ * console.assert(subscriber.take().length === 1);
+ * ```
+ */
+export class Fanout {
+  #byTopic = new Map<string, Set<Subscriber>>();
+  #patterned = new Set<Subscriber>();
+  #size = 0;
+
+  /** How many subscribers are registered. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * Registers a subscriber.
+   *
+   * @example
+   * ```ts
+   * import { Fanout, Subscriber } from "./fanout.ts";
+   * import { SelectorSet } from "./topic_selector.ts";
+   * const fanout = new Fanout();
+   * fanout.add(new Subscriber(new SelectorSet(["*"]), () => true, 4096, 0));
+   * console.assert(fanout.size === 1);
+   * ```
+   */
+  add(subscriber: Subscriber): void {
+    this.#size++;
+    for (const topic of subscriber.selectors.exactTopics) {
+      let set = this.#byTopic.get(topic);
+      if (!set) this.#byTopic.set(topic, set = new Set());
+      set.add(subscriber);
+    }
+    if (subscriber.selectors.patterns.length > 0) this.#patterned.add(subscriber);
+  }
+
+  /**
+   * Removes a subscriber.
+   *
+   * @example
+   * ```ts
+   * import { Fanout, Subscriber } from "./fanout.ts";
+   * import { SelectorSet } from "./topic_selector.ts";
+   * const fanout = new Fanout();
+   * const subscriber = new Subscriber(new SelectorSet(["a"]), () => true, 4096, 0);
+   * fanout.add(subscriber);
+   * fanout.remove(subscriber);
+   * console.assert(fanout.size === 0);
+   * ```
+   */
+  remove(subscriber: Subscriber): void {
+    this.#size--;
+    for (const topic of subscriber.selectors.exactTopics) {
+      const set = this.#byTopic.get(topic);
+      set?.delete(subscriber);
+      if (set?.size === 0) this.#byTopic.delete(topic);
+    }
+    this.#patterned.delete(subscriber);
+  }
+
+  /**
+   * Offers each update, in order, to every subscriber that selects one of its topics.
+   *
+   * @example
+   * ```ts
+   * import { Fanout } from "./fanout.ts";
+   * new Fanout().dispatch([]);
+   * ```
+   */
+  dispatch(updates: StoredUpdate[]): void {
+    for (const update of updates) {
+      for (const topic of update.topics) {
+        const set = this.#byTopic.get(topic);
+        if (set) { for (const subscriber of set) subscriber.offer(update); }
+      }
+      for (const subscriber of this.#patterned) {
+        if (update.topics.some((topic) => subscriber.selectors.matches(topic))) subscriber.offer(update);
+      }
+    }
+  }
+
+  /**
+   * Counts subscribers per exact topic, for metrics (largest first, at most `limit`).
+   *
+   * @example
+   * ```ts
+   * import { Fanout } from "./fanout.ts";
+   * console.assert(new Fanout().topicCounts(10).length === 0);
+   * ```
+   */
+  topicCounts(limit: number): Array<[string, number]> {
+    return [...this.#byTopic].map(([topic, set]): [string, number] => [topic, set.size])
+      .sort((a, b) => b[1] - a[1]).slice(0, limit);
+  }
+}

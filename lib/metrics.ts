@@ -1,0 +1,267 @@
+/**
+ * Counters, latency histograms and connection counts of one isolate, shared with the other
+ * isolates of the process over a BroadcastChannel (each isolate posts its full snapshot every
+ * 250 ms, so a dropped message costs nothing). Connection limits and `/metrics` use the sum.
+ *
+ * @module
+ */
+
+const BUCKETS_MS = [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500];
+
+/** A latency histogram with fixed buckets in milliseconds. */
+export class Histogram {
+  counts: number[] = new Array(BUCKETS_MS.length + 1).fill(0);
+  sum = 0;
+  /**
+   * Records one observation.
+   *
+   * @example
+   * ```ts
+   * import { Histogram } from "./metrics.ts";
+   * const histogram = new Histogram();
+   * histogram.observe(3);
+   * console.assert(histogram.sum === 3);
+   * ```
+   */
+  observe(ms: number): void {
+    let index = BUCKETS_MS.findIndex((bound) => ms <= bound);
+    if (index === -1) index = BUCKETS_MS.length;
+    this.counts[index]++;
+    this.sum += ms;
+  }
+}
+
+/** One isolate's figures, as gossiped. */
+export interface Snapshot {
+  isolate: string;
+  at: number;
+  connections: number;
+  perIp: Record<string, number>;
+  counters: Record<string, number>;
+  topics: Record<string, number>;
+  histograms: Record<string, { counts: number[]; sum: number }>;
+}
+
+const channel = new BroadcastChannel("tidings-metrics");
+
+/**
+ * The metrics of this isolate, plus what the other isolates last said.
+ *
+ * @example
+ * ```ts
+ * import { Metrics } from "./metrics.ts";
+ * const metrics = new Metrics();
+ * metrics.count("events_published_total");
+ * console.assert(metrics.render().includes("tidings_events_published_total 1"));
+ * metrics.close();
+ * ```
+ */
+export class Metrics {
+  readonly isolate: string = crypto.randomUUID();
+  readonly counters: Record<string, number> = {};
+  readonly histograms: Record<string, Histogram> = {
+    publish_latency_ms: new Histogram(),
+    kv_commit_latency_ms: new Histogram(),
+  };
+  /** Deliveries to subscribers (events sent). */
+  delivered = 0;
+  /** Extra counters read at render time (broker, hub). */
+  sources: Array<() => Record<string, number>> = [];
+  /** Subscribers per topic, read at render time. */
+  topicSource: () => Array<[string, number]> = () => [];
+  connections = 0;
+  readonly perIp = new Map<string, number>();
+  #others = new Map<string, Snapshot>();
+  #timer: number;
+  #onMessage = (event: MessageEvent<Snapshot>) => this.#others.set(event.data.isolate, event.data);
+
+  /**
+   * @example
+   * ```ts
+   * import { Metrics } from "./metrics.ts";
+   * new Metrics().close();
+   * ```
+   */
+  constructor() {
+    channel.addEventListener("message", this.#onMessage);
+    this.#timer = setInterval(() => {
+      try {
+        channel.postMessage(this.snapshot());
+      } catch {
+        // best effort
+      }
+    }, 250);
+    Deno.unrefTimer(this.#timer);
+  }
+
+  /**
+   * Adds to a counter (`refusals_total{reason="…"}` style names are allowed).
+   *
+   * @example
+   * ```ts
+   * import { Metrics } from "./metrics.ts";
+   * const metrics = new Metrics();
+   * metrics.count('refusals_total{reason="rate"}', 2);
+   * metrics.close();
+   * ```
+   */
+  count(name: string, by = 1): void {
+    this.counters[name] = (this.counters[name] ?? 0) + by;
+  }
+
+  /** Other isolates' fresh snapshots (seen within 2 s). */
+  #fresh(): Snapshot[] {
+    const now = Date.now();
+    return [...this.#others.values()].filter((snapshot) => now - snapshot.at < 2000);
+  }
+
+  /**
+   * Connections open in the whole process, overall and for one client address.
+   *
+   * @example
+   * ```ts
+   * import { Metrics } from "./metrics.ts";
+   * const metrics = new Metrics();
+   * console.assert(metrics.processConnections("127.0.0.1").total === 0);
+   * metrics.close();
+   * ```
+   */
+  processConnections(ip: string): { total: number; forIp: number } {
+    let total = this.connections;
+    let forIp = this.perIp.get(ip) ?? 0;
+    for (const snapshot of this.#fresh()) {
+      total += snapshot.connections;
+      forIp += snapshot.perIp[ip] ?? 0;
+    }
+    return { total, forIp };
+  }
+
+  /**
+   * Counts an opened connection for `ip`.
+   *
+   * @example
+   * ```ts
+   * import { Metrics } from "./metrics.ts";
+   * const metrics = new Metrics();
+   * metrics.connectionOpened("10.0.0.1");
+   * console.assert(metrics.connections === 1);
+   * metrics.close();
+   * ```
+   */
+  connectionOpened(ip: string): void {
+    this.connections++;
+    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    this.count("connections_opened_total");
+  }
+
+  /**
+   * Counts a closed connection for `ip`.
+   *
+   * @example
+   * ```ts
+   * import { Metrics } from "./metrics.ts";
+   * const metrics = new Metrics();
+   * metrics.connectionOpened("10.0.0.1");
+   * metrics.connectionClosed("10.0.0.1");
+   * console.assert(metrics.connections === 0);
+   * metrics.close();
+   * ```
+   */
+  connectionClosed(ip: string): void {
+    this.connections--;
+    const left = (this.perIp.get(ip) ?? 1) - 1;
+    if (left <= 0) this.perIp.delete(ip);
+    else this.perIp.set(ip, left);
+  }
+
+  /**
+   * This isolate's figures.
+   *
+   * @example
+   * ```ts
+   * import { Metrics } from "./metrics.ts";
+   * const metrics = new Metrics();
+   * console.assert(metrics.snapshot().connections === 0);
+   * metrics.close();
+   * ```
+   */
+  snapshot(): Snapshot {
+    const counters: Record<string, number> = { ...this.counters, events_delivered_total: this.delivered };
+    for (const source of this.sources) Object.assign(counters, source());
+    const histograms: Snapshot["histograms"] = {};
+    for (const [name, histogram] of Object.entries(this.histograms)) {
+      histograms[name] = { counts: histogram.counts, sum: histogram.sum };
+    }
+    return {
+      isolate: this.isolate,
+      at: Date.now(),
+      connections: this.connections,
+      perIp: Object.fromEntries(this.perIp),
+      counters,
+      topics: Object.fromEntries(this.topicSource()),
+      histograms,
+    };
+  }
+
+  /**
+   * The Prometheus text exposition of the whole process.
+   *
+   * @example
+   * ```ts
+   * import { Metrics } from "./metrics.ts";
+   * const metrics = new Metrics();
+   * console.assert(metrics.render().includes("tidings_open_connections 0"));
+   * metrics.close();
+   * ```
+   */
+  render(): string {
+    const snapshots = [this.snapshot(), ...this.#fresh()];
+    const lines: string[] = [];
+    const sum = (pick: (snapshot: Snapshot) => number) =>
+      snapshots.reduce((total, snapshot) => total + pick(snapshot), 0);
+    lines.push("# TYPE tidings_open_connections gauge");
+    lines.push(`tidings_open_connections ${sum((s) => s.connections)}`);
+    lines.push("# TYPE tidings_isolates gauge", `tidings_isolates ${snapshots.length}`);
+    const counterNames = new Set(snapshots.flatMap((s) => Object.keys(s.counters)));
+    for (const name of [...counterNames].sort()) {
+      lines.push(`tidings_${name} ${sum((s) => s.counters[name] ?? 0)}`);
+    }
+    const topics = new Map<string, number>();
+    for (const snapshot of snapshots) {
+      for (const [topic, count] of Object.entries(snapshot.topics)) {
+        topics.set(topic, (topics.get(topic) ?? 0) + count);
+      }
+    }
+    lines.push("# TYPE tidings_topic_subscribers gauge");
+    for (const [topic, count] of [...topics].sort((a, b) => b[1] - a[1]).slice(0, 50)) {
+      lines.push(`tidings_topic_subscribers{topic=${JSON.stringify(topic)}} ${count}`);
+    }
+    for (const name of Object.keys(this.histograms)) {
+      lines.push(`# TYPE tidings_${name} histogram`);
+      let cumulative = 0;
+      BUCKETS_MS.forEach((bound, index) => {
+        cumulative += sum((s) => s.histograms[name]?.counts[index] ?? 0);
+        lines.push(`tidings_${name}_bucket{le="${bound}"} ${cumulative}`);
+      });
+      cumulative += sum((s) => s.histograms[name]?.counts[BUCKETS_MS.length] ?? 0);
+      lines.push(`tidings_${name}_bucket{le="+Inf"} ${cumulative}`);
+      lines.push(`tidings_${name}_sum ${sum((s) => s.histograms[name]?.sum ?? 0)}`);
+      lines.push(`tidings_${name}_count ${cumulative}`);
+    }
+    return lines.join("\n") + "\n";
+  }
+
+  /**
+   * Stops gossiping.
+   *
+   * @example
+   * ```ts
+   * import { Metrics } from "./metrics.ts";
+   * new Metrics().close();
+   * ```
+   */
+  close(): void {
+    clearInterval(this.#timer);
+    channel.removeEventListener("message", this.#onMessage);
+  }
+}

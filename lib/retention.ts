@@ -1,0 +1,137 @@
+/**
+ * Retention: trims each topic's log to its newest N updates and to a maximum age, and the global
+ * log to a larger cap, in the background (one trimmer per cluster, under a lease), so publishing
+ * is never blocked. Trimming records how far it went (`["trimmed", topic]`), so a resume from a
+ * trimmed position is recognised instead of silently skipping what was lost.
+ *
+ * @module
+ */
+
+import type { StoredUpdate } from "./update.ts";
+
+/** Retention limits. */
+export interface RetentionPolicy {
+  /** Updates kept per topic. */
+  perTopic: number;
+  /** Updates kept in the global log (serves `*` and template replays, and broker gap fills). */
+  global: number;
+  /** Maximum age in ms. */
+  maxAgeMs: number;
+}
+
+/** The key that records how far a log was trimmed; `"*"` stands for the global log. */
+export function trimmedKey(topic: string | "*"): Deno.KvKey {
+  return ["trimmed", topic];
+}
+
+/**
+ * The highest position trimmed away from a topic's log (or the global log for `"*"`); 0 if none.
+ *
+ * @example
+ * ```ts
+ * import { trimmedUpTo } from "./retention.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * console.assert((await trimmedUpTo(kv, "news")) === 0);
+ * kv.close();
+ * ```
+ */
+export async function trimmedUpTo(kv: Deno.Kv, topic: string | "*"): Promise<number> {
+  return (await kv.get<number>(trimmedKey(topic))).value ?? 0;
+}
+
+async function countBoundary(kv: Deno.Kv, prefix: Deno.KvKey, keep: number): Promise<number> {
+  // The (keep+1)-th newest position of a topic log: it and everything older goes.
+  let index = 0;
+  for await (const entry of kv.list<StoredUpdate>({ prefix }, { reverse: true, batchSize: 1000 })) {
+    if (++index > keep) return entry.value.seq;
+  }
+  return 0;
+}
+
+async function ageBoundary(kv: Deno.Kv, prefix: Deno.KvKey, oldestTime: number): Promise<number> {
+  let boundary = 0;
+  for await (const entry of kv.list<StoredUpdate>({ prefix }, { batchSize: 100 })) {
+    if (entry.value.time >= oldestTime) break;
+    boundary = entry.value.seq;
+  }
+  return boundary;
+}
+
+async function deleteUpTo(kv: Deno.Kv, prefix: Deno.KvKey, markKey: Deno.KvKey, boundary: number) {
+  if (boundary <= 0) return 0;
+  let deleted = 0;
+  let atomic = kv.atomic();
+  let inAtomic = 0;
+  for await (const entry of kv.list({ start: prefix, end: [...prefix, boundary + 1] })) {
+    atomic.delete(entry.key);
+    deleted++;
+    if (++inAtomic === 500) {
+      await atomic.commit();
+      atomic = kv.atomic();
+      inAtomic = 0;
+    }
+  }
+  const previous = (await kv.get<number>(markKey)).value ?? 0;
+  if (boundary > previous) atomic.set(markKey, boundary);
+  await atomic.commit();
+  return deleted;
+}
+
+/**
+ * Trims the given topics' logs and the global log once; returns how many entries were deleted.
+ *
+ * @example
+ * ```ts
+ * import { trim } from "./retention.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const deleted = await trim(kv, ["news"], { perTopic: 10, global: 100, maxAgeMs: 60_000 });
+ * console.assert(deleted === 0);
+ * kv.close();
+ * ```
+ */
+export async function trim(
+  kv: Deno.Kv,
+  topics: Iterable<string>,
+  policy: RetentionPolicy,
+  now = Date.now(),
+): Promise<number> {
+  const oldestTime = now - policy.maxAgeMs;
+  let deleted = 0;
+  for (const topic of topics) {
+    const prefix = ["topic", topic];
+    const boundary = Math.max(
+      await countBoundary(kv, prefix, policy.perTopic),
+      await ageBoundary(kv, prefix, oldestTime),
+    );
+    deleted += await deleteUpTo(kv, prefix, trimmedKey(topic), boundary);
+  }
+  const head = (await kv.get<number>(["head"])).value ?? 0;
+  const globalBoundary = Math.max(head - policy.global, await ageBoundary(kv, ["log"], oldestTime));
+  deleted += await deleteUpTo(kv, ["log"], trimmedKey("*"), globalBoundary);
+  return deleted;
+}
+
+/**
+ * Lists every topic that has a log, for a full trimming pass.
+ *
+ * @example
+ * ```ts
+ * import { listTopics } from "./retention.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * console.assert((await listTopics(kv)).length === 0);
+ * kv.close();
+ * ```
+ */
+export async function listTopics(kv: Deno.Kv): Promise<string[]> {
+  const topics: string[] = [];
+  let start: Deno.KvKey = ["topic"];
+  while (true) {
+    let found: string | undefined;
+    for await (const entry of kv.list({ start, end: ["topic\0"] }, { limit: 1 })) {
+      found = entry.key[1] as string;
+    }
+    if (found === undefined) return topics;
+    topics.push(found);
+    start = ["topic", found + "\0"];
+  }
+}

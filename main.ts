@@ -1,0 +1,157 @@
+/**
+ * tidings: the composition root. `deno serve` (one isolate or `--parallel`) and Deno Deploy load
+ * this module's default export; each isolate opens the KV store, the hub, the keys and the demo
+ * feeds, then routes requests.
+ *
+ * @module
+ */
+
+import { ConfigError, loadConfig } from "./lib/config.ts";
+import type { AppContext } from "./lib/context.ts";
+import { rememberClientIp } from "./lib/client_ip.ts";
+import { preflight, withCors } from "./lib/cors.ts";
+import { BadRequest, refuse } from "./lib/http_errors.ts";
+import { Hub } from "./lib/hub.ts";
+import { log, setLogLevel } from "./lib/log.ts";
+import { Metrics } from "./lib/metrics.ts";
+import { RateLimiter } from "./lib/rate_limit.ts";
+import { loadAuthKeys } from "./lib/auth_keys.ts";
+import { startBackgroundJobs } from "./lib/background.ts";
+import { printBanner } from "./lib/banner.ts";
+import { handleSubscribe } from "./routes/subscribe.ts";
+import { handlePublish } from "./routes/publish.ts";
+import { handleSubscriptionsApi } from "./routes/subscriptions_api.ts";
+import { handleFeed } from "./routes/feeds.ts";
+import { handleCreateOrder, handleGetOrder } from "./routes/orders.ts";
+import { handleTyping } from "./routes/chat.ts";
+import { handleHealth, handleMetrics, handleReady } from "./routes/health.ts";
+import { serveStatic } from "./routes/static.ts";
+
+let config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(`tidings: ${error.message}`);
+    Deno.exit(2);
+  }
+  throw error;
+}
+setLogLevel(config.logLevel);
+
+if (config.kvPath && config.kvPath !== ":memory:") {
+  const directory = config.kvPath.slice(0, Math.max(0, config.kvPath.lastIndexOf("/")));
+  if (directory) await Deno.mkdir(directory, { recursive: true });
+}
+const kv = await Deno.openKv(config.kvPath);
+const hub = await Hub.open(kv, { idTtlMs: config.historyMaxAgeSeconds * 1000 });
+const metrics = new Metrics();
+metrics.sources.push(() => ({
+  events_committed_total: hub.log.stats.events,
+  kv_commits_total: hub.log.stats.commits,
+  kv_commit_conflicts_total: hub.log.stats.conflicts,
+  broker_delivered_total: hub.broker.stats.delivered,
+  broker_gaps_filled_total: hub.broker.stats.gapsFilled,
+  broker_gap_events_total: hub.broker.stats.gapEvents,
+  broker_duplicates_dropped_total: hub.broker.stats.duplicatesDropped,
+  replays_total: hub.counters.replays,
+}));
+metrics.topicSource = () => hub.fanout.topicCounts(50);
+hub.log.onCommitTimed = (ms) => metrics.histograms.kv_commit_latency_ms.observe(ms);
+const { keys: auth, devToken } = await loadAuthKeys(config, kv);
+const context: AppContext = { config, hub, auth, metrics };
+const rateLimiter = new RateLimiter(config.publishRatePerSecond);
+startBackgroundJobs(context);
+printBanner(config, devToken);
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log("info", "shutting down", { signal, connections: metrics.connections });
+  hub.beginShutdown();
+  const deadline = Date.now() + 3500;
+  while (hub.log.pending > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 150));
+  hub.close();
+  kv.close();
+  Deno.exit(0);
+}
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  try {
+    Deno.addSignalListener(signal, () => void shutdown(signal));
+  } catch {
+    // Platforms without signals (or Deploy's own handling).
+  }
+}
+
+const MAX_URL_LENGTH = 8192;
+const MAX_HEADER_BYTES = 16_384;
+
+async function route(request: Request): Promise<Response> {
+  if (request.url.length > MAX_URL_LENGTH) return refuse(414, `URL longer than ${MAX_URL_LENGTH} bytes`);
+  let headerBytes = 0;
+  for (const [name, value] of request.headers) headerBytes += name.length + value.length + 4;
+  if (headerBytes > MAX_HEADER_BYTES) return refuse(431, `headers larger than ${MAX_HEADER_BYTES} bytes`);
+  const url = new URL(request.url);
+  const path = url.pathname;
+  const method = request.method;
+  if (method === "OPTIONS") return preflight(request, config.corsOrigins);
+  if (hub.closing.aborted && path !== "/healthz") {
+    return refuse(503, "shutting down: reconnect in a moment", { "retry-after": "1" });
+  }
+  if (path === "/.well-known/mercure") {
+    if (method === "GET") {
+      return handleSubscribe(request, context);
+    }
+    if (method === "POST") return handlePublish(request, context, rateLimiter);
+    return refuse(405, "use GET to subscribe or POST to publish", { allow: "GET, POST, OPTIONS" });
+  }
+  if (method === "GET" && path.startsWith("/.well-known/mercure/subscriptions")) {
+    return handleSubscriptionsApi(request, context);
+  }
+  if (path.startsWith("/feeds/")) {
+    if (method !== "GET") return refuse(405, "feeds are read with GET", { allow: "GET" });
+    return handleFeed(request, context, path.slice("/feeds/".length));
+  }
+  if (path === "/orders") {
+    if (method !== "POST") return refuse(405, "create an order with POST", { allow: "POST" });
+    return handleCreateOrder(request, context);
+  }
+  if (path.startsWith("/orders/") && method === "GET") {
+    return handleGetOrder(context, path.slice("/orders/".length));
+  }
+  if (path === "/chat/typing") {
+    if (method !== "POST") return refuse(405, "post typing notifications", { allow: "POST" });
+    return handleTyping(request, context);
+  }
+  if (path === "/healthz") return handleHealth();
+  if (path === "/readyz") return handleReady(context);
+  if (path === "/metrics") return handleMetrics(context);
+  if (method !== "GET" && method !== "HEAD") return refuse(405, "method not allowed", { allow: "GET" });
+  return serveStatic(path);
+}
+
+/** The request handler: `deno serve`, `deno serve --parallel` and Deno Deploy call it. */
+async function fetch(request: Request, info: Deno.ServeHandlerInfo): Promise<Response> {
+  rememberClientIp(request, info.remoteAddr);
+  let response: Response;
+  try {
+    response = await route(request);
+  } catch (error) {
+    if (error instanceof BadRequest) {
+      metrics.count(`refusals_total{reason="${error.status}"}`);
+      log("info", "refused", { status: error.status, reason: error.message, path: new URL(request.url).pathname });
+      response = refuse(error.status, error.message, error.headers);
+    } else {
+      log("error", "request failed", { error: String(error), stack: (error as Error)?.stack });
+      response = refuse(500, "internal error");
+    }
+  }
+  if (response.status !== 101) {
+    response = withCors(request, response, config.corsOrigins);
+  }
+  return response;
+}
+
+export default { fetch } satisfies Deno.ServeDefaultExport;

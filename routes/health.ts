@@ -1,0 +1,60 @@
+/**
+ * `/healthz` (alive), `/readyz` (KV reachable and broker running) and `/metrics` (Prometheus).
+ *
+ * @module
+ */
+
+import type { AppContext } from "../lib/context.ts";
+
+const text = (body: string, status = 200, type = "text/plain; charset=utf-8") =>
+  new Response(body, { status, headers: { "content-type": type, "cache-control": "no-store" } });
+
+/**
+ * Liveness: the isolate answers.
+ *
+ * @example
+ * ```ts
+ * import { handleHealth } from "./health.ts";
+ * console.assert(handleHealth().status === 200);
+ * ```
+ */
+export function handleHealth(): Response {
+  return text("ok\n");
+}
+
+/**
+ * Readiness: KV answers within a second and the broker runs; 503 with the reason otherwise.
+ *
+ * @example
+ * ```ts
+ * import { handleReady } from "./health.ts";
+ * console.assert(typeof handleReady === "function");
+ * ```
+ */
+export async function handleReady(context: AppContext): Promise<Response> {
+  if (context.hub.closing.aborted) return text("shutting down\n", 503);
+  if (!context.hub.broker.running) return text("broker stopped\n", 503);
+  try {
+    const check = context.hub.log.headSeq();
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error("KV did not answer within 1 s")), 1000)
+    );
+    await Promise.race([check, timeout]);
+  } catch (error) {
+    return text(`KV unreachable: ${(error as Error).message}\n`, 503);
+  }
+  return text("ready\n");
+}
+
+/**
+ * Metrics of the whole process in the Prometheus text format.
+ *
+ * @example
+ * ```ts
+ * import { handleMetrics } from "./health.ts";
+ * console.assert(typeof handleMetrics === "function");
+ * ```
+ */
+export function handleMetrics(context: AppContext): Response {
+  return text(context.metrics.render(), 200, "text/plain; version=0.0.4; charset=utf-8");
+}

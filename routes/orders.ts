@@ -1,0 +1,79 @@
+/**
+ * `POST /orders` places an order whose simulated workflow streams on `/feeds/orders/{id}`;
+ * `GET /orders/{id}` returns its state.
+ *
+ * @module
+ */
+
+import type { AppContext } from "../lib/context.ts";
+import { ensureFiniteFeed, type FiniteFeedState } from "../lib/feed_producers.ts";
+import { isValidOrderId, newOrderId, orderWorkflow } from "../lib/feeds/orders.ts";
+import { BadRequest, readJsonObject } from "../lib/http_errors.ts";
+
+const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  });
+
+/**
+ * Creates an order (201 with its id and `Location`) and starts its workflow.
+ *
+ * @example
+ * ```ts
+ * import { handleCreateOrder } from "./orders.ts";
+ * console.assert(typeof handleCreateOrder === "function");
+ * ```
+ */
+export async function handleCreateOrder(request: Request, context: AppContext): Promise<Response> {
+  const body = await readJsonObject(request, 4096);
+  const item = body.item ?? null;
+  if (item !== null && (typeof item !== "string" || item.length > 100 || /[\0-\x1f]/.test(item))) {
+    throw new BadRequest(400, "item must be a string of at most 100 printable characters");
+  }
+  const id = newOrderId();
+  const state: FiniteFeedState = { id, status: "running", createdAt: new Date().toISOString(), item };
+  await context.hub.kv.set(["orders", id], state, { expireIn: 7 * 86_400_000 });
+  startOrder(context, id, item);
+  const location = `/orders/${id}`;
+  return json({ id, item, status: "processing", location, stream: `/feeds/orders/${id}` }, 201, {
+    location,
+  });
+}
+
+/**
+ * Makes this isolate produce (or stand by to produce) an order's workflow.
+ *
+ * @example
+ * ```ts
+ * import { startOrder } from "./orders.ts";
+ * console.assert(typeof startOrder === "function");
+ * ```
+ */
+export function startOrder(context: AppContext, id: string, item: string | null): void {
+  const speed = context.config.feedSpeed;
+  ensureFiniteFeed(
+    context.hub,
+    "orders",
+    id,
+    `orders/${id}`,
+    (signal) => orderWorkflow({ signal, speed, orderId: id, item: item ?? undefined }),
+    Number.MAX_SAFE_INTEGER,
+  );
+}
+
+/**
+ * Returns an order's state; 404 for an unknown order, 400 for a malformed id.
+ *
+ * @example
+ * ```ts
+ * import { handleGetOrder } from "./orders.ts";
+ * console.assert(typeof handleGetOrder === "function");
+ * ```
+ */
+export async function handleGetOrder(context: AppContext, id: string): Promise<Response> {
+  if (!isValidOrderId(id)) throw new BadRequest(400, `bad order id ${JSON.stringify(id.slice(0, 80))}`);
+  const state = (await context.hub.kv.get<FiniteFeedState>(["orders", id])).value;
+  if (!state) throw new BadRequest(404, `unknown order ${id}`);
+  return json({ ...state, status: state.status === "completed" ? "completed" : "processing" });
+}

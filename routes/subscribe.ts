@@ -1,0 +1,199 @@
+/**
+ * `GET /.well-known/mercure?topic=…`: a Mercure subscription as an event stream.
+ *
+ * Also serves the friendly `/feeds/...` aliases through {@link openStream}, which takes the
+ * already-decided selectors and resume point.
+ *
+ * @module
+ */
+
+import { openSubscription } from "../lib/active_subscriptions.ts";
+import type { AppContext } from "../lib/context.ts";
+import { parseDataFilter } from "../lib/data_filter.ts";
+import { BadRequest, refuse } from "../lib/http_errors.ts";
+import { clientIp } from "../lib/client_ip.ts";
+import { JwtError } from "../lib/jwt.ts";
+import { log } from "../lib/log.ts";
+import { authorize, canReceivePrivate, type MercureClaims } from "../lib/mercure_auth.ts";
+import { sseResponse } from "../lib/sse_response.ts";
+import type { StoredUpdate } from "../lib/update.ts";
+import { InvalidSelectorError, matchesSelector, SelectorSet } from "../lib/topic_selector.ts";
+
+/** How a stream should start, decided by the route. */
+export interface StreamPlan {
+  selectors: SelectorSet;
+  claims: MercureClaims | undefined;
+  /** Replay after this position; undefined = live only. */
+  afterSeq?: number;
+  /** Value of the `Last-Event-ID` response header, when the request asked to resume. */
+  resumedFrom?: string;
+  /** Extra data for the active-subscription records (e.g. the chat user name). */
+  payload?: unknown;
+  /** Ends the stream after this update. */
+  isFinal?: (update: StoredUpdate) => boolean;
+}
+
+/**
+ * The `Last-Event-ID` a request asks to resume from: the header wins over the `lastEventID` query
+ * parameter.
+ *
+ * @example
+ * ```ts
+ * import { requestedLastEventId } from "./subscribe.ts";
+ * const request = new Request("http://x/?lastEventID=a", { headers: { "last-event-id": "b" } });
+ * console.assert(requestedLastEventId(request, new URL(request.url)) === "b");
+ * ```
+ */
+export function requestedLastEventId(request: Request, url: URL): string | undefined {
+  return request.headers.get("last-event-id") ?? url.searchParams.get("lastEventID") ?? undefined;
+}
+
+/**
+ * Authorises a subscriber: its claims, or a refusal (401) when the token is bad or anonymous
+ * access is off.
+ *
+ * @example
+ * ```ts
+ * import { authorizeSubscriber } from "./subscribe.ts";
+ * console.assert(typeof authorizeSubscriber === "function");
+ * ```
+ */
+export async function authorizeSubscriber(
+  request: Request,
+  context: AppContext,
+): Promise<MercureClaims | undefined> {
+  let claims: MercureClaims | undefined;
+  try {
+    claims = await authorize(request, "subscriber", context.auth);
+  } catch (error) {
+    if (error instanceof JwtError) throw new BadRequest(401, `invalid token: ${error.reason}`);
+    throw error;
+  }
+  if (!claims && !context.config.anonymousSubscribers) {
+    throw new BadRequest(401, "anonymous subscriptions are disabled: present a subscriber token");
+  }
+  return claims;
+}
+
+/**
+ * Handles the Mercure subscription request.
+ *
+ * @example
+ * ```ts
+ * import { handleSubscribe } from "./subscribe.ts";
+ * console.assert(typeof handleSubscribe === "function");
+ * ```
+ */
+export async function handleSubscribe(request: Request, context: AppContext): Promise<Response> {
+  const url = new URL(request.url);
+  const topics = url.searchParams.getAll("topic");
+  if (topics.length === 0) return refuse(400, "missing topic: add at least one ?topic= selector");
+  if (topics.length > context.config.maxTopicsPerUpdate * 4) {
+    return refuse(400, `too many topic selectors (at most ${context.config.maxTopicsPerUpdate * 4})`);
+  }
+  let selectors: SelectorSet;
+  try {
+    selectors = new SelectorSet(topics);
+  } catch (error) {
+    if (error instanceof InvalidSelectorError) return refuse(400, `bad topic selector: ${error.message}`);
+    throw error;
+  }
+  const claims = await authorizeSubscriber(request, context);
+  const plan: StreamPlan = { selectors, claims };
+  const lastEventId = requestedLastEventId(request, url);
+  if (lastEventId !== undefined) {
+    const point = await context.hub.resumePoint(lastEventId, selectors);
+    plan.afterSeq = point.afterSeq;
+    plan.resumedFrom = point.resumedFrom;
+  }
+  return openStream(request, context, plan);
+}
+
+/**
+ * Opens the event stream for a decided plan: registers the active subscription, applies the
+ * private-update rule, `?filter=` and `?throttle=`, and ends at shutdown or token expiry.
+ *
+ * @example
+ * ```ts
+ * import { openStream } from "./subscribe.ts";
+ * console.assert(typeof openStream === "function");
+ * ```
+ */
+export async function openStream(
+  request: Request,
+  context: AppContext,
+  plan: StreamPlan,
+): Promise<Response> {
+  const { hub, config, metrics } = context;
+  const url = new URL(request.url);
+  const throttleRaw = url.searchParams.get("throttle");
+  let throttleMs: number | undefined;
+  if (throttleRaw !== null) {
+    throttleMs = Number(throttleRaw);
+    if (!/^\d+$/.test(throttleRaw) || throttleMs < 1 || throttleMs > 3_600_000) {
+      return refuse(400, "throttle must be an integer number of milliseconds from 1 to 3600000");
+    }
+  }
+  const filter = parseDataFilter(url.searchParams.getAll("filter"));
+  const claims = plan.claims;
+  const accepts = (update: StoredUpdate) =>
+    (!update.private || canReceivePrivate(claims, update.topics, matchesSelector)) &&
+    (filter === undefined || filter(update));
+
+  const ip = clientIp(request);
+  const open = metrics.processConnections(ip);
+  if (open.total >= config.maxConnections) {
+    metrics.count('refusals_total{reason="max_connections"}');
+    log("warn", "connection refused", { reason: "max_connections", ip });
+    return refuse(503, `connection limit reached (${config.maxConnections})`, { "retry-after": "5" });
+  }
+  if (open.forIp >= config.maxConnectionsPerIp) {
+    metrics.count('refusals_total{reason="max_connections_per_ip"}');
+    log("warn", "connection refused", { reason: "max_connections_per_ip", ip });
+    return refuse(503, `per-client connection limit reached (${config.maxConnectionsPerIp})`, {
+      "retry-after": "5",
+    });
+  }
+  metrics.connectionOpened(ip);
+  const subscriber = `urn:uuid:${crypto.randomUUID()}`;
+  const ends: Array<() => Promise<void>> = [];
+  if (config.subscriptionEvents) {
+    for (const selector of plan.selectors.sources) {
+      ends.push(await openSubscription(hub, selector, subscriber, plan.payload));
+    }
+  }
+  const stops: AbortSignal[] = [hub.closing];
+  if (claims?.exp !== undefined) {
+    stops.push(AbortSignal.timeout(Math.max(0, claims.exp * 1000 - Date.now())));
+  }
+  const origin = `${url.protocol}//${url.host}`;
+  const headers: Record<string, string> = {
+    link: `<${origin}/.well-known/mercure>; rel="mercure"`,
+  };
+  if (plan.resumedFrom !== undefined) headers["last-event-id"] = plan.resumedFrom;
+  log("info", "connection opened", { selectors: plan.selectors.sources, ip, resume: plan.resumedFrom });
+  return sseResponse(async function* (signal) {
+    const stop = AbortSignal.any([signal, ...stops]);
+    yield* hub.subscribe({
+      selectors: plan.selectors,
+      afterSeq: plan.afterSeq,
+      accepts,
+      signal: stop,
+      throttleMs,
+      maxQueuedBytes: config.subscriberBufferBytes,
+      isFinal: plan.isFinal,
+      onSent: () => metrics.delivered++,
+    });
+    if (hub.closing.aborted) yield { retry: config.retryMs, comment: "server restarting, come back" };
+  }, {
+    signal: request.signal,
+    heartbeatMs: config.heartbeatMs,
+    retryMs: config.retryMs,
+    headers,
+    onClose: () => {
+      metrics.connectionClosed(ip);
+      for (const end of ends) end().catch(() => {});
+      log("info", "connection closed", { ip });
+    },
+  });
+}

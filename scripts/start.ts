@@ -1,0 +1,46 @@
+/**
+ * `deno task start` / `deno task dev`: validates the settings, then runs `deno serve` with exact
+ * permissions on `PORT` and `HOST` (`deno serve` itself reads neither). `--parallel` (start)
+ * runs one isolate per core, or `DENO_JOBS`.
+ *
+ * @module
+ */
+
+import { ConfigError, loadConfig } from "../lib/config.ts";
+
+/** The permission flags the server needs, and no more. */
+export const SERVER_PERMISSIONS = [
+  "--allow-net",
+  "--allow-env",
+  "--allow-sys=loadavg,systemMemoryInfo,osUptime,cpus,networkInterfaces,hostname",
+  "--allow-read",
+  "--allow-write=./data",
+];
+
+if (import.meta.main) {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`tidings: ${error.message}`);
+      Deno.exit(2);
+    }
+    throw error;
+  }
+  const parallel = Deno.args.includes("--parallel");
+  const args = [
+    "serve",
+    ...(parallel ? ["--parallel"] : []),
+    `--port=${config.port}`,
+    `--host=${config.hostname}`,
+    ...SERVER_PERMISSIONS,
+    new URL("../main.ts", import.meta.url).pathname,
+  ];
+  const child = new Deno.Command(Deno.execPath(), { args, stdin: "null" }).spawn();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => child.kill(signal));
+  }
+  const status = await child.status;
+  Deno.exit(status.code);
+}

@@ -1,0 +1,137 @@
+/**
+ * Starts the real server (`deno serve main.ts`) on an ephemeral loopback port for tests.
+ *
+ * @module
+ */
+
+import { SERVER_PERMISSIONS } from "../../scripts/start.ts";
+
+/** A running server. */
+export interface RunningServer {
+  url: string;
+  port: number;
+  pid: number;
+  /** Everything the server printed so far (stdout and stderr). */
+  output(): string;
+  /** Sends a signal and waits for the process to exit; returns its exit code. */
+  stop(signal?: Deno.Signal): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Options of {@link startServer}. */
+export interface StartOptions {
+  env?: Record<string, string>;
+  /** Run `deno serve --parallel` with `DENO_JOBS` isolates. */
+  parallel?: number;
+  /** Reuse a port (for restart tests). */
+  port?: number;
+}
+
+const mainPath = new URL("../../main.ts", import.meta.url).pathname;
+const root = new URL("../../", import.meta.url).pathname;
+
+/**
+ * Starts the server with in-memory KV, demo feeds on and sped up, unless `env` says otherwise.
+ *
+ * @example
+ * ```ts
+ * import { startServer } from "./server.ts";
+ * const server = await startServer({ env: { TIDINGS_DEMO_FEEDS: "off" } });
+ * await (await fetch(`${server.url}/healthz`)).text();
+ * await server.close();
+ * ```
+ */
+export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
+  const env: Record<string, string> = {
+    TIDINGS_KV_PATH: ":memory:",
+    TIDINGS_FEED_SPEED: "20",
+    TIDINGS_JWT_KEY: "test-secret-key-for-tidings-tests",
+    TIDINGS_LOG_LEVEL: "warn",
+    ...options.env,
+  };
+  if (options.parallel) env.DENO_JOBS = String(options.parallel);
+  const args = [
+    "serve",
+    ...(options.parallel ? ["--parallel"] : []),
+    `--port=${options.port ?? 0}`,
+    "--host=127.0.0.1",
+    ...SERVER_PERMISSIONS.map((flag) => flag === "--allow-write=./data" ? "--allow-write" : flag),
+    mainPath,
+  ];
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: root,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).spawn();
+  let output = "";
+  const decoder = new TextDecoder();
+  let resolvePort: (port: number) => void;
+  const portFound = new Promise<number>((resolve) => resolvePort = resolve);
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) {
+      output += decoder.decode(chunk, { stream: true });
+      const match = /Listening on https?:\/\/[^\s:]+:(\d+)/.exec(output);
+      if (match) resolvePort(Number(match[1]));
+    }
+  };
+  const collecting = Promise.all([collect(child.stdout), collect(child.stderr)]);
+  const exited = child.status.then((status) => status.code);
+  const port = await Promise.race([
+    portFound,
+    exited.then((code) => {
+      throw new Error(`server exited with ${code} before listening:\n${output}`);
+    }),
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`server did not listen within 30 s:\n${output}`)), 30_000)
+    ),
+  ]);
+  const url = `http://127.0.0.1:${port}`;
+  // Wait until every isolate answers (deno serve prints before all workers are ready).
+  for (let attempt = 0; attempt < 300; attempt++) {
+    try {
+      const response = await fetch(`${url}/readyz`);
+      await response.body?.cancel();
+      if (response.ok) break;
+    } catch {
+      // not yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  let stopped: Promise<number> | undefined;
+  const stop = (signal: Deno.Signal = "SIGTERM") => {
+    if (!stopped) {
+      try {
+        child.kill(signal);
+      } catch {
+        // already gone
+      }
+      stopped = (async () => {
+        const timer = setTimeout(() => {
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // gone
+          }
+        }, 10_000);
+        const code = await exited;
+        clearTimeout(timer);
+        await collecting;
+        return code;
+      })();
+    }
+    return stopped;
+  };
+  return {
+    url,
+    port,
+    pid: child.pid,
+    output: () => output,
+    stop,
+    close: async () => {
+      await stop("SIGTERM");
+    },
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * A test client for event streams: opens one with fetch, parses it with the project's parser and
+ * lets a test wait for a number of events with a bounded wait.
+ *
+ * @module
+ */
+
+import { type ParsedEvent, SseParser } from "../../lib/sse_parser.ts";
+
+/** An open event stream. */
+export interface EventStreamHandle {
+  response: Response;
+  events: ParsedEvent[];
+  comments: string[];
+  retry: number | undefined;
+  /** Resolves when `count` events arrived in total; rejects with what arrived after `timeoutMs`. */
+  waitFor(count: number, timeoutMs?: number): Promise<ParsedEvent[]>;
+  /** Resolves when the server ended the stream. */
+  ended: Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens an event stream and starts collecting its events.
+ *
+ * @example
+ * ```ts
+ * import { openEventStream } from "./sse_client.ts";
+ * const stream = await openEventStream("http://127.0.0.1:8000/feeds/clock");
+ * await stream.waitFor(1);
+ * await stream.close();
+ * ```
+ */
+export async function openEventStream(url: string, init: RequestInit = {}): Promise<EventStreamHandle> {
+  const controller = new AbortController();
+  const response = await fetch(url, { ...init, signal: controller.signal });
+  const handle: EventStreamHandle = {
+    response,
+    events: [],
+    comments: [],
+    retry: undefined,
+    waitFor: () => Promise.resolve([]),
+    ended: Promise.resolve(),
+    close: async () => {},
+  };
+  let wake: () => void = () => {};
+  const parser = new SseParser({
+    onEvent: (event) => {
+      handle.events.push(event);
+      wake();
+    },
+    onRetry: (ms) => handle.retry = ms,
+    onComment: (text) => handle.comments.push(text),
+  });
+  let done = false;
+  handle.ended = (async () => {
+    if (!response.body) return;
+    try {
+      for await (const chunk of response.body) parser.feed(chunk);
+      parser.end();
+    } catch {
+      // aborted by close()
+    } finally {
+      done = true;
+      wake();
+    }
+  })();
+  handle.waitFor = async (count, timeoutMs = 10_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (handle.events.length < count) {
+      if (done) {
+        throw new Error(`stream ended after ${handle.events.length} of ${count} events`);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`timed out with ${handle.events.length} of ${count} events from ${url}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 250));
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    return handle.events.slice(0, count);
+  };
+  handle.close = async () => {
+    controller.abort();
+    await handle.ended;
+  };
+  return handle;
+}
+
+/**
+ * Publishes one update to a hub; returns the id the hub answered with.
+ *
+ * @example
+ * ```ts
+ * import { publish } from "./sse_client.ts";
+ * await publish("http://127.0.0.1:8000", "token", { topic: "news", data: "hi" });
+ * ```
+ */
+export async function publish(
+  baseUrl: string,
+  token: string,
+  fields: Record<string, string | string[]>,
+): Promise<{ status: number; body: string; headers: Headers }> {
+  const form = new URLSearchParams();
+  for (const [name, value] of Object.entries(fields)) {
+    for (const item of Array.isArray(value) ? value : [value]) form.append(name, item);
+  }
+  const response = await fetch(`${baseUrl}/.well-known/mercure`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}` },
+    body: form,
+  });
+  return { status: response.status, body: await response.text(), headers: response.headers };
+}
