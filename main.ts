@@ -26,6 +26,8 @@ import { handleCreateOrder, handleGetOrder } from "./routes/orders.ts";
 import { handleTyping } from "./routes/chat.ts";
 import { handleHealth, handleMetrics, handleReady } from "./routes/health.ts";
 import { serveStatic } from "./routes/static.ts";
+import { maybeCompress } from "./lib/compression.ts";
+import { handleWebSocket, isWebSocketUpgrade } from "./routes/websocket.ts";
 
 let config;
 try {
@@ -102,7 +104,7 @@ async function route(request: Request): Promise<Response> {
   }
   if (path === "/.well-known/mercure") {
     if (method === "GET") {
-      return handleSubscribe(request, context);
+      return isWebSocketUpgrade(request) ? handleWebSocket(request, context) : handleSubscribe(request, context);
     }
     if (method === "POST") return handlePublish(request, context, rateLimiter);
     return refuse(405, "use GET to subscribe or POST to publish", { allow: "GET, POST, OPTIONS" });
@@ -150,6 +152,7 @@ async function fetch(request: Request, info: Deno.ServeHandlerInfo): Promise<Res
   }
   if (response.status !== 101) {
     response = withCors(request, response, config.corsOrigins);
+    if (config.compression) response = maybeCompress(request, response);
   }
   return response;
 }

@@ -35,6 +35,8 @@ export class Subscriber {
   lastSeq: number;
   /** Set when the queue passed its byte bound; the subscription then catches up from KV. */
   overflowedAt: number | undefined;
+  /** Called when the queue passes its byte bound. */
+  onOverflow: () => void = () => {};
   #queue: StoredUpdate[] = [];
   #queuedBytes = 0;
   #maxBytes: number;
@@ -78,6 +80,7 @@ export class Subscriber {
       this.overflowedAt = this.#queue[0].seq - 1;
       this.#queue = [];
       this.#queuedBytes = 0;
+      this.onOverflow();
     }
     if (this.#queue.length <= 1) this.notifier.notify();
   }

@@ -9,7 +9,12 @@
 import { Broker } from "./broker.ts";
 import { EventLog } from "./event_log.ts";
 import { Fanout } from "./fanout.ts";
-import { subscribe, type SubscriptionOptions, usesTopicLogs } from "./subscription.ts";
+import {
+  subscribe,
+  type SubscriptionOptions,
+  subscribeUpdates,
+  usesTopicLogs,
+} from "./subscription.ts";
 import { trimmedUpTo } from "./retention.ts";
 import type { SelectorSet } from "./topic_selector.ts";
 import { parseHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
@@ -149,6 +154,28 @@ export class Hub {
   subscribe(options: SubscriptionOptions): AsyncGenerator<Uint8Array, void, void> {
     if (options.afterSeq !== undefined) this.counters.replays++;
     return subscribe(this, options);
+  }
+
+  /**
+   * Streams a subscription as batches of updates (for transports other than SSE).
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "./hub.ts";
+   * import { SelectorSet } from "./topic_selector.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const hub = await Hub.open(kv);
+   * const controller = new AbortController();
+   * const batches = hub.subscribeUpdates({ selectors: new SelectorSet(["*"]), accepts: () => true, signal: controller.signal });
+   * controller.abort();
+   * await batches.next();
+   * hub.close();
+   * kv.close();
+   * ```
+   */
+  subscribeUpdates(options: SubscriptionOptions): AsyncGenerator<StoredUpdate[], void, void> {
+    if (options.afterSeq !== undefined) this.counters.replays++;
+    return subscribeUpdates(this, options);
   }
 
   /** Open subscriptions in this isolate. */

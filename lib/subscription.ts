@@ -13,7 +13,8 @@ import type { Broker } from "./broker.ts";
 import type { EventLog } from "./event_log.ts";
 import { type Fanout, Subscriber, type UpdatePredicate } from "./fanout.ts";
 import type { SelectorSet } from "./topic_selector.ts";
-import { type StoredUpdate, updateBytes } from "./update.ts";
+import { concatBytes, type StoredUpdate, updateBytes } from "./update.ts";
+import { encodePrioritisedBatch } from "./priority.ts";
 import { sleep } from "./abortable.ts";
 
 /** What a subscription needs from the hub. */
@@ -40,10 +41,17 @@ export interface SubscriptionOptions {
   onSent?: (update: StoredUpdate) => void;
   /** Ends the stream after sending an update for which this returns true. */
   isFinal?: (update: StoredUpdate) => boolean;
+  /**
+   * Called when the live queue overflows while the consumer has not taken the previous batch:
+   * the client stopped reading. The caller should drop the connection (the client resumes from
+   * KV when it comes back). Without it, the subscription just catches up from KV.
+   */
+  onStalled?: () => void;
 }
 
 /**
- * Concatenates the SSE bytes of updates into one chunk: one write per batch.
+ * Concatenates the SSE bytes of updates into one chunk: one write per batch (prioritised when any
+ * update carries a priority, see `priority.ts`).
  *
  * @example
  * ```ts
@@ -53,20 +61,8 @@ export interface SubscriptionOptions {
  * ```
  */
 export function encodeBatch(updates: StoredUpdate[]): Uint8Array {
-  if (updates.length === 1) return updateBytes(updates[0]);
-  let length = 0;
-  const parts = updates.map((update) => {
-    const bytes = updateBytes(update);
-    length += bytes.length;
-    return bytes;
-  });
-  const chunk = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    chunk.set(part, offset);
-    offset += part.length;
-  }
-  return chunk;
+  if (updates.some((update) => update.priority)) return encodePrioritisedBatch(updates);
+  return concatBytes(updates.map(updateBytes));
 }
 
 /**
@@ -130,14 +126,15 @@ export async function readHistory(
 }
 
 /**
- * Streams one subscription as SSE byte chunks until its signal aborts or a final update is sent.
+ * Streams one subscription as batches of updates, in log order, until its signal aborts or a final
+ * update is sent. Each batch is what is due to the connection now: send it as one write.
  *
  * @example
  * ```ts
  * import { EventLog } from "./event_log.ts";
  * import { Broker } from "./broker.ts";
  * import { Fanout } from "./fanout.ts";
- * import { subscribe } from "./subscription.ts";
+ * import { subscribeUpdates } from "./subscription.ts";
  * import { SelectorSet } from "./topic_selector.ts";
  * const kv = await Deno.openKv(":memory:");
  * const log = await EventLog.open(kv);
@@ -146,21 +143,21 @@ export async function readHistory(
  * broker.listen((updates) => fanout.dispatch(updates));
  * await log.append({ topics: ["t"], data: "old" });
  * const controller = new AbortController();
- * const stream = subscribe({ log, broker, fanout }, {
+ * const batches = subscribeUpdates({ log, broker, fanout }, {
  *   selectors: new SelectorSet(["t"]), afterSeq: 0, accepts: () => true, signal: controller.signal,
  * });
- * const first = await stream.next();
- * console.assert(new TextDecoder().decode(first.value!).includes("data: old"));
+ * const first = await batches.next();
+ * console.assert(first.value?.[0].data === "old");
  * controller.abort();
- * await stream.return(undefined);
+ * await batches.return(undefined);
  * broker.close();
  * kv.close();
  * ```
  */
-export async function* subscribe(
+export async function* subscribeUpdates(
   source: SubscriptionSource,
   options: SubscriptionOptions,
-): AsyncGenerator<Uint8Array, void, void> {
+): AsyncGenerator<StoredUpdate[], void, void> {
   const { log, broker, fanout } = source;
   const { selectors, accepts, signal } = options;
   const subscriber = new Subscriber(
@@ -170,6 +167,10 @@ export async function* subscribe(
     broker.cursor,
   );
   const registeredAt = broker.cursor;
+  let waitingForConsumer = false;
+  subscriber.onOverflow = () => {
+    if (waitingForConsumer) options.onStalled?.();
+  };
   fanout.add(subscriber);
   let sentSeq = options.afterSeq ?? registeredAt;
   const throttled = new Map<string, StoredUpdate>();
@@ -207,7 +208,9 @@ export async function* subscribe(
       const finalIndex = options.isFinal ? batch.findIndex(options.isFinal) : -1;
       if (finalIndex >= 0) batch = batch.slice(0, finalIndex + 1);
       sentSeq = batch[batch.length - 1].seq;
-      yield encodeBatch(batch);
+      waitingForConsumer = true;
+      yield batch;
+      waitingForConsumer = false;
       if (options.onSent) for (const update of batch) options.onSent(update);
       if (finalIndex >= 0) return;
       if (options.throttleMs) {
@@ -218,4 +221,39 @@ export async function* subscribe(
   } finally {
     fanout.remove(subscriber);
   }
+}
+
+/**
+ * Streams one subscription as SSE byte chunks (one chunk per batch).
+ *
+ * @example
+ * ```ts
+ * import { EventLog } from "./event_log.ts";
+ * import { Broker } from "./broker.ts";
+ * import { Fanout } from "./fanout.ts";
+ * import { subscribe } from "./subscription.ts";
+ * import { SelectorSet } from "./topic_selector.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const log = await EventLog.open(kv);
+ * const broker = await Broker.start(log);
+ * const fanout = new Fanout();
+ * broker.listen((updates) => fanout.dispatch(updates));
+ * await log.append({ topics: ["t"], data: "old" });
+ * const controller = new AbortController();
+ * const stream = subscribe({ log, broker, fanout }, {
+ *   selectors: new SelectorSet(["t"]), afterSeq: 0, accepts: () => true, signal: controller.signal,
+ * });
+ * const first = await stream.next();
+ * console.assert(new TextDecoder().decode(first.value!).includes("data: old"));
+ * controller.abort();
+ * await stream.return(undefined);
+ * broker.close();
+ * kv.close();
+ * ```
+ */
+export async function* subscribe(
+  source: SubscriptionSource,
+  options: SubscriptionOptions,
+): AsyncGenerator<Uint8Array, void, void> {
+  for await (const batch of subscribeUpdates(source, options)) yield encodeBatch(batch);
 }

@@ -115,3 +115,25 @@ export function parseHubId(id: string, epoch: number): number | undefined {
   const seqLow = parseInt(first.slice(6, 8) + second, 16);
   return seqHigh * 0x1000000 + seqLow;
 }
+
+/**
+ * Joins byte chunks into one (one write per batch).
+ *
+ * @example
+ * ```ts
+ * import { concatBytes } from "./update.ts";
+ * console.assert(concatBytes([new Uint8Array([1]), new Uint8Array([2, 3])]).length === 3);
+ * ```
+ */
+export function concatBytes(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
+  return joined;
+}

@@ -17,6 +17,7 @@ import { log } from "../lib/log.ts";
 import { authorize, canReceivePrivate, type MercureClaims } from "../lib/mercure_auth.ts";
 import { sseResponse } from "../lib/sse_response.ts";
 import type { StoredUpdate } from "../lib/update.ts";
+import type { SubscriptionOptions } from "../lib/subscription.ts";
 import { InvalidSelectorError, matchesSelector, SelectorSet } from "../lib/topic_selector.ts";
 
 /** How a stream should start, decided by the route. */
@@ -76,21 +77,23 @@ export async function authorizeSubscriber(
 }
 
 /**
- * Handles the Mercure subscription request.
+ * Decides a Mercure subscription's selectors, claims and resume point from the request, or
+ * refuses it (400 for bad selectors, 401 for bad tokens).
  *
  * @example
  * ```ts
- * import { handleSubscribe } from "./subscribe.ts";
- * console.assert(typeof handleSubscribe === "function");
+ * import { planMercureSubscription } from "./subscribe.ts";
+ * console.assert(typeof planMercureSubscription === "function");
  * ```
  */
-export async function handleSubscribe(request: Request, context: AppContext): Promise<Response> {
+export async function planMercureSubscription(
+  request: Request,
+  context: AppContext,
+): Promise<StreamPlan | Response> {
   const url = new URL(request.url);
   const topics = url.searchParams.getAll("topic");
   if (topics.length === 0) return refuse(400, "missing topic: add at least one ?topic= selector");
-  if (topics.length > context.config.maxTopicsPerUpdate * 4) {
-    return refuse(400, `too many topic selectors (at most ${context.config.maxTopicsPerUpdate * 4})`);
-  }
+  if (topics.length > 64) return refuse(400, "too many topic selectors (at most 64)");
   let selectors: SelectorSet;
   try {
     selectors = new SelectorSet(topics);
@@ -106,24 +109,50 @@ export async function handleSubscribe(request: Request, context: AppContext): Pr
     plan.afterSeq = point.afterSeq;
     plan.resumedFrom = point.resumedFrom;
   }
-  return openStream(request, context, plan);
+  return plan;
 }
 
 /**
- * Opens the event stream for a decided plan: registers the active subscription, applies the
- * private-update rule, `?filter=` and `?throttle=`, and ends at shutdown or token expiry.
+ * Handles the Mercure subscription request (event stream).
  *
  * @example
  * ```ts
- * import { openStream } from "./subscribe.ts";
- * console.assert(typeof openStream === "function");
+ * import { handleSubscribe } from "./subscribe.ts";
+ * console.assert(typeof handleSubscribe === "function");
  * ```
  */
-export async function openStream(
+export async function handleSubscribe(request: Request, context: AppContext): Promise<Response> {
+  const plan = await planMercureSubscription(request, context);
+  return plan instanceof Response ? plan : openStream(request, context, plan);
+}
+
+/** A subscription admitted and registered, ready for a transport. */
+export interface PreparedSubscription {
+  /** Options for `hub.subscribe*()`, given the transport's own abort signal. */
+  options(signal: AbortSignal): SubscriptionOptions;
+  /** Response headers (discovery `Link`, `Last-Event-ID`). */
+  headers: Record<string, string>;
+  /** Aborts when the connection must be dropped at once (stalled client). */
+  forced: AbortSignal;
+  /** Releases the connection slot and ends the active-subscription records. */
+  release(): void;
+}
+
+/**
+ * Admits a planned subscription: connection limits, `?throttle=`, `?filter=`, the private-update
+ * rule, token expiry and the active-subscription records. Returns a refusal when it cannot.
+ *
+ * @example
+ * ```ts
+ * import { prepareSubscription } from "./subscribe.ts";
+ * console.assert(typeof prepareSubscription === "function");
+ * ```
+ */
+export async function prepareSubscription(
   request: Request,
   context: AppContext,
   plan: StreamPlan,
-): Promise<Response> {
+): Promise<PreparedSubscription | Response> {
   const { hub, config, metrics } = context;
   const url = new URL(request.url);
   const throttleRaw = url.searchParams.get("throttle");
@@ -166,34 +195,66 @@ export async function openStream(
   if (claims?.exp !== undefined) {
     stops.push(AbortSignal.timeout(Math.max(0, claims.exp * 1000 - Date.now())));
   }
-  const origin = `${url.protocol}//${url.host}`;
   const headers: Record<string, string> = {
-    link: `<${origin}/.well-known/mercure>; rel="mercure"`,
+    link: `<${url.protocol}//${url.host}/.well-known/mercure>; rel="mercure"`,
   };
   if (plan.resumedFrom !== undefined) headers["last-event-id"] = plan.resumedFrom;
+  const forced = new AbortController();
   log("info", "connection opened", { selectors: plan.selectors.sources, ip, resume: plan.resumedFrom });
-  return sseResponse(async function* (signal) {
-    const stop = AbortSignal.any([signal, ...stops]);
-    yield* hub.subscribe({
+  let released = false;
+  return {
+    headers,
+    forced: forced.signal,
+    options: (signal) => ({
       selectors: plan.selectors,
       afterSeq: plan.afterSeq,
       accepts,
-      signal: stop,
+      signal: AbortSignal.any([signal, ...stops]),
       throttleMs,
       maxQueuedBytes: config.subscriberBufferBytes,
       isFinal: plan.isFinal,
       onSent: () => metrics.delivered++,
-    });
-    if (hub.closing.aborted) yield { retry: config.retryMs, comment: "server restarting, come back" };
-  }, {
-    signal: request.signal,
-    heartbeatMs: config.heartbeatMs,
-    retryMs: config.retryMs,
-    headers,
-    onClose: () => {
+      onStalled: () => {
+        metrics.count("slow_consumer_disconnects_total");
+        log("info", "slow consumer disconnected", { ip });
+        forced.abort();
+      },
+    }),
+    release: () => {
+      if (released) return;
+      released = true;
       metrics.connectionClosed(ip);
       for (const end of ends) end().catch(() => {});
       log("info", "connection closed", { ip });
     },
+  };
+}
+
+/**
+ * Opens the event stream for a decided plan.
+ *
+ * @example
+ * ```ts
+ * import { openStream } from "./subscribe.ts";
+ * console.assert(typeof openStream === "function");
+ * ```
+ */
+export async function openStream(
+  request: Request,
+  context: AppContext,
+  plan: StreamPlan,
+): Promise<Response> {
+  const prepared = await prepareSubscription(request, context, plan);
+  if (prepared instanceof Response) return prepared;
+  const { hub, config } = context;
+  return sseResponse(async function* (signal) {
+    yield* hub.subscribe(prepared.options(signal));
+    if (hub.closing.aborted) yield { retry: config.retryMs, comment: "server restarting, come back" };
+  }, {
+    signal: AbortSignal.any([request.signal, prepared.forced]),
+    heartbeatMs: config.heartbeatMs,
+    retryMs: config.retryMs,
+    headers: prepared.headers,
+    onClose: prepared.release,
   });
 }

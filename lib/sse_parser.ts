@@ -1,0 +1,291 @@
+/**
+ * Server-Sent Events parser, following the WHATWG HTML "Server-sent events" interpretation rules:
+ * streaming UTF-8 decoding (one leading BOM stripped), lines ending in CR, LF or CRLF (a CRLF split
+ * across two chunks is one line break), `:` comments, `data`/`event`/`id`/`retry` fields, dispatch
+ * on a blank line, and an incomplete event at the end of the stream discarded.
+ *
+ * Uses Web APIs only (`TextDecoder`, `TransformStream`), so it runs in browsers as well as Deno.
+ *
+ * @module
+ */
+
+/** One dispatched event, as an `EventSource` would fire it. */
+export interface ParsedEvent {
+  /** The event type: the `event` field, or `"message"` when it was absent or empty. */
+  type: string;
+  /** The data lines joined with LF. */
+  data: string;
+  /** The last event id in force when the event was dispatched (it carries over between events). */
+  lastEventId: string;
+}
+
+/** What the parser calls as it reads the stream. */
+export interface SseParserHandlers {
+  /** Called for every dispatched event. */
+  onEvent(event: ParsedEvent): void;
+  /** Called for every valid `retry` field (all ASCII digits), as soon as its line ends. */
+  onRetry?(ms: number): void;
+  /** Called for every comment line with the text after the colon, one leading space removed. */
+  onComment?(text: string): void;
+}
+
+const ASCII_DIGITS = /^[0-9]+$/;
+const BOM = "\uFEFF";
+
+/**
+ * A push parser for `text/event-stream`: feed it chunks of bytes or text, it calls the handlers.
+ *
+ * @example
+ * ```ts
+ * import { SseParser } from "./sse_parser.ts";
+ * const seen: string[] = [];
+ * const parser = new SseParser({ onEvent: (event) => seen.push(event.data) });
+ * parser.feed("data: hel");
+ * parser.feed("lo\n\n");
+ * parser.end();
+ * console.assert(seen[0] === "hello");
+ * ```
+ */
+export class SseParser {
+  #handlers: SseParserHandlers;
+  #decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  #lineBreak = /[\r\n]/g;
+  #atStreamStart = true;
+  #ended = false;
+  /** The current line so far, in pieces, while it spans chunks. */
+  #partialLine: string[] = [];
+  /** The previous chunk ended in CR: an LF starting the next chunk belongs to that line break. */
+  #skipLeadingLineFeed = false;
+  #dataLines: string[] = [];
+  #eventType = "";
+  #lastEventIdBuffer = "";
+  #lastEventId = "";
+
+  /**
+   * @example
+   * ```ts
+   * import { SseParser } from "./sse_parser.ts";
+   * const parser = new SseParser({
+   *   onEvent: (event) => console.log(event.type, event.data),
+   *   onRetry: (ms) => console.log("retry", ms),
+   *   onComment: (text) => console.log("comment", text),
+   * });
+   * parser.feed(": hi\nretry: 10\ndata: x\n\n");
+   * ```
+   */
+  constructor(handlers: SseParserHandlers) {
+    this.#handlers = handlers;
+  }
+
+  /**
+   * The last event id string: set from the last event id buffer each time an event is dispatched
+   * (a blank line), even when the event had no data and so was not fired.
+   *
+   * @example
+   * ```ts
+   * import { SseParser } from "./sse_parser.ts";
+   * const parser = new SseParser({ onEvent() {} });
+   * parser.feed("id: 7\n\n");
+   * console.assert(parser.lastEventId === "7");
+   * ```
+   */
+  get lastEventId(): string {
+    return this.#lastEventId;
+  }
+
+  /**
+   * Reads one chunk. Bytes are decoded as UTF-8 in streaming mode, so a character split across
+   * chunks is kept whole; strings are taken as already decoded text.
+   *
+   * @throws {TypeError} when called after {@linkcode SseParser.end}.
+   * @example
+   * ```ts
+   * import { SseParser } from "./sse_parser.ts";
+   * const seen: string[] = [];
+   * const parser = new SseParser({ onEvent: (event) => seen.push(event.data) });
+   * const bytes = new TextEncoder().encode("data: é\n\n");
+   * parser.feed(bytes.subarray(0, 7)); // ends inside "é"
+   * parser.feed(bytes.subarray(7));
+   * console.assert(seen[0] === "é");
+   * ```
+   */
+  feed(chunk: Uint8Array | string): void {
+    if (this.#ended) throw new TypeError("SseParser: feed() called after end()");
+    const text = typeof chunk === "string" ? chunk : this.#decoder.decode(chunk, { stream: true });
+    this.#readText(text);
+  }
+
+  /**
+   * Ends the stream: an unfinished line and an undispatched event are discarded, as the spec
+   * requires. Bytes of an unfinished UTF-8 sequence are dropped with them.
+   *
+   * @example
+   * ```ts
+   * import { SseParser } from "./sse_parser.ts";
+   * const seen: string[] = [];
+   * const parser = new SseParser({ onEvent: (event) => seen.push(event.data) });
+   * parser.feed("data: complete\n\ndata: cut short\n");
+   * parser.end();
+   * console.assert(seen.length === 1);
+   * ```
+   */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#decoder.decode();
+    this.#partialLine = [];
+    this.#dataLines = [];
+    this.#eventType = "";
+  }
+
+  #readText(text: string): void {
+    if (text === "") return;
+    let start = 0;
+    if (this.#atStreamStart) {
+      this.#atStreamStart = false;
+      if (text.startsWith(BOM)) start = 1;
+    }
+    if (this.#skipLeadingLineFeed) {
+      this.#skipLeadingLineFeed = false;
+      if (text.charCodeAt(start) === 0x0a) start++;
+    }
+    this.#lineBreak.lastIndex = start;
+    let match: RegExpExecArray | null;
+    while ((match = this.#lineBreak.exec(text)) !== null) {
+      const end = match.index;
+      let line = text.slice(start, end);
+      if (this.#partialLine.length > 0) {
+        this.#partialLine.push(line);
+        line = this.#partialLine.join("");
+        this.#partialLine = [];
+      }
+      start = end + 1;
+      if (text.charCodeAt(end) === 0x0d) {
+        if (start === text.length) this.#skipLeadingLineFeed = true;
+        else if (text.charCodeAt(start) === 0x0a) start++;
+        this.#lineBreak.lastIndex = start;
+      }
+      this.#readLine(line);
+    }
+    if (start < text.length) this.#partialLine.push(text.slice(start));
+  }
+
+  #readLine(line: string): void {
+    if (line === "") return this.#dispatch();
+    const colon = line.indexOf(":");
+    if (colon === 0) {
+      this.#handlers.onComment?.(withoutOneLeadingSpace(line.slice(1)));
+      return;
+    }
+    if (colon === -1) return this.#readField(line, "");
+    this.#readField(line.slice(0, colon), withoutOneLeadingSpace(line.slice(colon + 1)));
+  }
+
+  #readField(name: string, value: string): void {
+    switch (name) {
+      case "event":
+        this.#eventType = value;
+        break;
+      case "data":
+        this.#dataLines.push(value);
+        break;
+      case "id":
+        if (!value.includes("\0")) this.#lastEventIdBuffer = value;
+        break;
+      case "retry":
+        if (ASCII_DIGITS.test(value)) this.#handlers.onRetry?.(Number(value));
+        break;
+    }
+  }
+
+  #dispatch(): void {
+    this.#lastEventId = this.#lastEventIdBuffer;
+    const dataLines = this.#dataLines;
+    const type = this.#eventType === "" ? "message" : this.#eventType;
+    this.#dataLines = [];
+    this.#eventType = "";
+    if (dataLines.length === 0) return;
+    // Each data line added "value + LF"; the last LF is removed: joining with LF does both.
+    this.#handlers.onEvent({ type, data: dataLines.join("\n"), lastEventId: this.#lastEventId });
+  }
+}
+
+function withoutOneLeadingSpace(value: string): string {
+  return value.charCodeAt(0) === 0x20 ? value.slice(1) : value;
+}
+
+/**
+ * Parses a whole event stream at once.
+ *
+ * @returns the dispatched events, the last valid `retry` (or `undefined`), every comment, and
+ * the last event id string at the end of the stream.
+ * @example
+ * ```ts
+ * import { parseEventStream } from "./sse_parser.ts";
+ * const result = parseEventStream("retry: 500\nid: 1\nevent: ping\ndata: a\ndata: b\n\n");
+ * console.assert(result.events[0].data === "a\nb");
+ * console.assert(result.events[0].type === "ping");
+ * console.assert(result.retry === 500 && result.lastEventId === "1");
+ * ```
+ */
+export function parseEventStream(input: string | Uint8Array): {
+  events: ParsedEvent[];
+  retry: number | undefined;
+  comments: string[];
+  lastEventId: string;
+} {
+  const events: ParsedEvent[] = [];
+  const comments: string[] = [];
+  let retry: number | undefined;
+  const parser = new SseParser({
+    onEvent: (event) => events.push(event),
+    onRetry: (ms) => retry = ms,
+    onComment: (text) => comments.push(text),
+  });
+  parser.feed(input);
+  parser.end();
+  return { events, retry, comments, lastEventId: parser.lastEventId };
+}
+
+/**
+ * A `TransformStream` from `text/event-stream` bytes (or text) to dispatched events.
+ *
+ * @example
+ * ```ts
+ * import { EventStreamDecoderStream } from "./sse_parser.ts";
+ * const body = new Response("data: hi\n\n").body!;
+ * for await (const event of body.pipeThrough(new EventStreamDecoderStream())) {
+ *   console.assert(event.data === "hi");
+ * }
+ * ```
+ */
+export class EventStreamDecoderStream extends TransformStream<Uint8Array | string, ParsedEvent> {
+  /**
+   * @example
+   * ```ts
+   * import { EventStreamDecoderStream } from "./sse_parser.ts";
+   * const decoder = new EventStreamDecoderStream({
+   *   onRetry: (ms) => console.log("retry", ms),
+   *   onComment: (text) => console.log("comment", text),
+   * });
+   * ```
+   */
+  constructor(options: { onRetry?(ms: number): void; onComment?(text: string): void } = {}) {
+    let parser: SseParser | undefined;
+    super({
+      start(controller) {
+        parser = new SseParser({
+          onEvent: (event) => controller.enqueue(event),
+          onRetry: options.onRetry && ((ms) => options.onRetry?.(ms)),
+          onComment: options.onComment && ((text) => options.onComment?.(text)),
+        });
+      },
+      transform(chunk) {
+        parser?.feed(chunk);
+      },
+      flush() {
+        parser?.end();
+      },
+    });
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The WebSocket fallback: `GET /.well-known/mercure?topic=…` with `Upgrade: websocket` gets the
+ * same subscription (selectors, auth, replay via `lastEventID`, ids, filters) as one JSON text
+ * frame per event: `{"id","type","data","topic"}`. Browsers cannot set headers on a WebSocket, so
+ * a token comes from the `authorization` query parameter or the `mercureAuthorization` cookie.
+ *
+ * @module
+ */
+
+import type { AppContext } from "../lib/context.ts";
+import type { StoredUpdate } from "../lib/update.ts";
+import { planMercureSubscription, prepareSubscription } from "./subscribe.ts";
+
+/** Bytes a socket may hold unsent before the client counts as stalled and is dropped. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Whether a request asks to upgrade to a WebSocket.
+ *
+ * @example
+ * ```ts
+ * import { isWebSocketUpgrade } from "./websocket.ts";
+ * const request = new Request("http://x/", { headers: { upgrade: "websocket" } });
+ * console.assert(isWebSocketUpgrade(request));
+ * ```
+ */
+export function isWebSocketUpgrade(request: Request): boolean {
+  return request.headers.get("upgrade")?.toLowerCase() === "websocket";
+}
+
+/**
+ * The JSON frame of one update.
+ *
+ * @example
+ * ```ts
+ * import { frameOf } from "./websocket.ts";
+ * const frame = frameOf({ seq: 1, id: "a", topics: ["t"], data: "x", time: 0, type: "note" });
+ * console.assert(frame === '{"id":"a","type":"note","data":"x","topic":"t"}');
+ * ```
+ */
+export function frameOf(update: StoredUpdate): string {
+  return JSON.stringify({
+    id: update.id,
+    type: update.type ?? "message",
+    data: update.data,
+    topic: update.topics[0],
+  });
+}
+
+/**
+ * Upgrades and serves a subscription over WebSocket.
+ *
+ * @example
+ * ```ts
+ * import { handleWebSocket } from "./websocket.ts";
+ * console.assert(typeof handleWebSocket === "function");
+ * ```
+ */
+export async function handleWebSocket(request: Request, context: AppContext): Promise<Response> {
+  const plan = await planMercureSubscription(request, context);
+  if (plan instanceof Response) return plan;
+  const prepared = await prepareSubscription(request, context, plan);
+  if (prepared instanceof Response) return prepared;
+  const { socket, response } = Deno.upgradeWebSocket(request);
+  const closed = new AbortController();
+  socket.onclose = () => {
+    closed.abort();
+    prepared.release();
+  };
+  socket.onerror = () => closed.abort();
+  socket.onopen = async () => {
+    try {
+      if (plan.resumedFrom !== undefined) {
+        socket.send(JSON.stringify({ type: "tidings:resumed", lastEventID: plan.resumedFrom }));
+      }
+      const signal = AbortSignal.any([closed.signal, prepared.forced]);
+      for await (const batch of context.hub.subscribeUpdates(prepared.options(signal))) {
+        if (socket.readyState !== WebSocket.OPEN) break;
+        for (const update of batch) socket.send(frameOf(update));
+        if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+          socket.close(4008, "client too slow: reconnect with lastEventID");
+          break;
+        }
+      }
+      if (socket.readyState === WebSocket.OPEN) {
+        socket.close(context.hub.closing.aborted ? 1012 : 1000, context.hub.closing.aborted ? "restarting" : "done");
+      }
+    } catch {
+      try {
+        socket.close(1011, "internal error");
+      } catch {
+        // already closed
+      }
+    } finally {
+      prepared.release();
+    }
+  };
+  return response;
+}
