@@ -1,0 +1,42 @@
+/**
+ * The clock feed: a `"tick"` every second (divided by the speed), aligned to whole seconds of
+ * real time.
+ *
+ * @module
+ */
+
+import { sleep } from "../abortable.ts";
+import { type FeedEvent, type FeedOptions, isoTime, scaledMs } from "./feed.ts";
+
+/**
+ * Yields `{ type: "tick", data: { time, epochMs } }` at every whole second (at speed 1; at speed
+ * `s`, at every multiple of `1000 / s` ms). `epochMs` is the boundary the tick was scheduled for,
+ * so consecutive ticks are exactly one period apart; a tick missed while the process stalled is
+ * skipped, never sent late in a burst. Returns when `signal` aborts.
+ *
+ * @example
+ * ```ts
+ * import { clockFeed } from "./clock.ts";
+ * const controller = new AbortController();
+ * for await (const event of clockFeed({ signal: controller.signal, speed: 100 })) {
+ *   console.assert(event.type === "tick" && typeof event.data.epochMs === "number");
+ *   controller.abort();
+ * }
+ * ```
+ */
+export async function* clockFeed(options: FeedOptions): AsyncGenerator<FeedEvent> {
+  const { signal } = options;
+  const now = options.now ?? Date.now;
+  const period = Math.max(1, scaledMs(1000, options.speed));
+  let previous = -Infinity;
+  while (!signal.aborted) {
+    const current = now();
+    // The next boundary strictly after both the current time and the previous tick.
+    let next = (Math.floor(current / period) + 1) * period;
+    if (next <= previous) next = previous + period;
+    if (!(await sleep(next - current, signal))) return;
+    previous = next;
+    const epochMs = Math.round(next);
+    yield { type: "tick", data: { time: isoTime(epochMs), epochMs } };
+  }
+}
