@@ -52,7 +52,7 @@ const recordKey = (selector: string, subscriber: string): Deno.KvKey => [
 ];
 
 const live = new Map<string, { kv: Deno.Kv; record: StoredRecord }>();
-let renewTimer: number | undefined;
+let renewTimer: ReturnType<typeof setInterval> | undefined;
 
 async function renewAll(): Promise<void> {
   const expiresAt = Date.now() + RECORD_TTL_MS;

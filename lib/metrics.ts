@@ -72,7 +72,7 @@ export class Metrics {
   connections = 0;
   readonly perIp = new Map<string, number>();
   #others = new Map<string, Snapshot>();
-  #timer: number;
+  #timer: ReturnType<typeof setInterval>;
   #onMessage = (event: MessageEvent<Snapshot>) => this.#others.set(event.data.isolate, event.data);
 
   /**

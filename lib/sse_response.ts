@@ -41,7 +41,7 @@ class HeartbeatHub {
   readonly #targets = new Set<HeartbeatTarget>();
   readonly #bytes = encoder.encode(encodeComment(""));
   readonly #intervalMs: number;
-  #timer: number | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(intervalMs: number) {
     this.#intervalMs = intervalMs;
@@ -50,8 +50,9 @@ class HeartbeatHub {
   add(target: HeartbeatTarget): void {
     this.#targets.add(target);
     if (this.#timer === undefined) {
-      this.#timer = setInterval(() => this.#beat(), Math.max(25, this.#intervalMs / 2));
-      Deno.unrefTimer(this.#timer);
+      const timer = setInterval(() => this.#beat(), Math.max(25, this.#intervalMs / 2));
+      Deno.unrefTimer(timer);
+      this.#timer = timer;
     }
   }
 
