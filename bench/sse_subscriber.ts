@@ -22,6 +22,8 @@ export interface SharedTally {
   received: number;
   /** Absolute time (ms, epoch) of the latest received bench event. */
   lastReceivedAt: number;
+  /** Absolute time (ms, epoch) of the first received bench event (0 = none yet). */
+  firstReceivedAt?: number;
   /** Connections that have seen at least one warm-up event (`data: w`). */
   warm: number;
   /** Connections that ended while the tool still wanted them. */
@@ -159,7 +161,8 @@ export class SseSubscriber {
   #feed(bytes: Uint8Array, length: number, at: number): void {
     let start = 0;
     if (this.#state === Body.Head) {
-      const joined = this.#pending ? concat(this.#pending, bytes.subarray(0, length)) : bytes.subarray(0, length);
+      const carried = this.#pending !== undefined;
+      const joined = carried ? concat(this.#pending!, bytes.subarray(0, length)) : bytes.subarray(0, length);
       const end = indexOfHeadEnd(joined);
       if (end < 0) {
         this.#pending = joined.slice();
@@ -177,7 +180,7 @@ export class SseSubscriber {
       this.#state = /\r\ntransfer-encoding:[^\r]*chunked/.test(head) ? Body.ChunkSize : Body.Raw;
       this.#chunkLeft = 0;
       this.#onHead?.();
-      if (joined !== bytes.subarray(0, length)) {
+      if (carried) {
         this.#body(joined, end + 4, joined.length, at);
         return;
       }
@@ -242,14 +245,14 @@ export class SseSubscriber {
       this.#line(line, 0, line.length, at);
       i = start + lf + 1;
     }
+    const view = end === bytes.length ? bytes : bytes.subarray(0, end);
     while (i < end) {
-      let lf = bytes.indexOf(LF, i);
-      if (lf >= end) lf = -1;
+      const lf = view.indexOf(LF, i);
       if (lf < 0) {
         this.#pending = bytes.slice(i, end);
         return;
       }
-      this.#line(bytes, i, lf, at);
+      this.#line(view, i, lf, at);
       i = lf + 1;
     }
   }
@@ -296,6 +299,7 @@ export class SseSubscriber {
       }
     }
     const tally = this.#tally;
+    if (tally.received === 0) tally.firstReceivedAt = at;
     tally.received++;
     tally.lastReceivedAt = at;
     tally.histogram.record(at - sent);
@@ -307,50 +311,36 @@ export class SseSubscriber {
       this.duplicates++;
       return;
     }
-    if (seq === this.base) {
-      this.unique++;
-      this.base++;
-      while (this.mask & 1) {
-        this.mask >>>= 1;
-        this.base++;
-      }
-      this.mask >>>= 1;
-      return;
-    }
-    let offset = seq - this.base - 1;
-    if (offset >= WINDOW) {
-      // Slide the window: the skipped numbers stay unseen (counted lost unless they come later,
-      // then they count as duplicates).
-      const slide = offset - WINDOW + 1;
-      for (let k = 0; k < slide; k++) {
-        this.base++;
-        const wasSeen = this.mask & 1;
-        this.mask >>>= 1;
-        if (wasSeen) {
-          this.base++;
-          while (this.mask & 1) {
-            this.mask >>>= 1;
-            this.base++;
-          }
-          this.mask >>>= 1;
-          break;
-        }
-      }
-      offset = seq - this.base - 1;
-      if (offset < 0) return this.#sequence(seq);
-      if (offset >= WINDOW) {
+    if (seq - this.base - 1 >= WINDOW) {
+      // Out of the window: the numbers skipped stay unseen (lost, or duplicates if they come later).
+      if (seq - this.base > 4 * WINDOW) {
         this.base = seq - WINDOW;
         this.mask = 0;
-        offset = WINDOW - 1;
       }
+      while (seq - this.base - 1 >= WINDOW) this.#advance();
     }
-    const bit = 1 << offset;
+    if (seq === this.base) {
+      this.unique++;
+      this.#advance();
+      return;
+    }
+    const bit = 1 << (seq - this.base - 1);
     if (this.mask & bit) {
       this.duplicates++;
     } else {
       this.mask = (this.mask | bit) >>> 0;
       this.unique++;
     }
+  }
+
+  /** Moves `base` past itself and past every already seen number after it. */
+  #advance(): void {
+    this.base++;
+    while (this.mask & 1) {
+      this.mask >>>= 1;
+      this.base++;
+    }
+    this.mask >>>= 1;
   }
 }
 

@@ -12,7 +12,7 @@ import { ConfigError, loadConfig } from "../lib/config.ts";
 export const SERVER_PERMISSIONS = [
   "--allow-net",
   "--allow-env",
-  "--allow-sys=loadavg,systemMemoryInfo,osUptime,cpus,networkInterfaces,hostname",
+  "--allow-sys=loadavg,systemMemoryInfo,osUptime,cpus,networkInterfaces,hostname,statfs",
   "--allow-read",
   "--allow-write=./data",
 ];

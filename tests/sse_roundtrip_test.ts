@@ -13,7 +13,7 @@
 
 import assert from "node:assert/strict";
 import { encodeEvent, encodeEventBytes, type ServerSentEvent } from "../lib/sse_encoder.ts";
-import { type ParsedEvent, parseEventStream, SseParser } from "../lib/sse_parser.ts";
+import { type ParsedEvent, parseEventStream, SseParser } from "../lib/sse_parser.js";
 
 const SEED = 0x5eed_2024;
 

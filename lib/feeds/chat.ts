@@ -198,7 +198,7 @@ async function wake(
   signal: AbortSignal,
   changed: ChatOptions["changed"],
 ): Promise<boolean> {
-  if (!changed) return await sleep(ms, signal);
+  if (!changed || signal.aborted) return await sleep(ms, signal);
   const round = new AbortController();
   const stop = () => round.abort();
   signal.addEventListener("abort", stop, { once: true });

@@ -20,17 +20,20 @@ export interface StocksOptions extends FeedOptions {
 /** The symbols simulated when none are configured. */
 export const DEFAULT_SYMBOLS: readonly string[] = ["AAPL", "GOOGL", "MSFT"];
 
-/** Per-symbol character: start price, per-tick volatility of log-returns, shares per tick. */
+/**
+ * Per-symbol character: start price, volatility of the per-tick (per-second) log-return — about
+ * 1 % per hour, a lively but plausible market — and shares traded per tick.
+ */
 const PROFILES: Record<string, { price: number; sigma: number; volume: number }> = {
-  AAPL: { price: 190, sigma: 0.0006, volume: 2500 },
-  GOOGL: { price: 140, sigma: 0.0007, volume: 1200 },
-  MSFT: { price: 410, sigma: 0.0005, volume: 900 },
+  AAPL: { price: 190, sigma: 0.00018, volume: 600 },
+  GOOGL: { price: 140, sigma: 0.0002, volume: 300 },
+  MSFT: { price: 410, sigma: 0.00015, volume: 250 },
 };
-const OTHER = { price: 100, sigma: 0.0008, volume: 500 };
-/** Mean per-tick log-return: a faint upward drift. */
-const DRIFT = 0.000002;
-/** Chance per tick and symbol of a news jump of 2.5–6 % either way. */
-const JUMP_PROBABILITY = 0.0005;
+const OTHER = { price: 100, sigma: 0.00025, volume: 100 };
+/** Mean per-tick log-return: a faint upward drift (about 6 % a year). */
+const DRIFT = 2e-9;
+/** Chance per tick and symbol of a news jump of 2.5–5 % either way: about once in two hours. */
+const JUMP_PROBABILITY = 1 / 7200;
 
 const SYMBOL = /^[A-Z0-9.-]{1,10}$/;
 
@@ -126,7 +129,7 @@ function step(state: SymbolState, random: () => number): number {
   let logReturn = DRIFT + state.sigma * normalRandom(random);
   if (random() < JUMP_PROBABILITY) {
     const direction = random() < 0.5 ? -1 : 1;
-    logReturn += direction * (0.025 + random() * 0.035);
+    logReturn += direction * (0.025 + random() * 0.025);
   }
   const before = state.price;
   // A geometric walk never reaches zero; the floor only guards against float underflow.

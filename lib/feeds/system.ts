@@ -3,6 +3,10 @@
  * `/proc` (or a runtime API when `/proc` is missing) and is null when the platform cannot give it
  * (no permission, no file, as on Deno Deploy).
  *
+ * Permissions (Deno 2.9): reading `/proc` needs `--allow-all`; without it CPU and memory come from
+ * `--allow-sys=cpus,systemMemoryInfo` and network rates are null. Disk needs
+ * `--allow-sys=statfs`, the load average `--allow-sys=loadavg`.
+ *
  * @module
  */
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type ParsedEvent, SseParser } from "../../lib/sse_parser.ts";
+import { type ParsedEvent, SseParser } from "../../lib/sse_parser.js";
 
 /** An open event stream. */
 export interface EventStreamHandle {

@@ -1,33 +1,37 @@
+// @ts-check
 /**
  * Server-Sent Events parser, following the WHATWG HTML "Server-sent events" interpretation rules:
  * streaming UTF-8 decoding (one leading BOM stripped), lines ending in CR, LF or CRLF (a CRLF split
  * across two chunks is one line break), `:` comments, `data`/`event`/`id`/`retry` fields, dispatch
  * on a blank line, and an incomplete event at the end of the stream discarded.
  *
- * Uses Web APIs only (`TextDecoder`, `TransformStream`), so it runs in browsers as well as Deno.
+ * Plain JavaScript with JSDoc types and Web APIs only (`TextDecoder`, `TransformStream`), so
+ * browsers load it as it is (the client library imports it) and Deno type-checks it.
  *
  * @module
  */
 
-/** One dispatched event, as an `EventSource` would fire it. */
-export interface ParsedEvent {
-  /** The event type: the `event` field, or `"message"` when it was absent or empty. */
-  type: string;
-  /** The data lines joined with LF. */
-  data: string;
-  /** The last event id in force when the event was dispatched (it carries over between events). */
-  lastEventId: string;
-}
+/**
+ * One dispatched event, as an `EventSource` would fire it.
+ *
+ * @typedef {object} ParsedEvent
+ * @property {string} type The event type: the `event` field, or `"message"` when it was absent or
+ * empty.
+ * @property {string} data The data lines joined with LF.
+ * @property {string} lastEventId The last event id in force when the event was dispatched (it
+ * carries over between events).
+ */
 
-/** What the parser calls as it reads the stream. */
-export interface SseParserHandlers {
-  /** Called for every dispatched event. */
-  onEvent(event: ParsedEvent): void;
-  /** Called for every valid `retry` field (all ASCII digits), as soon as its line ends. */
-  onRetry?(ms: number): void;
-  /** Called for every comment line with the text after the colon, one leading space removed. */
-  onComment?(text: string): void;
-}
+/**
+ * What the parser calls as it reads the stream.
+ *
+ * @typedef {object} SseParserHandlers
+ * @property {(event: ParsedEvent) => void} onEvent Called for every dispatched event.
+ * @property {(ms: number) => void} [onRetry] Called for every valid `retry` field (all ASCII
+ * digits), as soon as its line ends.
+ * @property {(text: string) => void} [onComment] Called for every comment line with the text after
+ * the colon, one leading space removed.
+ */
 
 const ASCII_DIGITS = /^[0-9]+$/;
 const BOM = "\uFEFF";
@@ -37,7 +41,7 @@ const BOM = "\uFEFF";
  *
  * @example
  * ```ts
- * import { SseParser } from "./sse_parser.ts";
+ * import { SseParser } from "./sse_parser.js";
  * const seen: string[] = [];
  * const parser = new SseParser({ onEvent: (event) => seen.push(event.data) });
  * parser.feed("data: hel");
@@ -47,24 +51,27 @@ const BOM = "\uFEFF";
  * ```
  */
 export class SseParser {
-  #handlers: SseParserHandlers;
+  /** @type {SseParserHandlers} */
+  #handlers;
   #decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   #lineBreak = /[\r\n]/g;
   #atStreamStart = true;
   #ended = false;
-  /** The current line so far, in pieces, while it spans chunks. */
-  #partialLine: string[] = [];
+  /** The current line so far, in pieces, while it spans chunks. @type {string[]} */
+  #partialLine = [];
   /** The previous chunk ended in CR: an LF starting the next chunk belongs to that line break. */
   #skipLeadingLineFeed = false;
-  #dataLines: string[] = [];
+  /** @type {string[]} */
+  #dataLines = [];
   #eventType = "";
   #lastEventIdBuffer = "";
   #lastEventId = "";
 
   /**
+   * @param {SseParserHandlers} handlers
    * @example
    * ```ts
-   * import { SseParser } from "./sse_parser.ts";
+   * import { SseParser } from "./sse_parser.js";
    * const parser = new SseParser({
    *   onEvent: (event) => console.log(event.type, event.data),
    *   onRetry: (ms) => console.log("retry", ms),
@@ -73,7 +80,7 @@ export class SseParser {
    * parser.feed(": hi\nretry: 10\ndata: x\n\n");
    * ```
    */
-  constructor(handlers: SseParserHandlers) {
+  constructor(handlers) {
     this.#handlers = handlers;
   }
 
@@ -81,15 +88,16 @@ export class SseParser {
    * The last event id string: set from the last event id buffer each time an event is dispatched
    * (a blank line), even when the event had no data and so was not fired.
    *
+   * @returns {string}
    * @example
    * ```ts
-   * import { SseParser } from "./sse_parser.ts";
+   * import { SseParser } from "./sse_parser.js";
    * const parser = new SseParser({ onEvent() {} });
    * parser.feed("id: 7\n\n");
    * console.assert(parser.lastEventId === "7");
    * ```
    */
-  get lastEventId(): string {
+  get lastEventId() {
     return this.#lastEventId;
   }
 
@@ -97,10 +105,12 @@ export class SseParser {
    * Reads one chunk. Bytes are decoded as UTF-8 in streaming mode, so a character split across
    * chunks is kept whole; strings are taken as already decoded text.
    *
+   * @param {Uint8Array | string} chunk
+   * @returns {void}
    * @throws {TypeError} when called after {@linkcode SseParser.end}.
    * @example
    * ```ts
-   * import { SseParser } from "./sse_parser.ts";
+   * import { SseParser } from "./sse_parser.js";
    * const seen: string[] = [];
    * const parser = new SseParser({ onEvent: (event) => seen.push(event.data) });
    * const bytes = new TextEncoder().encode("data: é\n\n");
@@ -109,7 +119,7 @@ export class SseParser {
    * console.assert(seen[0] === "é");
    * ```
    */
-  feed(chunk: Uint8Array | string): void {
+  feed(chunk) {
     if (this.#ended) throw new TypeError("SseParser: feed() called after end()");
     const text = typeof chunk === "string" ? chunk : this.#decoder.decode(chunk, { stream: true });
     this.#readText(text);
@@ -119,9 +129,10 @@ export class SseParser {
    * Ends the stream: an unfinished line and an undispatched event are discarded, as the spec
    * requires. Bytes of an unfinished UTF-8 sequence are dropped with them.
    *
+   * @returns {void}
    * @example
    * ```ts
-   * import { SseParser } from "./sse_parser.ts";
+   * import { SseParser } from "./sse_parser.js";
    * const seen: string[] = [];
    * const parser = new SseParser({ onEvent: (event) => seen.push(event.data) });
    * parser.feed("data: complete\n\ndata: cut short\n");
@@ -129,7 +140,7 @@ export class SseParser {
    * console.assert(seen.length === 1);
    * ```
    */
-  end(): void {
+  end() {
     if (this.#ended) return;
     this.#ended = true;
     this.#decoder.decode();
@@ -138,7 +149,8 @@ export class SseParser {
     this.#eventType = "";
   }
 
-  #readText(text: string): void {
+  /** @param {string} text */
+  #readText(text) {
     if (text === "") return;
     let start = 0;
     if (this.#atStreamStart) {
@@ -150,7 +162,8 @@ export class SseParser {
       if (text.charCodeAt(start) === 0x0a) start++;
     }
     this.#lineBreak.lastIndex = start;
-    let match: RegExpExecArray | null;
+    /** @type {RegExpExecArray | null} */
+    let match;
     while ((match = this.#lineBreak.exec(text)) !== null) {
       const end = match.index;
       let line = text.slice(start, end);
@@ -170,7 +183,8 @@ export class SseParser {
     if (start < text.length) this.#partialLine.push(text.slice(start));
   }
 
-  #readLine(line: string): void {
+  /** @param {string} line */
+  #readLine(line) {
     if (line === "") return this.#dispatch();
     const colon = line.indexOf(":");
     if (colon === 0) {
@@ -181,7 +195,11 @@ export class SseParser {
     this.#readField(line.slice(0, colon), withoutOneLeadingSpace(line.slice(colon + 1)));
   }
 
-  #readField(name: string, value: string): void {
+  /**
+   * @param {string} name
+   * @param {string} value
+   */
+  #readField(name, value) {
     switch (name) {
       case "event":
         this.#eventType = value;
@@ -198,7 +216,7 @@ export class SseParser {
     }
   }
 
-  #dispatch(): void {
+  #dispatch() {
     this.#lastEventId = this.#lastEventIdBuffer;
     const dataLines = this.#dataLines;
     const type = this.#eventType === "" ? "message" : this.#eventType;
@@ -210,33 +228,37 @@ export class SseParser {
   }
 }
 
-function withoutOneLeadingSpace(value: string): string {
+/**
+ * @param {string} value
+ * @returns {string}
+ */
+function withoutOneLeadingSpace(value) {
   return value.charCodeAt(0) === 0x20 ? value.slice(1) : value;
 }
 
 /**
  * Parses a whole event stream at once.
  *
- * @returns the dispatched events, the last valid `retry` (or `undefined`), every comment, and
- * the last event id string at the end of the stream.
+ * @param {string | Uint8Array} input
+ * @returns {{ events: ParsedEvent[], retry: number | undefined, comments: string[], lastEventId: string }}
+ * the dispatched events, the last valid `retry` (or `undefined`), every comment, and the last event
+ * id string at the end of the stream.
  * @example
  * ```ts
- * import { parseEventStream } from "./sse_parser.ts";
+ * import { parseEventStream } from "./sse_parser.js";
  * const result = parseEventStream("retry: 500\nid: 1\nevent: ping\ndata: a\ndata: b\n\n");
  * console.assert(result.events[0].data === "a\nb");
  * console.assert(result.events[0].type === "ping");
  * console.assert(result.retry === 500 && result.lastEventId === "1");
  * ```
  */
-export function parseEventStream(input: string | Uint8Array): {
-  events: ParsedEvent[];
-  retry: number | undefined;
-  comments: string[];
-  lastEventId: string;
-} {
-  const events: ParsedEvent[] = [];
-  const comments: string[] = [];
-  let retry: number | undefined;
+export function parseEventStream(input) {
+  /** @type {ParsedEvent[]} */
+  const events = [];
+  /** @type {string[]} */
+  const comments = [];
+  /** @type {number | undefined} */
+  let retry;
   const parser = new SseParser({
     onEvent: (event) => events.push(event),
     onRetry: (ms) => retry = ms,
@@ -250,29 +272,33 @@ export function parseEventStream(input: string | Uint8Array): {
 /**
  * A `TransformStream` from `text/event-stream` bytes (or text) to dispatched events.
  *
+ * @extends {TransformStream<Uint8Array | string, ParsedEvent>}
  * @example
  * ```ts
- * import { EventStreamDecoderStream } from "./sse_parser.ts";
+ * import { EventStreamDecoderStream } from "./sse_parser.js";
  * const body = new Response("data: hi\n\n").body!;
  * for await (const event of body.pipeThrough(new EventStreamDecoderStream())) {
  *   console.assert(event.data === "hi");
  * }
  * ```
  */
-export class EventStreamDecoderStream extends TransformStream<Uint8Array | string, ParsedEvent> {
+export class EventStreamDecoderStream extends TransformStream {
   /**
+   * @param {{ onRetry?(ms: number): void, onComment?(text: string): void }} [options]
    * @example
    * ```ts
-   * import { EventStreamDecoderStream } from "./sse_parser.ts";
+   * import { EventStreamDecoderStream } from "./sse_parser.js";
    * const decoder = new EventStreamDecoderStream({
    *   onRetry: (ms) => console.log("retry", ms),
    *   onComment: (text) => console.log("comment", text),
    * });
    * ```
    */
-  constructor(options: { onRetry?(ms: number): void; onComment?(text: string): void } = {}) {
-    let parser: SseParser | undefined;
+  constructor(options = {}) {
+    /** @type {SseParser | undefined} */
+    let parser;
     super({
+      /** @param {TransformStreamDefaultController<ParsedEvent>} controller */
       start(controller) {
         parser = new SseParser({
           onEvent: (event) => controller.enqueue(event),
@@ -280,6 +306,7 @@ export class EventStreamDecoderStream extends TransformStream<Uint8Array | strin
           onComment: options.onComment && ((text) => options.onComment?.(text)),
         });
       },
+      /** @param {Uint8Array | string} chunk */
       transform(chunk) {
         parser?.feed(chunk);
       },

@@ -1,0 +1,176 @@
+/**
+ * Command-line flags of `bench/run.ts`, with the full and `--smoke` sizes.
+ *
+ * @module
+ */
+
+/** Sizes of every scenario. */
+export interface Sizes {
+  fanoutSubscribers: number;
+  fanoutRate: number;
+  burstSubscribers: number;
+  burstPublishers: number;
+  topicsSubscribers: number;
+  topics: number;
+  topicsRate: number;
+  idleConnections: number;
+  idleSettleMs: number;
+  durablePublishers: number[];
+  durableDurationMs: number;
+  durableTopics: number;
+  catchupEvents: number;
+  catchupRounds: number;
+}
+
+/** Everything the run needs. */
+export interface BenchOptions {
+  smoke: boolean;
+  targets: string[];
+  scenarios: string[];
+  sizes: Sizes;
+  durationMs: number;
+  payloadBytes: number;
+  isolates: number;
+  clientProcesses: number;
+  port: number;
+  serverEnv: Record<string, string>;
+  nchanDurableReference: boolean;
+  jsonPath?: string;
+  markdownPath?: string;
+  maxMinutes: number;
+}
+
+/** Headings of the scenario tables. */
+export const SCENARIO_TITLES: Record<string, string> = {
+  fanout: "1. Fan-out: many subscribers on one topic, fixed publish rate",
+  burst: "2. Burst: 500 subscribers, publish as fast as the hub accepts",
+  topics: "3. Topics: subscribers spread over 100 topics",
+  idle: "4. Idle connections: memory per connection",
+  durable: "5. Publish throughput (tidings: durable in KV; nchan: memory only)",
+  catchup: "6. Catch-up: reconnect with Last-Event-ID 1,000 events behind",
+};
+
+const ALL_SCENARIOS = ["fanout", "burst", "topics", "idle", "durable", "catchup"];
+const ALL_TARGETS = ["nchan", "tidings", "tidings-parallel"];
+
+const FULL: Sizes = {
+  fanoutSubscribers: 5000,
+  fanoutRate: 20,
+  burstSubscribers: 500,
+  burstPublishers: 8,
+  topicsSubscribers: 10_000,
+  topics: 100,
+  topicsRate: 200,
+  idleConnections: 19_000,
+  idleSettleMs: 3000,
+  durablePublishers: [1, 100],
+  durableDurationMs: 5000,
+  durableTopics: 1,
+  catchupEvents: 1000,
+  catchupRounds: 5,
+};
+
+const SMOKE: Sizes = {
+  fanoutSubscribers: 100,
+  fanoutRate: 20,
+  burstSubscribers: 50,
+  burstPublishers: 4,
+  topicsSubscribers: 200,
+  topics: 10,
+  topicsRate: 100,
+  idleConnections: 300,
+  idleSettleMs: 300,
+  durablePublishers: [1, 10],
+  durableDurationMs: 1000,
+  durableTopics: 1,
+  catchupEvents: 100,
+  catchupRounds: 2,
+};
+
+function flagMap(args: string[]): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const arg of args) {
+    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!match) throw new Error(`unexpected argument ${arg} (flags look like --name=value)`);
+    map.set(match[1], match[2] ?? "true");
+  }
+  return map;
+}
+
+/**
+ * Parses the flags (see bench/README.md).
+ *
+ * @example
+ * ```ts
+ * import { parseOptions } from "./options.ts";
+ * const options = parseOptions(["--smoke", "--targets=nchan,tidings"]);
+ * console.assert(options.smoke && options.targets.length === 2);
+ * ```
+ */
+export function parseOptions(args: string[]): BenchOptions {
+  const flags = flagMap(args);
+  const known = new Set([
+    "smoke", "targets", "scenarios", "duration", "payload", "isolates", "client-procs", "port", "server-env",
+    "nchan-durable", "json", "markdown", "max-minutes", "fanout-subscribers", "fanout-rate",
+    "burst-subscribers", "burst-publishers", "topics-subscribers", "topics", "topics-rate", "idle-connections",
+    "idle-settle", "durable-publishers", "durable-duration", "durable-topics", "catchup-events", "catchup-rounds",
+  ]);
+  for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown flag --${name}`);
+  const smoke = flags.has("smoke");
+  const base = smoke ? SMOKE : FULL;
+  const int = (name: string, fallback: number) => {
+    const raw = flags.get(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} needs a non-negative number`);
+    return value;
+  };
+  const list = (name: string, fallback: string[]) => flags.get(name)?.split(",").map((s) => s.trim()) ?? fallback;
+  const scenarios = list("scenarios", ALL_SCENARIOS).map((s) => ALL_SCENARIOS[Number(s) - 1] ?? s);
+  for (const s of scenarios) if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}`);
+  const targets = list("targets", ALL_TARGETS);
+  for (const t of targets) if (!ALL_TARGETS.includes(t)) throw new Error(`unknown target ${t}`);
+  const sizes: Sizes = {
+    fanoutSubscribers: int("fanout-subscribers", base.fanoutSubscribers),
+    fanoutRate: int("fanout-rate", base.fanoutRate),
+    burstSubscribers: int("burst-subscribers", base.burstSubscribers),
+    burstPublishers: int("burst-publishers", base.burstPublishers),
+    topicsSubscribers: int("topics-subscribers", base.topicsSubscribers),
+    topics: Math.max(1, int("topics", base.topics)),
+    topicsRate: int("topics-rate", base.topicsRate),
+    idleConnections: int("idle-connections", base.idleConnections),
+    idleSettleMs: int("idle-settle", base.idleSettleMs / 1000) * 1000,
+    durablePublishers: list("durable-publishers", base.durablePublishers.map(String)).map(Number),
+    durableDurationMs: int("durable-duration", base.durableDurationMs / 1000) * 1000,
+    durableTopics: Math.max(1, int("durable-topics", base.durableTopics)),
+    catchupEvents: int("catchup-events", base.catchupEvents),
+    catchupRounds: Math.max(1, int("catchup-rounds", base.catchupRounds)),
+  };
+  const biggest = Math.max(
+    scenarios.includes("fanout") ? sizes.fanoutSubscribers : 0,
+    scenarios.includes("burst") ? sizes.burstSubscribers : 0,
+    scenarios.includes("topics") ? sizes.topicsSubscribers : 0,
+    scenarios.includes("idle") ? sizes.idleConnections : 0,
+  );
+  const serverEnv: Record<string, string> = {};
+  for (const pair of (flags.get("server-env") ?? "").split(",").filter(Boolean)) {
+    const [key, ...rest] = pair.split("=");
+    serverEnv[key] = rest.join("=");
+  }
+  return {
+    smoke,
+    targets,
+    scenarios,
+    sizes,
+    durationMs: int("duration", smoke ? 2 : 10) * 1000,
+    payloadBytes: int("payload", 64),
+    isolates: Math.max(2, int("isolates", 2)),
+    clientProcesses: Math.max(1, int("client-procs", Math.max(4, Math.ceil(biggest / 9000)))),
+    port: int("port", 18_400),
+    serverEnv,
+    nchanDurableReference: flags.get("nchan-durable") !== "false",
+    jsonPath: flags.get("json"),
+    markdownPath: flags.get("markdown"),
+    maxMinutes: int("max-minutes", smoke ? 3 : 40),
+  };
+}

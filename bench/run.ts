@@ -1,0 +1,130 @@
+/**
+ * `deno task bench`: loads tidings and nginx + nchan with the same SSE clients on loopback and
+ * prints every figure beside nchan's as a ratio. See bench/README.md for flags.
+ *
+ * @module
+ */
+
+import { runCatchUp, runDurable } from "./durable_and_catchup.ts";
+import { type LiveSpec, type Rig, runLive } from "./live.ts";
+import type { Outcome } from "./outcome.ts";
+import { machineInfo } from "./proc_stats.ts";
+import { renderTables, renderTargets } from "./report.ts";
+import { type RunningTarget, startNchan, startTidings } from "./servers.ts";
+import { checkTargets } from "./targets.ts";
+import { LoadWorker, WorkerPool } from "./worker_pool.ts";
+import { parseOptions, SCENARIO_TITLES, type BenchOptions } from "./options.ts";
+
+async function startTarget(name: string, options: BenchOptions, port: number): Promise<RunningTarget> {
+  if (name === "nchan") return await startNchan(port);
+  if (name === "tidings") return await startTidings({ port, isolates: 1, env: options.serverEnv });
+  if (name === "tidings-parallel") {
+    return await startTidings({ port, isolates: options.isolates, env: options.serverEnv });
+  }
+  throw new Error(`unknown target ${name}: use nchan, tidings, tidings-parallel`);
+}
+
+async function runScenario(rig: Rig, scenario: string, options: BenchOptions): Promise<Outcome> {
+  const s = options.sizes;
+  const live = (spec: Omit<LiveSpec, "name" | "paddingBytes" | "durationMs">, name: string) =>
+    runLive(rig, { ...spec, name, paddingBytes: options.payloadBytes, durationMs: options.durationMs });
+  switch (scenario) {
+    case "fanout":
+      return await live({ subscribers: s.fanoutSubscribers, topics: 1, rate: s.fanoutRate, publishers: 4 }, scenario);
+    case "burst":
+      return await live({ subscribers: s.burstSubscribers, topics: 1, rate: 0, publishers: s.burstPublishers }, scenario);
+    case "topics":
+      return await live({ subscribers: s.topicsSubscribers, topics: s.topics, rate: s.topicsRate, publishers: 8 }, scenario);
+    case "idle":
+      return await live(
+        { subscribers: s.idleConnections, topics: 1, rate: 0, publishers: 1, idleSettleMs: s.idleSettleMs },
+        scenario,
+      );
+    case "durable":
+      return await runDurable(rig, s.durablePublishers, s.durableDurationMs, s.durableTopics);
+    case "catchup":
+      return await runCatchUp(rig, s.catchupEvents, s.catchupRounds);
+  }
+  throw new Error(`unknown scenario ${scenario}`);
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions(Deno.args);
+  const machine = await machineInfo();
+  const started = new Date();
+  console.error(
+    `bench: ${options.smoke ? "smoke" : "full"} run; targets ${options.targets.join(", ")}; scenarios ${
+      options.scenarios.join(", ")
+    }; ${options.clientProcesses} subscriber processes + 1 publisher process`,
+  );
+  const pool = WorkerPool.spawn(options.clientProcesses);
+  const publisher = LoadWorker.spawn();
+  const outcomes: Outcome[] = [];
+  let running: RunningTarget | undefined;
+  let port = options.port;
+  const watchdog = setTimeout(() => {
+    console.error(`bench: giving up after ${options.maxMinutes} minutes`);
+    running?.stop().finally(() => Deno.exit(3));
+    setTimeout(() => Deno.exit(3), 15_000);
+  }, options.maxMinutes * 60_000);
+  try {
+    for (const scenario of options.scenarios) {
+      for (const targetName of options.targets) {
+        if (scenario === "durable" && targetName === "nchan" && !options.nchanDurableReference) continue;
+        const t0 = performance.now();
+        running = await startTarget(targetName, options, port++);
+        const rig: Rig = { target: running, subscribers: pool, publisher, tag: `b${Date.now().toString(36)}` };
+        try {
+          const outcome = await runScenario(rig, scenario, options);
+          outcomes.push(outcome);
+          const trouble = outcome.failures.length ? ` — ${outcome.failures.length} FAILURE(S)` : "";
+          console.error(`bench: ${scenario} × ${running.label} done in ${((performance.now() - t0) / 1000).toFixed(1)} s${trouble}`);
+        } catch (error) {
+          outcomes.push({
+            scenario,
+            target: running.label,
+            metrics: [],
+            notes: [],
+            failures: [`scenario crashed: ${(error as Error).message}`],
+          });
+          console.error(`bench: ${scenario} × ${running.label} crashed:`, error);
+          await pool.broadcast({ op: "close" }).catch(() => {});
+        } finally {
+          await running.stop();
+          running = undefined;
+        }
+      }
+    }
+  } finally {
+    clearTimeout(watchdog);
+    await pool.stop();
+    await publisher.stop();
+  }
+
+  const checks = checkTargets(outcomes);
+  const report = [
+    `## Run of ${started.toISOString()}${options.smoke ? " (smoke sizes: not a measurement)" : ""}`,
+    "",
+    `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}; ` +
+    `Deno ${Deno.version.deno}. Command: \`deno task bench ${Deno.args.join(" ")}\``,
+    "",
+    renderTables(outcomes, SCENARIO_TITLES),
+    "### Targets",
+    "",
+    renderTargets(checks),
+    "",
+  ].join("\n");
+  console.log(report);
+  if (options.markdownPath) await Deno.writeTextFile(options.markdownPath, report);
+  if (options.jsonPath) {
+    await Deno.writeTextFile(
+      options.jsonPath,
+      JSON.stringify({ started: started.toISOString(), machine, args: Deno.args, outcomes, checks }, null, 2),
+    );
+  }
+  const failures = outcomes.reduce((sum, o) => sum + o.failures.length, 0);
+  if (failures > 0) console.error(`bench: ${failures} correctness failure(s), see the tables`);
+  return failures > 0 ? 1 : 0;
+}
+
+if (import.meta.main) Deno.exit(await main());

@@ -1,0 +1,238 @@
+/**
+ * The dashboard in a real browser: headless Chromium (over the DevTools protocol) loads `/` from
+ * the real server, under its Content-Security-Policy, and every panel must come alive.
+ *
+ * Needs Debian's `chromium` (or `$TIDINGS_CHROMIUM`); set `TIDINGS_SKIP_BROWSER=1` to skip.
+ */
+
+import assert from "node:assert/strict";
+import { findChromium, launchChromium, type Page } from "./support/chromium.ts";
+import { startServer } from "./support/server.ts";
+
+const skipBrowser = Deno.env.get("TIDINGS_SKIP_BROWSER") === "1";
+const SCREENSHOT = "/tmp/tidings-dashboard.png";
+const SHARED_FEEDS = ["clock", "stocks", "system", "chat"];
+
+function requireChromium(): string {
+  const path = findChromium();
+  assert.ok(
+    path,
+    "Chromium not found at /usr/bin/chromium (or $TIDINGS_CHROMIUM): install it with " +
+      "`apt-get install -y chromium`, or set TIDINGS_SKIP_BROWSER=1 to skip the browser tests",
+  );
+  return path;
+}
+
+/** The `data-state` of each header indicator, e.g. `{ clock: "live", … }`. */
+function feedStates(page: Page): Promise<Record<string, string>> {
+  return page.evaluate(
+    `Object.fromEntries([...document.querySelectorAll(".feed")].map((f) => [f.dataset.feed, f.dataset.state]))`,
+  );
+}
+
+/** Waits until each named indicator shows `state` (both its data-state and its label). */
+async function waitForFeeds(page: Page, feeds: string[], state: string, timeoutMs = 20_000) {
+  const list = JSON.stringify(feeds);
+  await page.waitFor(
+    `the ${feeds.join(", ")} indicators read "${state}"`,
+    `${list}.every((name) => {
+      const f = document.querySelector('.feed[data-feed="' + name + '"]');
+      return f && f.dataset.state === ${JSON.stringify(state)} &&
+        f.querySelector(".feed-state").textContent === ${JSON.stringify(state)};
+    })`,
+    { timeoutMs },
+  );
+}
+
+const textOf = (selector: string) => `document.querySelector(${JSON.stringify(selector)})?.textContent ?? null`;
+
+/** Problems that mean the page is broken: exceptions, console errors/warnings, CSP refusals. */
+function seriousProblems(page: Page): string[] {
+  return page.problems
+    .filter((problem) =>
+      problem.kind !== "log" || /Content Security Policy|Refused to/i.test(problem.text)
+    )
+    .map((problem) => `${problem.kind}: ${problem.text}`);
+}
+
+Deno.test({
+  name: "dashboard shows every feed live in headless Chromium under the server's CSP",
+  ignore: skipBrowser,
+  async fn(t) {
+    const executable = requireChromium();
+    const server = await startServer();
+    const browser = await launchChromium({ executable, width: 1440, height: 900 });
+    try {
+      const home = await fetch(`${server.url}/`);
+      await home.body?.cancel();
+      assert.equal(home.status, 200);
+      assert.match(home.headers.get("content-security-policy") ?? "", /default-src 'self'/);
+
+      const page = await browser.newPage();
+      await page.navigate(`${server.url}/`);
+
+      await t.step("its modules run and the shared feeds' indicators read live", async () => {
+        await page.waitFor("the app has started", `document.body.dataset.ready === "true"`);
+        await waitForFeeds(page, SHARED_FEEDS, "live");
+      });
+
+      await t.step("the header clock shows server time and keeps ticking", async () => {
+        const first = await page.waitFor<string>(
+          "the clock shows a time",
+          `/^\\d\\d:\\d\\d:\\d\\d$/.test(${textOf("#clock-time")}) && ${textOf("#clock-time")}`,
+        );
+        const next = await page.waitFor<string>(
+          `the clock moves on from ${first}`,
+          `(${textOf("#clock-time")}) !== ${JSON.stringify(first)} && ${textOf("#clock-time")}`,
+          { timeoutMs: 5000 },
+        );
+        assert.match(next, /^\d\d:\d\d:\d\d$/);
+      });
+
+      await t.step("AAPL, GOOGL and MSFT rows show prices, changes and sparklines", async () => {
+        for (const symbol of ["AAPL", "GOOGL", "MSFT"]) {
+          const row = `[data-symbol="${symbol}"]`;
+          const price = await page.waitFor<string>(
+            `${symbol} shows a price`,
+            `/^\\d{1,3}(,\\d{3})*\\.\\d{2}$/.test(${textOf(`#ticker ${row} .price`)}) &&
+              ${textOf(`#ticker ${row} .price`)}`,
+          );
+          assert.ok(Number(price.replaceAll(",", "")) > 0, `${symbol} price ${price}`);
+          const change = await page.evaluate<string>(textOf(`#ticker ${row} .change`));
+          assert.match(change, /^(\+|\u2212)?\d[\d,]*\.\d{2} \((\+|\u2212)?\d[\d,]*\.\d{2}%\)$/);
+          const direction = await page.evaluate<string>(
+            `document.querySelector('#ticker ${row}').dataset.direction`,
+          );
+          assert.ok(["up", "down", "flat"].includes(direction), `direction ${direction}`);
+          await page.waitFor(
+            `${symbol}'s sparkline has at least two points`,
+            `Number(document.querySelector('#ticker ${row} .sparkline')?.dataset.points) >= 2 &&
+              document.querySelector('#ticker ${row} .spark-line').getAttribute("points").split(" ").length >= 2`,
+          );
+        }
+      });
+
+      await t.step("system gauges show CPU, memory and disk as percentages or n/a", async () => {
+        for (const metric of ["cpu", "memory", "disk"]) {
+          const value = await page.waitFor<string>(
+            `#${metric}-value shows a value`,
+            `/^(\\d{1,3}\\.\\d%|n\\/a)$/.test(${textOf(`#${metric}-value`)}) && ${textOf(`#${metric}-value`)}`,
+          );
+          const level = await page.evaluate<string>(`document.querySelector("#gauge-${metric}").dataset.level`);
+          assert.equal(level === "na", value === "n/a", `${metric}: ${value} with level ${level}`);
+          if (value !== "n/a") assert.ok(Number.parseFloat(value) <= 100, `${metric} ${value}`);
+        }
+        await page.waitFor(
+          "the network chart has a sample",
+          `Number(document.querySelector("#net-chart").dataset.samples) >= 1`,
+        );
+        assert.match(await page.evaluate<string>(textOf("#net-in-value")), /^(\d+(\.\d)? [KMG]?i?B\/s|n\/a)$/);
+      });
+
+      const name = `tester-${crypto.randomUUID().slice(0, 6)}`;
+      await t.step("naming yourself in the chat makes you present, typing shows you typing", async () => {
+        await page.evaluate(`document.querySelector("#chat-name").focus()`);
+        await page.type(name);
+        await page.evaluate(`document.querySelector("#chat-join-button").click()`);
+        await page.waitFor(
+          `${name} is listed as present`,
+          `!!document.querySelector('#chat-users [data-user="${name}"]')`,
+        );
+        const active = Number(await page.evaluate<string>(textOf("#chat-active-count")));
+        assert.ok(active >= 1, `active users ${active}`);
+        await waitForFeeds(page, ["chat"], "live");
+        await page.evaluate(`document.querySelector("#chat-message").focus()`);
+        await page.type("hello");
+        await page.waitFor(
+          `the room shows ${name} typing`,
+          `(document.querySelector("#chat-typing").dataset.typing ?? "").split(",").includes(${
+            JSON.stringify(name)
+          })`,
+        );
+      });
+
+      await t.step("placing an order lights every step up to completed", async () => {
+        await page.evaluate(`document.querySelector("#order-button").click()`);
+        await page.waitFor(
+          "the order completes",
+          `${textOf("#order-status")} === "completed"`,
+          { timeoutMs: 30_000 },
+        );
+        const steps = await page.evaluate<{ status: string; time: string }[]>(
+          `[...document.querySelectorAll("#order-steps .step")].map((s) => ({
+            status: s.dataset.status, time: s.querySelector(".step-time").textContent }))`,
+        );
+        assert.equal(steps.length, 6);
+        for (const step of steps) {
+          assert.equal(step.status, "completed");
+          assert.match(step.time, /^\d\d:\d\d:\d\d/);
+        }
+        await waitForFeeds(page, ["order"], "done");
+        const label = await page.evaluate<string>(textOf("#order-id"));
+        const orderId = /order (\S+) ·/.exec(label)?.[1];
+        assert.ok(orderId, `no order id in ${JSON.stringify(label)}`);
+        const order = await (await fetch(`${server.url}/orders/${orderId}`)).json();
+        assert.equal(order.status, "completed");
+      });
+
+      await t.step("the scoreboard shows scores, period and time left", async () => {
+        await page.waitFor(
+          "the scoreboard shows both scores and the time left",
+          `/^\\d+$/.test(${textOf("#home-score")}) && /^\\d+$/.test(${textOf("#away-score")}) &&
+            /^\\d{1,3}:\\d{2}$/.test(${textOf("#time-left")})`,
+        );
+        assert.match(await page.evaluate<string>(textOf("#game-status")), /^(live|final)$/);
+        assert.match(await page.evaluate<string>(textOf("#game-period")), /^(Period \d+|Final)$/);
+        assert.match(await page.evaluate<string>(textOf("#home-shots")), /^\d+$/);
+        const { game } = await feedStates(page);
+        assert.ok(game === "live" || game === "done", `game indicator ${game}`);
+        await page.evaluate(`document.querySelector("#new-game").click()`);
+        const newId = await page.evaluate<string>(textOf("#game-id"));
+        assert.match(newId, /^game-[a-z0-9]+$/);
+        await page.waitFor(
+          `the new game ${newId} shows a score`,
+          `/^\\d+$/.test(${textOf("#home-score")}) && /^\\d{1,3}:\\d{2}$/.test(${textOf("#time-left")})`,
+        );
+      });
+
+      await t.step("every shared indicator still reads live and the page logged no errors", async () => {
+        await waitForFeeds(page, SHARED_FEEDS, "live");
+        await Deno.writeFile(SCREENSHOT, await page.screenshot());
+        assert.deepEqual(seriousProblems(page), []);
+      });
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "dashboard indicators show reconnecting while the server is down and live once it is back",
+  ignore: skipBrowser,
+  async fn() {
+    const executable = requireChromium();
+    let server = await startServer();
+    const browser = await launchChromium({ executable });
+    try {
+      const page = await browser.newPage();
+      await page.navigate(`${server.url}/`);
+      await waitForFeeds(page, SHARED_FEEDS, "live");
+      const port = server.port;
+      await server.close();
+      await waitForFeeds(page, SHARED_FEEDS, "reconnecting", 15_000);
+      server = await startServer({ port });
+      await waitForFeeds(page, SHARED_FEEDS, "live", 45_000);
+      const before = await page.evaluate<string>(textOf("#clock-time"));
+      await page.waitFor(
+        "the clock ticks again after the restart",
+        `(${textOf("#clock-time")}) !== ${JSON.stringify(before)}`,
+        { timeoutMs: 5000 },
+      );
+      assert.deepEqual(seriousProblems(page), []);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  },
+});
