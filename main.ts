@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ConfigError, loadConfig } from "./lib/config.ts";
+import { type Config, ConfigError, loadConfig } from "./lib/config.ts";
 import type { AppContext } from "./lib/context.ts";
 import { rememberClientIp } from "./lib/client_ip.ts";
 import { preflight, withCors } from "./lib/cors.ts";
@@ -29,7 +29,7 @@ import { serveStatic } from "./routes/static.ts";
 import { maybeCompress } from "./lib/compression.ts";
 import { handleWebSocket, isWebSocketUpgrade } from "./routes/websocket.ts";
 
-let config;
+let config: Config;
 try {
   config = loadConfig();
 } catch (error) {

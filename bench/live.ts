@@ -36,6 +36,8 @@ export interface LiveSpec {
   publishers: number;
   durationMs: number;
   paddingBytes: number;
+  /** Connection attempts in flight per subscriber process. */
+  connectConcurrency?: number;
   /** Idle mode: no numbered events, just connect, warm up, settle and weigh the server. */
   idleSettleMs?: number;
 }
@@ -114,7 +116,9 @@ async function warmUp(rig: Rig, topicNames: string[], expected: number, timeoutM
 }
 
 /**
- * Runs a live scenario once against the rig's target.
+ * Runs a live scenario once against the rig's target. The subscriber connections stay open: the
+ * caller stops the server first (so TIME_WAIT lands on the server's side, not on the client's
+ * ephemeral ports), then closes them.
  *
  * @example
  * ```ts ignore
@@ -130,7 +134,7 @@ export async function runLive(rig: Rig, spec: LiveSpec): Promise<Outcome> {
   const bufferBytes = spec.idleSettleMs !== undefined || spec.subscribers > 5000 ? 4096 : 32_768;
 
   // 1. Connect everybody.
-  const connectCpu = await cpuMeter([serverPid]);
+  const connectCpu = await cpuMeter([serverPid, ...rig.subscribers.pids]);
   const connectStarted = performance.now();
   const groups = plan(spec, rig, topicNames);
   const connected = await Promise.all(rig.subscribers.workers.map((worker, i) =>
@@ -139,18 +143,19 @@ export async function runLive(rig: Rig, spec: LiveSpec): Promise<Outcome> {
       host: rig.target.host,
       port: rig.target.port,
       groups: groups[i],
-      concurrency: 64,
+      concurrency: spec.connectConcurrency ?? 64,
       bufferBytes,
       timeoutMs: 60_000,
     })
   ));
   const connectSeconds = (performance.now() - connectStarted) / 1000;
-  const [serverConnectCpu] = await connectCpu.stop();
+  const [serverConnectCpu, ...clientConnectCpu] = await connectCpu.stop();
   const opened = connected.reduce((sum, c) => sum + c.opened, 0);
   const failedConnections = connected.reduce((sum, c) => sum + c.failed, 0);
   out.add("connections open", opened, "", "none");
   out.add("time to connect all", connectSeconds, "s", "lower", 2);
   out.add("server CPU while connecting", serverConnectCpu, "cores", "none", 2);
+  out.add("client CPU while connecting (busiest process)", Math.max(...clientConnectCpu), "cores", "none", 2);
   if (failedConnections > 0) {
     const errors: Record<string, number> = {};
     for (const c of connected) for (const [k, v] of Object.entries(c.errors)) errors[k] = (errors[k] ?? 0) + v;
@@ -170,7 +175,6 @@ export async function runLive(rig: Rig, spec: LiveSpec): Promise<Outcome> {
     out.add("RSS per idle connection", opened > 0 ? (rssLoaded - rssIdle) / opened / 1024 : undefined, "KB", "lower", 2);
     const stillOpen = (await gather(rig)).reduce((sum, stats) => sum + stats.open, 0);
     if (stillOpen < opened) out.fail(`${opened - stillOpen} connections closed during the idle period`);
-    await rig.subscribers.broadcast({ op: "close" });
     await attachServerLog(rig, out);
     return out.outcome;
   }
@@ -261,7 +265,6 @@ export async function runLive(rig: Rig, spec: LiveSpec): Promise<Outcome> {
   if (total > navigator.hardwareConcurrency * 0.9) {
     out.note(`server + clients used ${total.toFixed(2)} of ${navigator.hardwareConcurrency} cores: machine saturated`);
   }
-  await rig.subscribers.broadcast({ op: "close" });
   await attachServerLog(rig, out);
   return out.outcome;
 }

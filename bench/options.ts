@@ -32,6 +32,8 @@ export interface BenchOptions {
   payloadBytes: number;
   isolates: number;
   clientProcesses: number;
+  /** Connection attempts in flight per subscriber process. */
+  connectConcurrency: number;
   port: number;
   serverEnv: Record<string, string>;
   nchanDurableReference: boolean;
@@ -110,7 +112,7 @@ function flagMap(args: string[]): Map<string, string> {
 export function parseOptions(args: string[]): BenchOptions {
   const flags = flagMap(args);
   const known = new Set([
-    "smoke", "targets", "scenarios", "duration", "payload", "isolates", "client-procs", "port", "server-env",
+    "smoke", "targets", "scenarios", "duration", "payload", "isolates", "client-procs", "connect-concurrency", "port", "server-env",
     "nchan-durable", "json", "markdown", "max-minutes", "fanout-subscribers", "fanout-rate",
     "burst-subscribers", "burst-publishers", "topics-subscribers", "topics", "topics-rate", "idle-connections",
     "idle-settle", "durable-publishers", "durable-duration", "durable-topics", "catchup-events", "catchup-rounds",
@@ -166,6 +168,7 @@ export function parseOptions(args: string[]): BenchOptions {
     payloadBytes: int("payload", 64),
     isolates: Math.max(2, int("isolates", 2)),
     clientProcesses: Math.max(1, int("client-procs", Math.max(4, Math.ceil(biggest / 9000)))),
+    connectConcurrency: Math.max(1, int("connect-concurrency", 64)),
     port: int("port", 18_400),
     serverEnv,
     nchanDurableReference: flags.get("nchan-durable") !== "false",

@@ -27,7 +27,13 @@ async function startTarget(name: string, options: BenchOptions, port: number): P
 async function runScenario(rig: Rig, scenario: string, options: BenchOptions): Promise<Outcome> {
   const s = options.sizes;
   const live = (spec: Omit<LiveSpec, "name" | "paddingBytes" | "durationMs">, name: string) =>
-    runLive(rig, { ...spec, name, paddingBytes: options.payloadBytes, durationMs: options.durationMs });
+    runLive(rig, {
+      ...spec,
+      name,
+      paddingBytes: options.payloadBytes,
+      durationMs: options.durationMs,
+      connectConcurrency: options.connectConcurrency,
+    });
   switch (scenario) {
     case "fanout":
       return await live({ subscribers: s.fanoutSubscribers, topics: 1, rate: s.fanoutRate, publishers: 4 }, scenario);
@@ -88,10 +94,11 @@ async function main(): Promise<number> {
             failures: [`scenario crashed: ${(error as Error).message}`],
           });
           console.error(`bench: ${scenario} × ${running.label} crashed:`, error);
-          await pool.broadcast({ op: "close" }).catch(() => {});
         } finally {
+          // Server first: its sockets take the TIME_WAIT state, the client's ephemeral ports stay free.
           await running.stop();
           running = undefined;
+          await pool.broadcast({ op: "close" }).catch(() => {});
         }
       }
     }

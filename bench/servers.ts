@@ -176,7 +176,7 @@ export async function startNchan(port: number): Promise<RunningTarget> {
     subscribePath: (topic) => `/sub/${encodeURIComponent(topic)}`,
     logTail: (lines = 5) => tail(`${prefix}/error.log`, lines),
     async stop() {
-      await run("nginx", ["-p", prefix, "-c", config, "-s", "quit"]);
+      await run("nginx", ["-p", prefix, "-c", config, "-s", "stop"]);
       await waitFor(async () => !await exists(`/proc/${pid}`), 10_000, "nginx exit").catch(() => {
         try {
           Deno.kill(pid, "SIGKILL");

@@ -454,15 +454,18 @@ export class Subscription extends EventTarget {
       const transport = this.#options.transport === "auto" ? this.#mode : this.#options.transport;
       /** @type {Outcome} */
       let outcome;
+      /** @type {string | undefined} */
+      let token;
       try {
-        const token = await this.#currentToken(signal);
-        if (signal.aborted) break;
-        outcome = transport === "sse"
-          ? await this.#connectSse(token, signal)
-          : await this.#connectWebSocket(token, signal);
+        token = await this.#currentToken(signal);
       } catch (error) {
-        outcome = { kind: "retry", error: new SubscriptionError(`token: ${messageOf(error)}`) };
+        const message = `the token function failed: ${messageOf(error)}`;
+        outcome = { kind: "retry", error: new SubscriptionError(message, { cause: error }) };
       }
+      if (signal.aborted) break;
+      outcome ??= transport === "sse"
+        ? await this.#connectSse(token, signal)
+        : await this.#connectWebSocket(token, signal);
       if (signal.aborted) break;
       if (outcome.kind === "finished") break;
       if (outcome.kind === "fatal") {

@@ -31,9 +31,9 @@ function showTick(data) {
   setText(element, clockTime.format(date));
   element.dateTime = date.toISOString();
   const skew = Date.now() - epochMs;
-  const skewText = Math.abs(skew) < 1000 ? "in sync" : `this browser ${skew > 0 ? "+" : "−"}${
-    (Math.abs(skew) / 1000).toFixed(1)
-  } s`;
+  const skewText = Math.abs(skew) < 1000
+    ? "in sync"
+    : `this browser ${skew > 0 ? "+" : "−"}${(Math.abs(skew) / 1000).toFixed(1)} s`;
   setText(byId("clock-date"), `${clockDate.format(date)} · server time, ${skewText}`);
 }
 

@@ -39,8 +39,12 @@ function logChanges(users, typingUsers, time) {
     return;
   }
   const name = (user) => (user === me ? `${user} (you)` : user);
-  for (const user of users) if (!previous.users.includes(user)) logActivity(`${name(user)} joined`, time);
-  for (const user of previous.users) if (!users.includes(user)) logActivity(`${name(user)} left`, time);
+  for (const user of users) {
+    if (!previous.users.includes(user)) logActivity(`${name(user)} joined`, time);
+  }
+  for (const user of previous.users) {
+    if (!users.includes(user)) logActivity(`${name(user)} left`, time);
+  }
   for (const user of typingUsers) {
     if (!previous.typingUsers.includes(user)) logActivity(`${name(user)} started typing`, time);
   }

@@ -58,7 +58,10 @@ export function parseData(event) {
   }
 }
 
-const money = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const money = new Intl.NumberFormat("en-US", {
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 2,
+});
 const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
 const timeOfDay = new Intl.DateTimeFormat("en-GB", {
   hour: "2-digit",

@@ -11,10 +11,14 @@
 
 import { parseData } from "./dom.js";
 
-/** After a reconnect, the feed counts as "replaying" until events stop arriving for this long. */
+/**
+ * After a reconnect, the feed counts as "replaying" until events pause for REPLAY_QUIET_MS (the
+ * missed events arrive in one burst), or at most REPLAY_MAX_MS (a fast feed never pauses).
+ */
 const REPLAY_QUIET_MS = 400;
+const REPLAY_MAX_MS = 2000;
 const FIRST_RETRY_MS = 1000;
-const MAX_RETRY_MS = 30_000;
+const MAX_RETRY_MS = 15_000;
 
 const LABELS = {
   idle: "idle",
@@ -71,6 +75,7 @@ export class Feed {
     this.quietTimer = 0;
     this.retryTimer = 0;
     this.generation = 0;
+    this.replayDeadline = 0;
     this.state = "idle";
     this.open(url);
   }
@@ -104,6 +109,7 @@ export class Feed {
       this.attempts = 0;
       if (this.hadError) {
         this.setState("replaying");
+        this.replayDeadline = Date.now() + REPLAY_MAX_MS;
         this.settleSoon();
       } else {
         this.setState("live");
@@ -155,8 +161,9 @@ export class Feed {
       if (generation !== this.generation) return;
       if (status === 200) this.connect(url);
       else if (status === 204) this.close("done");
-      else if (status >= 400 && status < 500 && status !== 408 && status !== 429) this.close("closed");
-      else this.retryLater();
+      else if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+        this.close("closed");
+      } else this.retryLater();
     }, delay * (0.8 + Math.random() * 0.4));
   }
 
@@ -167,8 +174,9 @@ export class Feed {
 
   settleSoon() {
     clearTimeout(this.quietTimer);
+    const wait = Math.max(0, Math.min(REPLAY_QUIET_MS, this.replayDeadline - Date.now()));
     this.quietTimer = setTimeout(() => {
       if (this.state === "replaying") this.setState("live");
-    }, REPLAY_QUIET_MS);
+    }, wait);
   }
 }

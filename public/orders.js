@@ -13,7 +13,11 @@ function stepElement(list, index) {
   if (!item) {
     item = create("li", "step");
     item.dataset.step = String(index);
-    item.append(create("span", "step-dot"), create("span", "step-name"), create("span", "step-time"));
+    item.append(
+      create("span", "step-dot"),
+      create("span", "step-name"),
+      create("span", "step-time"),
+    );
     list.append(item);
   }
   return item;
@@ -51,7 +55,9 @@ export function showOrder(data) {
   const item = text(data.item, "", 100);
   setText(
     byId("order-id"),
-    `${item ? `${item} — ` : ""}order ${text(data.orderId, "?", 64)} · ${done}/${steps.length} steps`,
+    `${item ? `${item} — ` : ""}order ${
+      text(data.orderId, "?", 64)
+    } · ${done}/${steps.length} steps`,
   );
 }
 

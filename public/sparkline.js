@@ -53,7 +53,12 @@ export function drawSparkline(svg, values, baseline, capacity = 60) {
   line.setAttribute("points", pointText);
   const [firstX] = points[0];
   const [lastX, lastY] = points[points.length - 1];
-  area.setAttribute("d", `M${firstX.toFixed(1)},${HEIGHT} L${pointText.replaceAll(" ", " L")} L${lastX.toFixed(1)},${HEIGHT} Z`);
+  area.setAttribute(
+    "d",
+    `M${firstX.toFixed(1)},${HEIGHT} L${pointText.replaceAll(" ", " L")} L${
+      lastX.toFixed(1)
+    },${HEIGHT} Z`,
+  );
   dot.setAttribute("cx", lastX.toFixed(1));
   dot.setAttribute("cy", lastY.toFixed(1));
   if (baseline !== null) {

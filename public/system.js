@@ -15,7 +15,13 @@ function showGauge(name, value) {
   const percent = value === null ? null : Math.min(100, Math.max(0, value));
   setText(byId(`${name}-value`), formatPercent(percent));
   fill.setAttribute("stroke-dasharray", `${percent ?? 0} ${100 - (percent ?? 0)}`);
-  gauge.dataset.level = percent === null ? "na" : percent >= 90 ? "high" : percent >= 70 ? "warn" : "ok";
+  gauge.dataset.level = percent === null
+    ? "na"
+    : percent >= 90
+    ? "high"
+    : percent >= 70
+    ? "warn"
+    : "ok";
 }
 
 /** A round number ≥ value for the chart's top: 1, 2, 2.5 or 5 × a power of ten, at least 1 KiB. */

@@ -28,7 +28,7 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 };
 
 const publicDir = new URL("../public/", import.meta.url);
-const cache = new Map<string, Uint8Array>();
+const cache = new Map<string, Uint8Array<ArrayBuffer>>();
 
 /**
  * Serves a file of `public/` (`/` is `index.html`); 404 for anything else, including `..` tricks.

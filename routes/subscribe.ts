@@ -20,6 +20,11 @@ import type { StoredUpdate } from "../lib/update.ts";
 import type { SubscriptionOptions } from "../lib/subscription.ts";
 import { InvalidSelectorError, matchesSelector, SelectorSet } from "../lib/topic_selector.ts";
 
+/** The selectors of a set as given (exact topics, then patterns). */
+function selectorSources(selectors: SelectorSet): string[] {
+  return [...selectors.exactTopics, ...selectors.patterns.map((pattern) => pattern.source)];
+}
+
 /** How a stream should start, decided by the route. */
 export interface StreamPlan {
   selectors: SelectorSet;
@@ -187,7 +192,7 @@ export async function prepareSubscription(
   const subscriber = `urn:uuid:${crypto.randomUUID()}`;
   const ends: Array<() => Promise<void>> = [];
   if (config.subscriptionEvents) {
-    for (const selector of plan.selectors.sources) {
+    for (const selector of selectorSources(plan.selectors)) {
       ends.push(await openSubscription(hub, selector, subscriber, plan.payload));
     }
   }
@@ -200,7 +205,7 @@ export async function prepareSubscription(
   };
   if (plan.resumedFrom !== undefined) headers["last-event-id"] = plan.resumedFrom;
   const forced = new AbortController();
-  log("info", "connection opened", { selectors: plan.selectors.sources, ip, resume: plan.resumedFrom });
+  log("info", "connection opened", { selectors: selectorSources(plan.selectors), ip, resume: plan.resumedFrom });
   let released = false;
   return {
     headers,

@@ -8,14 +8,28 @@
 
 import { ConfigError, loadConfig } from "../lib/config.ts";
 
-/** The permission flags the server needs, and no more. */
-export const SERVER_PERMISSIONS = [
-  "--allow-net",
-  "--allow-env",
-  "--allow-sys=loadavg,systemMemoryInfo,osUptime,cpus,networkInterfaces,hostname,statfs",
-  "--allow-read",
-  "--allow-write=./data",
-];
+/**
+ * The permission flags the server needs, and no more: writes only where its KV file lives.
+ *
+ * @example
+ * ```ts
+ * import { serverPermissions } from "./start.ts";
+ * console.assert(serverPermissions("./data/tidings.kv").includes("--allow-write=./data"));
+ * ```
+ */
+export function serverPermissions(kvPath: string | undefined): string[] {
+  const flags = [
+    "--allow-net",
+    "--allow-env",
+    "--allow-sys=loadavg,systemMemoryInfo,osUptime,cpus,networkInterfaces,hostname,statfs",
+    "--allow-read",
+  ];
+  if (kvPath && kvPath !== ":memory:") {
+    const slash = kvPath.lastIndexOf("/");
+    flags.push(`--allow-write=${slash > 0 ? kvPath.slice(0, slash) : slash === 0 ? "/" : "."}`);
+  }
+  return flags;
+}
 
 if (import.meta.main) {
   let config;
@@ -34,7 +48,7 @@ if (import.meta.main) {
     ...(parallel ? ["--parallel"] : []),
     `--port=${config.port}`,
     `--host=${config.hostname}`,
-    ...SERVER_PERMISSIONS,
+    ...serverPermissions(config.kvPath),
     new URL("../main.ts", import.meta.url).pathname,
   ];
   const child = new Deno.Command(Deno.execPath(), { args, stdin: "null" }).spawn();

@@ -44,8 +44,14 @@ function record(subscription: Subscription) {
     iteration: Promise.resolve<unknown>(undefined),
   };
   subscription.addEventListener("statechange", () => seen.states.push(subscription.state));
-  subscription.addEventListener("reset", (event) => seen.resets.push((event as CustomEvent).detail));
-  subscription.addEventListener("error", (event) => seen.errors.push((event as CustomEvent).detail));
+  subscription.addEventListener(
+    "reset",
+    (event) => seen.resets.push((event as CustomEvent).detail),
+  );
+  subscription.addEventListener(
+    "error",
+    (event) => seen.errors.push((event as CustomEvent).detail),
+  );
   seen.iteration = (async () => {
     try {
       for await (const event of subscription) seen.events.push(event);
@@ -79,7 +85,10 @@ Deno.test("reconnectDelay draws full jitter below min(max, base times 2 to the a
   assert.equal(reconnectDelay({ ...base, attempt: 0, random: () => 0.5 }), 250);
   assert.equal(reconnectDelay({ ...base, attempt: 3, random: () => 0.5 }), 2_000);
   assert.equal(reconnectDelay({ ...base, attempt: 20, random: () => 0.5 }), 15_000);
-  assert.equal(reconnectDelay({ baseMs: 3_000, maxMs: 30_000, attempt: 1, random: () => 1 }), 6_000);
+  assert.equal(
+    reconnectDelay({ baseMs: 3_000, maxMs: 30_000, attempt: 1, random: () => 1 }),
+    6_000,
+  );
   const draws = new Set<number>();
   for (let i = 0; i < 50; i++) draws.add(reconnectDelay({ ...base, attempt: 2 }));
   assert.ok(draws.size > 40, "Math.random gives different delays");
@@ -148,7 +157,10 @@ Deno.test("subscription yields typed events by iteration and to listeners per ty
 Deno.test("aborting the signal closes the subscription and ends its iteration", async () => {
   const server = await startServer({ env: QUIET });
   const controller = new AbortController();
-  const subscription = subscribe(`${server.url}${HUB}`, { topics: ["*"], signal: controller.signal });
+  const subscription = subscribe(`${server.url}${HUB}`, {
+    topics: ["*"],
+    signal: controller.signal,
+  });
   const seen = record(subscription);
   try {
     await waitUntil("open", () => subscription.state === "open");
@@ -415,10 +427,14 @@ function startBreakingProxy(target: string) {
     }
     sseRequests.push(request.headers.get("last-event-id"));
     if (mode.sse === "html") {
-      return new Response("<html>buffering proxy</html>", { headers: { "content-type": "text/html" } });
+      return new Response("<html>buffering proxy</html>", {
+        headers: { "content-type": "text/html" },
+      });
     }
     if (mode.sse === "silent") {
-      return new Response(new ReadableStream(), { headers: { "content-type": "text/event-stream" } });
+      return new Response(new ReadableStream(), {
+        headers: { "content-type": "text/event-stream" },
+      });
     }
     const headers = new Headers();
     for (const name of ["authorization", "last-event-id", "accept"]) {

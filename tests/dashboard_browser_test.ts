@@ -33,7 +33,7 @@ function feedStates(page: Page): Promise<Record<string, string>> {
 /** Waits until each named indicator shows `state` (both its data-state and its label). */
 async function waitForFeeds(page: Page, feeds: string[], state: string, timeoutMs = 20_000) {
   const list = JSON.stringify(feeds);
-  await page.waitFor(
+  const waiting = page.waitFor(
     `the ${feeds.join(", ")} indicators read "${state}"`,
     `${list}.every((name) => {
       const f = document.querySelector('.feed[data-feed="' + name + '"]');
@@ -42,9 +42,18 @@ async function waitForFeeds(page: Page, feeds: string[], state: string, timeoutM
     })`,
     { timeoutMs },
   );
+  try {
+    await waiting;
+  } catch (error) {
+    throw new Error(
+      `${(error as Error).message}; indicators: ${JSON.stringify(await feedStates(page))}`,
+    );
+  }
 }
 
-const textOf = (selector: string) => `document.querySelector(${JSON.stringify(selector)})?.textContent ?? null`;
+/** An expression for an element's text (null when the element is missing). */
+const textOf = (selector: string) =>
+  `(document.querySelector(${JSON.stringify(selector)})?.textContent ?? null)`;
 
 /** Problems that mean the page is broken: exceptions, console errors/warnings, CSP refusals. */
 function seriousProblems(page: Page): string[] {
@@ -116,9 +125,13 @@ Deno.test({
         for (const metric of ["cpu", "memory", "disk"]) {
           const value = await page.waitFor<string>(
             `#${metric}-value shows a value`,
-            `/^(\\d{1,3}\\.\\d%|n\\/a)$/.test(${textOf(`#${metric}-value`)}) && ${textOf(`#${metric}-value`)}`,
+            `/^(\\d{1,3}\\.\\d%|n\\/a)$/.test(${textOf(`#${metric}-value`)}) && ${
+              textOf(`#${metric}-value`)
+            }`,
           );
-          const level = await page.evaluate<string>(`document.querySelector("#gauge-${metric}").dataset.level`);
+          const level = await page.evaluate<string>(
+            `document.querySelector("#gauge-${metric}").dataset.level`,
+          );
           assert.equal(level === "na", value === "n/a", `${metric}: ${value} with level ${level}`);
           if (value !== "n/a") assert.ok(Number.parseFloat(value) <= 100, `${metric} ${value}`);
         }
@@ -126,30 +139,36 @@ Deno.test({
           "the network chart has a sample",
           `Number(document.querySelector("#net-chart").dataset.samples) >= 1`,
         );
-        assert.match(await page.evaluate<string>(textOf("#net-in-value")), /^(\d+(\.\d)? [KMG]?i?B\/s|n\/a)$/);
+        assert.match(
+          await page.evaluate<string>(textOf("#net-in-value")),
+          /^(\d+(\.\d)? [KMG]?i?B\/s|n\/a)$/,
+        );
       });
 
       const name = `tester-${crypto.randomUUID().slice(0, 6)}`;
-      await t.step("naming yourself in the chat makes you present, typing shows you typing", async () => {
-        await page.evaluate(`document.querySelector("#chat-name").focus()`);
-        await page.type(name);
-        await page.evaluate(`document.querySelector("#chat-join-button").click()`);
-        await page.waitFor(
-          `${name} is listed as present`,
-          `!!document.querySelector('#chat-users [data-user="${name}"]')`,
-        );
-        const active = Number(await page.evaluate<string>(textOf("#chat-active-count")));
-        assert.ok(active >= 1, `active users ${active}`);
-        await waitForFeeds(page, ["chat"], "live");
-        await page.evaluate(`document.querySelector("#chat-message").focus()`);
-        await page.type("hello");
-        await page.waitFor(
-          `the room shows ${name} typing`,
-          `(document.querySelector("#chat-typing").dataset.typing ?? "").split(",").includes(${
-            JSON.stringify(name)
-          })`,
-        );
-      });
+      await t.step(
+        "naming yourself in the chat makes you present, typing shows you typing",
+        async () => {
+          await page.evaluate(`document.querySelector("#chat-name").focus()`);
+          await page.type(name);
+          await page.evaluate(`document.querySelector("#chat-join-button").click()`);
+          await page.waitFor(
+            `${name} is listed as present`,
+            `!!document.querySelector('#chat-users [data-user="${name}"]')`,
+          );
+          const active = Number(await page.evaluate<string>(textOf("#chat-active-count")));
+          assert.ok(active >= 1, `active users ${active}`);
+          await waitForFeeds(page, ["chat"], "live");
+          await page.evaluate(`document.querySelector("#chat-message").focus()`);
+          await page.type("hello");
+          await page.waitFor(
+            `the room shows ${name} typing`,
+            `(document.querySelector("#chat-typing").dataset.typing ?? "").split(",").includes(${
+              JSON.stringify(name)
+            })`,
+          );
+        },
+      );
 
       await t.step("placing an order lights every step up to completed", async () => {
         await page.evaluate(`document.querySelector("#order-button").click()`);
@@ -191,15 +210,20 @@ Deno.test({
         assert.match(newId, /^game-[a-z0-9]+$/);
         await page.waitFor(
           `the new game ${newId} shows a score`,
-          `/^\\d+$/.test(${textOf("#home-score")}) && /^\\d{1,3}:\\d{2}$/.test(${textOf("#time-left")})`,
+          `/^\\d+$/.test(${textOf("#home-score")}) && /^\\d{1,3}:\\d{2}$/.test(${
+            textOf("#time-left")
+          })`,
         );
       });
 
-      await t.step("every shared indicator still reads live and the page logged no errors", async () => {
-        await waitForFeeds(page, SHARED_FEEDS, "live");
-        await Deno.writeFile(SCREENSHOT, await page.screenshot());
-        assert.deepEqual(seriousProblems(page), []);
-      });
+      await t.step(
+        "every shared indicator still reads live and the page logged no errors",
+        async () => {
+          await waitForFeeds(page, SHARED_FEEDS, "live");
+          await Deno.writeFile(SCREENSHOT, await page.screenshot());
+          assert.deepEqual(seriousProblems(page), []);
+        },
+      );
     } finally {
       await browser.close();
       await server.close();

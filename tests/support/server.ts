@@ -4,7 +4,7 @@
  * @module
  */
 
-import { SERVER_PERMISSIONS } from "../../scripts/start.ts";
+import { serverPermissions } from "../../scripts/start.ts";
 
 /** A running server. */
 export interface RunningServer {
@@ -55,7 +55,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     ...(options.parallel ? ["--parallel"] : []),
     `--port=${options.port ?? 0}`,
     "--host=127.0.0.1",
-    ...SERVER_PERMISSIONS.map((flag) => flag === "--allow-write=./data" ? "--allow-write" : flag),
+    ...serverPermissions(env.TIDINGS_KV_PATH),
     mainPath,
   ];
   const child = new Deno.Command(Deno.execPath(), {

@@ -1,0 +1,103 @@
+/**
+ * Mints a Mercure token and prints it (only the token, so `$(deno task token)` works).
+ *
+ * ```sh
+ * deno task token --publish 'https://example.com/books/{id}' --subscribe '*' --exp 3600
+ * deno task token --alg ES256 --key "$(cat private.pem)"
+ * ```
+ *
+ * Flags: `--publish <selector>` and `--subscribe <selector>` (repeatable; with neither, both are
+ * `["*"]`), `--exp <seconds from now>`, `--key <secret or private PEM/JWK>` (default: the env
+ * variable TIDINGS_PUBLISHER_JWT_KEY, then TIDINGS_JWT_KEY), `--alg HS256|RS256|ES256`.
+ * Exits with code 2 on a usage error.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { importSignKey, type JwtAlgorithm, signJwt } from "../lib/jwt.ts";
+
+const USAGE = "usage: deno task token [--publish <selector>]... [--subscribe <selector>]... " +
+  "[--exp <seconds>] [--key <secret|private PEM|JWK>] [--alg HS256|RS256|ES256]";
+
+/** A command-line mistake: reported with the usage line and exit code 2. */
+class UsageError extends Error {}
+
+/**
+ * The token's claims and signing settings, from the command line and the environment.
+ *
+ * @example
+ * ```ts
+ * import { readTokenRequest } from "./token.ts";
+ * const request = readTokenRequest(["--publish", "/a", "--key", "k"], () => undefined, 0);
+ * console.assert(request.algorithm === "HS256" && request.key === "k");
+ * ```
+ */
+export function readTokenRequest(
+  args: string[],
+  env: (name: string) => string | undefined,
+  nowSeconds: number,
+): { payload: Record<string, unknown>; key: string; algorithm: JwtAlgorithm } {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        publish: { type: "string", multiple: true },
+        subscribe: { type: "string", multiple: true },
+        exp: { type: "string" },
+        key: { type: "string" },
+        alg: { type: "string", default: "HS256" },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const algorithm = values.alg as JwtAlgorithm;
+  if (!["HS256", "RS256", "ES256"].includes(algorithm)) {
+    throw new UsageError(`--alg must be HS256, RS256 or ES256, got ${values.alg}`);
+  }
+  const key = values.key || env("TIDINGS_PUBLISHER_JWT_KEY") || env("TIDINGS_JWT_KEY");
+  if (!key) {
+    throw new UsageError("no key: pass --key or set TIDINGS_PUBLISHER_JWT_KEY or TIDINGS_JWT_KEY");
+  }
+  const mercure: Record<string, string[]> = {};
+  if (!values.publish && !values.subscribe) {
+    mercure.publish = ["*"];
+    mercure.subscribe = ["*"];
+  }
+  if (values.publish) mercure.publish = values.publish;
+  if (values.subscribe) mercure.subscribe = values.subscribe;
+  const payload: Record<string, unknown> = { mercure };
+  if (values.exp !== undefined) {
+    const seconds = Number(values.exp);
+    if (!/^\d+$/.test(values.exp) || seconds <= 0) {
+      throw new UsageError(`--exp must be a positive whole number of seconds, got ${values.exp}`);
+    }
+    payload.exp = Math.floor(nowSeconds) + seconds;
+  }
+  return { payload, key, algorithm };
+}
+
+if (import.meta.main) {
+  try {
+    const { payload, key, algorithm } = readTokenRequest(
+      Deno.args,
+      (name) => Deno.env.get(name),
+      Date.now() / 1000,
+    );
+    let signKey: CryptoKey;
+    try {
+      signKey = await importSignKey(algorithm, key);
+    } catch (error) {
+      throw new UsageError(`cannot use the key: ${(error as Error).message}`);
+    }
+    console.log(await signJwt(payload, signKey, algorithm));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`token: ${error.message}\n${USAGE}`);
+    Deno.exit(2);
+  }
+}
