@@ -456,7 +456,14 @@ function emit(node: Node, program: Instruction[]): void {
         split.b = at();
         return;
       }
-      const loopAt = at();
+      if (min === 0 && max === 1) {
+        const split: Instruction = { op: SPLIT, a: at() + 1 };
+        program.push(split);
+        emit(body, program);
+        split.b = at();
+        return;
+      }
+      const loopAt = at(); // only around one character unit: counted repetitions never nest
       const loop: Instruction = { op: LOOP, min, max };
       program.push(loop);
       emit(body, program);
@@ -483,7 +490,12 @@ const SPAN = 10_000; // a count never exceeds 9,999, the largest prefix
 const pack = (pc: number, flag: number, count: number) => (pc * 2 + flag) * SPAN + count;
 
 /** Adds `start` and every state reachable from it without reading a character. */
-function addThread(program: Instruction[], start: number, out: number[], seen: Set<number>): void {
+function addThread(
+  program: Instruction[],
+  start: number,
+  out: number[],
+  seen: Map<number, number>,
+): void {
   const stack = [start];
   while (stack.length > 0) {
     const key = stack.pop()!;
@@ -491,10 +503,9 @@ function addThread(program: Instruction[], start: number, out: number[], seen: S
     const flag = ((key - count) / SPAN) % 2;
     const pc = ((key - count) / SPAN - flag) / 2;
     const { op, a, b, min, max, floor } = program[pc];
-    // Threads come in rising count order, so the first one to reach a state dominates later ones.
     const state = floor === undefined ? key : pack(pc, flag, Math.min(count, floor));
-    if (seen.has(state)) continue;
-    seen.add(state);
+    if ((seen.get(state) ?? SPAN) <= count) continue; // a thread as good or better was here
+    seen.set(state, count);
     if (op === JUMP) stack.push(pack(a!, flag, count));
     else if (op === SPLIT) stack.push(pack(a!, flag, count), pack(b!, flag, count));
     else if (op === LOOP) {
@@ -510,13 +521,13 @@ function addThread(program: Instruction[], start: number, out: number[], seen: S
 
 function runProgram(program: Instruction[], topic: string): boolean {
   let threads: number[] = [];
-  addThread(program, 0, threads, new Set());
+  addThread(program, 0, threads, new Map());
   for (let i = 0; i < topic.length && threads.length > 0;) {
     const cp = topic.codePointAt(i)!;
     i += cp > 0xffff ? 2 : 1;
     const next: number[] = [];
-    const seen = new Set<number>();
-    threads.sort((x, y) => (x % SPAN) - (y % SPAN));
+    const seen = new Map<number, number>();
+    threads.sort((x, y) => (x % SPAN) - (y % SPAN)); // lower counts first: fewer states redone
     for (const key of threads) {
       const count = key % SPAN;
       const rest = (key - count) / SPAN;

@@ -9,12 +9,12 @@
  * Flags: `--publish <selector>` and `--subscribe <selector>` (repeatable; with neither, both are
  * `["*"]`), `--exp <seconds from now>`, `--key <secret or private PEM/JWK>` (default: the env
  * variable TIDINGS_PUBLISHER_JWT_KEY, then TIDINGS_JWT_KEY), `--alg HS256|RS256|ES256`.
- * Exits with code 2 on a usage error.
+ * Exits with code 2 on a usage error. Arguments are parsed by hand because `node:util` parseArgs
+ * refuses option values that start with a dash, and every PEM key does.
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { importSignKey, type JwtAlgorithm, signJwt } from "../lib/jwt.ts";
 
 const USAGE = "usage: deno task token [--publish <selector>]... [--subscribe <selector>]... " +
@@ -38,23 +38,7 @@ export function readTokenRequest(
   env: (name: string) => string | undefined,
   nowSeconds: number,
 ): { payload: Record<string, unknown>; key: string; algorithm: JwtAlgorithm } {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        publish: { type: "string", multiple: true },
-        subscribe: { type: "string", multiple: true },
-        exp: { type: "string" },
-        key: { type: "string" },
-        alg: { type: "string", default: "HS256" },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const values = parseFlags(args);
   const algorithm = values.alg as JwtAlgorithm;
   if (!["HS256", "RS256", "ES256"].includes(algorithm)) {
     throw new UsageError(`--alg must be HS256, RS256 or ES256, got ${values.alg}`);
@@ -79,6 +63,41 @@ export function readTokenRequest(
     payload.exp = Math.floor(nowSeconds) + seconds;
   }
   return { payload, key, algorithm };
+}
+
+const REPEATABLE = ["publish", "subscribe"] as const;
+const SINGLE = ["exp", "key", "alg"] as const;
+
+interface Flags {
+  publish?: string[];
+  subscribe?: string[];
+  exp?: string;
+  key?: string;
+  alg: string;
+}
+
+function parseFlags(args: string[]): Flags {
+  const flags: Flags = { alg: "HS256" };
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index];
+    const match = /^--([a-z]+)(?:=([\s\S]*))?$/.exec(arg);
+    const name = match?.[1];
+    if (!match || !name) throw new UsageError(`unexpected argument: ${arg}`);
+    let value = match[2];
+    if (value === undefined) {
+      if (index + 1 >= args.length) throw new UsageError(`--${name} needs a value`);
+      value = args[++index];
+    }
+    if ((REPEATABLE as readonly string[]).includes(name)) {
+      const list = (flags[name as (typeof REPEATABLE)[number]] ??= []);
+      list.push(value);
+    } else if ((SINGLE as readonly string[]).includes(name)) {
+      flags[name as (typeof SINGLE)[number]] = value;
+    } else {
+      throw new UsageError(`unknown flag: --${name}`);
+    }
+  }
+  return flags;
 }
 
 if (import.meta.main) {

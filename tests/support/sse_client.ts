@@ -31,7 +31,10 @@ export interface EventStreamHandle {
  * await stream.close();
  * ```
  */
-export async function openEventStream(url: string, init: RequestInit = {}): Promise<EventStreamHandle> {
+export async function openEventStream(
+  url: string,
+  init: RequestInit & { client?: Deno.HttpClient } = {},
+): Promise<EventStreamHandle> {
   const controller = new AbortController();
   const response = await fetch(url, { ...init, signal: controller.signal });
   const handle: EventStreamHandle = {
