@@ -90,11 +90,15 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 const MAX_URL_LENGTH = 8192;
 const MAX_HEADER_BYTES = 16_384;
 
-async function route(request: Request): Promise<Response> {
-  if (request.url.length > MAX_URL_LENGTH) return refuse(414, `URL longer than ${MAX_URL_LENGTH} bytes`);
+function route(request: Request): Response | Promise<Response> {
+  if (request.url.length > MAX_URL_LENGTH) {
+    return refuse(414, `URL longer than ${MAX_URL_LENGTH} bytes`);
+  }
   let headerBytes = 0;
   for (const [name, value] of request.headers) headerBytes += name.length + value.length + 4;
-  if (headerBytes > MAX_HEADER_BYTES) return refuse(431, `headers larger than ${MAX_HEADER_BYTES} bytes`);
+  if (headerBytes > MAX_HEADER_BYTES) {
+    return refuse(431, `headers larger than ${MAX_HEADER_BYTES} bytes`);
+  }
   const url = new URL(request.url);
   const path = url.pathname;
   const method = request.method;
@@ -104,7 +108,9 @@ async function route(request: Request): Promise<Response> {
   }
   if (path === "/.well-known/mercure") {
     if (method === "GET") {
-      return isWebSocketUpgrade(request) ? handleWebSocket(request, context) : handleSubscribe(request, context);
+      return isWebSocketUpgrade(request)
+        ? handleWebSocket(request, context)
+        : handleSubscribe(request, context);
     }
     if (method === "POST") return handlePublish(request, context, rateLimiter);
     return refuse(405, "use GET to subscribe or POST to publish", { allow: "GET, POST, OPTIONS" });
@@ -130,7 +136,9 @@ async function route(request: Request): Promise<Response> {
   if (path === "/healthz") return handleHealth();
   if (path === "/readyz") return handleReady(context);
   if (path === "/metrics") return handleMetrics(context);
-  if (method !== "GET" && method !== "HEAD") return refuse(405, "method not allowed", { allow: "GET" });
+  if (method !== "GET" && method !== "HEAD") {
+    return refuse(405, "method not allowed", { allow: "GET" });
+  }
   return serveStatic(path);
 }
 
@@ -143,7 +151,11 @@ async function fetch(request: Request, info: Deno.ServeHandlerInfo): Promise<Res
   } catch (error) {
     if (error instanceof BadRequest) {
       metrics.count(`refusals_total{reason="${error.status}"}`);
-      log("info", "refused", { status: error.status, reason: error.message, path: new URL(request.url).pathname });
+      log("info", "refused", {
+        status: error.status,
+        reason: error.message,
+        path: new URL(request.url).pathname,
+      });
       response = refuse(error.status, error.message, error.headers);
     } else {
       log("error", "request failed", { error: String(error), stack: (error as Error)?.stack });

@@ -14,7 +14,10 @@ import { type SharedTally, SseSubscriber } from "./sse_subscriber.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function basePlan(rig: Rig, topics: string[]): Omit<PublishPlan, "concurrency" | "durationMs" | "maxCount"> {
+function basePlan(
+  rig: Rig,
+  topics: string[],
+): Omit<PublishPlan, "concurrency" | "durationMs" | "maxCount"> {
   return {
     kind: rig.target.kind,
     host: rig.target.host,
@@ -43,19 +46,28 @@ export async function runDurable(
 ): Promise<Outcome> {
   const out = new OutcomeBuilder("durable", rig.target.label);
   if (!rig.target.durable) {
-    out.note("nchan keeps messages in shared memory only: an accepted publish is NOT durable (figures for reference, no ratio)");
+    out.note(
+      "nchan keeps messages in shared memory only: an accepted publish is NOT durable (figures for reference, no ratio)",
+    );
   }
   const processes = [rig.publisher, ...rig.subscribers.workers];
   for (const publishers of publisherCounts) {
-    const topics = Array.from({ length: topicCount }, (_, i) => `${rig.tag}-durable-${publishers}-${i}`);
-    const share = processes.slice(0, Math.max(1, Math.min(processes.length, Math.ceil(publishers / 25))));
+    const topics = Array.from(
+      { length: topicCount },
+      (_, i) => `${rig.tag}-durable-${publishers}-${i}`,
+    );
+    const share = processes.slice(
+      0,
+      Math.max(1, Math.min(processes.length, Math.ceil(publishers / 25))),
+    );
     const meter = await cpuMeter([rig.target.pid, ...share.map((p) => p.pid)]);
     const results = await Promise.all(share.map((process, i) =>
       process.call<PublishResult>({
         op: "publish",
         plan: {
           ...basePlan(rig, topics),
-          concurrency: Math.floor(publishers / share.length) + (i < publishers % share.length ? 1 : 0),
+          concurrency: Math.floor(publishers / share.length) +
+            (i < publishers % share.length ? 1 : 0),
           durationMs,
           maxCount: 50_000_000,
         },
@@ -64,28 +76,58 @@ export async function runDurable(
     const cpu = await meter.stop();
     const ok = results.reduce((sum, r) => sum + r.ok, 0);
     const failed = results.reduce((sum, r) => sum + r.failed, 0);
-    const seconds = (Math.max(...results.map((r) => r.endedAt)) - Math.min(...results.map((r) => r.startedAt))) / 1000;
+    const seconds = (Math.max(...results.map((r) =>
+      r.endedAt
+    )) - Math.min(...results.map((r) => r.startedAt))) / 1000;
     const latency = new LatencyHistogram();
     for (const r of results) latency.merge(r.latency);
     const better = rig.target.durable ? "higher" : "none";
     out.add(`${publishers} publisher(s): events/s accepted`, ok / seconds, "/s", better);
-    out.add(`${publishers} publisher(s): publish latency p50`, latency.percentile(50), "ms", rig.target.durable ? "lower" : "none", 2);
-    out.add(`${publishers} publisher(s): publish latency p99`, latency.percentile(99), "ms", rig.target.durable ? "lower" : "none", 2);
+    out.add(
+      `${publishers} publisher(s): publish latency p50`,
+      latency.percentile(50),
+      "ms",
+      rig.target.durable ? "lower" : "none",
+      2,
+    );
+    out.add(
+      `${publishers} publisher(s): publish latency p99`,
+      latency.percentile(99),
+      "ms",
+      rig.target.durable ? "lower" : "none",
+      2,
+    );
     out.add(`${publishers} publisher(s): server CPU`, cpu[0], "cores", "none", 2);
-    out.add(`${publishers} publisher(s): client CPU (busiest process)`, Math.max(...cpu.slice(1)), "cores", "none", 2);
+    out.add(
+      `${publishers} publisher(s): client CPU (busiest process)`,
+      Math.max(...cpu.slice(1)),
+      "cores",
+      "none",
+      2,
+    );
     if (failed > 0) {
       const errors: Record<string, number> = {};
-      for (const r of results) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+      for (const r of results) {
+        for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+      }
       out.fail(`${publishers} publishers: ${failed} publishes failed: ${describeCounts(errors)}`);
     }
-    if (Math.max(...cpu.slice(1)) > 0.9) out.note(`${publishers} publishers: a client process was saturated (>0.9 core)`);
+    if (Math.max(...cpu.slice(1)) > 0.9) {
+      out.note(`${publishers} publishers: a client process was saturated (>0.9 core)`);
+    }
     await sleep(500);
   }
   return out.outcome;
 }
 
 function newTally(): SharedTally {
-  return { histogram: new LatencyHistogram(), received: 0, lastReceivedAt: 0, warm: 0, droppedEarly: 0 };
+  return {
+    histogram: new LatencyHistogram(),
+    received: 0,
+    lastReceivedAt: 0,
+    warm: 0,
+    droppedEarly: 0,
+  };
 }
 
 /**
@@ -112,7 +154,13 @@ export async function runCatchUp(rig: Rig, behind: number, repetitions: number):
     while (watcherTally.warm === 0 && Date.now() < warmDeadline) {
       await rig.publisher.call({
         op: "publish",
-        plan: { ...basePlan(rig, [topic]), concurrency: 1, durationMs: 5000, maxCount: 1, warmup: true },
+        plan: {
+          ...basePlan(rig, [topic]),
+          concurrency: 1,
+          durationMs: 5000,
+          maxCount: 1,
+          warmup: true,
+        },
       });
       const until = Date.now() + 500;
       while (watcherTally.warm === 0 && Date.now() < until) await sleep(5);
@@ -129,7 +177,11 @@ export async function runCatchUp(rig: Rig, behind: number, repetitions: number):
       plan: { ...basePlan(rig, [topic]), concurrency: 1, durationMs: 60_000, maxCount: behind },
     });
     if (published.ok < behind) {
-      out.fail(`round ${round}: only ${published.ok} of ${behind} publishes accepted: ${describeCounts(published.errors)}`);
+      out.fail(
+        `round ${round}: only ${published.ok} of ${behind} publishes accepted: ${
+          describeCounts(published.errors)
+        }`,
+      );
     }
     await sleep(200);
     // c) Reconnect with Last-Event-ID and time the catch-up.
@@ -148,10 +200,14 @@ export async function runCatchUp(rig: Rig, behind: number, repetitions: number):
     const firstAt = tally.firstReceivedAt ?? 0;
     subscriber.close();
     if (subscriber.unique < published.ok) {
-      out.fail(`round ${round}: resumed subscriber got ${subscriber.unique} of ${published.ok} missed events in 10 s`);
+      out.fail(
+        `round ${round}: resumed subscriber got ${subscriber.unique} of ${published.ok} missed events in 10 s`,
+      );
       continue;
     }
-    if (subscriber.duplicates > 0) out.fail(`round ${round}: ${subscriber.duplicates} duplicated events on resume`);
+    if (subscriber.duplicates > 0) {
+      out.fail(`round ${round}: ${subscriber.duplicates} duplicated events on resume`);
+    }
     times.push(tally.lastReceivedAt - started);
     if (firstAt > 0) firstEvent.push(firstAt - started);
   }
@@ -161,6 +217,12 @@ export async function runCatchUp(rig: Rig, behind: number, repetitions: number):
   out.add("catch-up, best", times[0], "ms", "lower", 1);
   out.add("catch-up, worst", times.at(-1), "ms", "lower", 1);
   firstEvent.sort((a, b) => a - b);
-  out.add("first missed event after", firstEvent.length ? firstEvent[Math.floor(firstEvent.length / 2)] : undefined, "ms", "lower", 2);
+  out.add(
+    "first missed event after",
+    firstEvent.length ? firstEvent[Math.floor(firstEvent.length / 2)] : undefined,
+    "ms",
+    "lower",
+    2,
+  );
   return out.outcome;
 }

@@ -116,8 +116,13 @@ export class HttpConnection {
       const parts: string[] = [];
       while (true) {
         let lineEnd: number;
-        while ((lineEnd = this.#buffer.subarray(bodyStart, this.#filled).indexOf(LF)) < 0) await this.#fill(conn);
-        const size = parseInt(decoder.decode(this.#buffer.subarray(bodyStart, bodyStart + lineEnd)), 16);
+        while ((lineEnd = this.#buffer.subarray(bodyStart, this.#filled).indexOf(LF)) < 0) {
+          await this.#fill(conn);
+        }
+        const size = parseInt(
+          decoder.decode(this.#buffer.subarray(bodyStart, bodyStart + lineEnd)),
+          16,
+        );
         const dataStart = bodyStart + lineEnd + 1;
         while (this.#filled < dataStart + size + 2) await this.#fill(conn);
         if (size === 0) {
@@ -144,7 +149,9 @@ export class HttpConnection {
 
 function findHeadEnd(bytes: Uint8Array, filled: number): number {
   for (let i = 0; i + 3 < filled; i++) {
-    if (bytes[i] === CR && bytes[i + 1] === LF && bytes[i + 2] === CR && bytes[i + 3] === LF) return i;
+    if (bytes[i] === CR && bytes[i + 1] === LF && bytes[i + 2] === CR && bytes[i + 3] === LF) {
+      return i;
+    }
   }
   return -1;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { LatencyHistogram, type HistogramSnapshot } from "./histogram.ts";
+import { type HistogramSnapshot, LatencyHistogram } from "./histogram.ts";
 import type { SubscriptionGroup } from "./load_worker.ts";
 import { describeCounts, type Outcome, OutcomeBuilder } from "./outcome.ts";
 import { cpuMeter, treeRssBytes } from "./proc_stats.ts";
@@ -68,10 +68,13 @@ function plan(spec: LiveSpec, rig: Rig, topicNames: string[]): SubscriptionGroup
   const workers = rig.subscribers.workers.length;
   const groups: SubscriptionGroup[][] = Array.from({ length: workers }, () => []);
   for (let topic = 0; topic < spec.topics; topic++) {
-    const onTopic = Math.floor(spec.subscribers / spec.topics) + (topic < spec.subscribers % spec.topics ? 1 : 0);
+    const onTopic = Math.floor(spec.subscribers / spec.topics) +
+      (topic < spec.subscribers % spec.topics ? 1 : 0);
     for (let w = 0; w < workers; w++) {
       const count = Math.floor(onTopic / workers) + (w < onTopic % workers ? 1 : 0);
-      if (count > 0) groups[w].push({ path: rig.target.subscribePath(topicNames[topic]), topic, count });
+      if (count > 0) {
+        groups[w].push({ path: rig.target.subscribePath(topicNames[topic]), topic, count });
+      }
     }
   }
   return groups;
@@ -85,7 +88,12 @@ async function gather(rig: Rig, reset = false): Promise<WorkerStats[]> {
  * Publishes warm-up events until every connection has received one (or the time is up).
  * Returns how many connections are warm.
  */
-async function warmUp(rig: Rig, topicNames: string[], expected: number, timeoutMs: number): Promise<number> {
+async function warmUp(
+  rig: Rig,
+  topicNames: string[],
+  expected: number,
+  timeoutMs: number,
+): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   let warm = 0;
   while (Date.now() < deadline) {
@@ -137,17 +145,19 @@ export async function runLive(rig: Rig, spec: LiveSpec): Promise<Outcome> {
   const connectCpu = await cpuMeter([serverPid, ...rig.subscribers.pids]);
   const connectStarted = performance.now();
   const groups = plan(spec, rig, topicNames);
-  const connected = await Promise.all(rig.subscribers.workers.map((worker, i) =>
-    worker.call<{ opened: number; failed: number; errors: Record<string, number>; ms: number }>({
-      op: "subscribe",
-      host: rig.target.host,
-      port: rig.target.port,
-      groups: groups[i],
-      concurrency: spec.connectConcurrency ?? 64,
-      bufferBytes,
-      timeoutMs: 60_000,
-    })
-  ));
+  const connected = await Promise.all(
+    rig.subscribers.workers.map((worker, i) =>
+      worker.call<{ opened: number; failed: number; errors: Record<string, number>; ms: number }>({
+        op: "subscribe",
+        host: rig.target.host,
+        port: rig.target.port,
+        groups: groups[i],
+        concurrency: spec.connectConcurrency ?? 64,
+        bufferBytes,
+        timeoutMs: 60_000,
+      })
+    ),
+  );
   const connectSeconds = (performance.now() - connectStarted) / 1000;
   const [serverConnectCpu, ...clientConnectCpu] = await connectCpu.stop();
   const opened = connected.reduce((sum, c) => sum + c.opened, 0);
@@ -155,11 +165,21 @@ export async function runLive(rig: Rig, spec: LiveSpec): Promise<Outcome> {
   out.add("connections open", opened, "", "none");
   out.add("time to connect all", connectSeconds, "s", "lower", 2);
   out.add("server CPU while connecting", serverConnectCpu, "cores", "none", 2);
-  out.add("client CPU while connecting (busiest process)", Math.max(...clientConnectCpu), "cores", "none", 2);
+  out.add(
+    "client CPU while connecting (busiest process)",
+    Math.max(...clientConnectCpu),
+    "cores",
+    "none",
+    2,
+  );
   if (failedConnections > 0) {
     const errors: Record<string, number> = {};
-    for (const c of connected) for (const [k, v] of Object.entries(c.errors)) errors[k] = (errors[k] ?? 0) + v;
-    out.fail(`${failedConnections} of ${spec.subscribers} connections failed: ${describeCounts(errors)}`);
+    for (const c of connected) {
+      for (const [k, v] of Object.entries(c.errors)) errors[k] = (errors[k] ?? 0) + v;
+    }
+    out.fail(
+      `${failedConnections} of ${spec.subscribers} connections failed: ${describeCounts(errors)}`,
+    );
   }
 
   // 2. Every connection must see a warm-up event before measuring.
@@ -172,9 +192,17 @@ export async function runLive(rig: Rig, spec: LiveSpec): Promise<Outcome> {
     const rssLoaded = await treeRssBytes(serverPid);
     out.add("server RSS idle (before connecting)", rssIdle / MB, "MB", "lower", 1);
     out.add("server RSS with connections", rssLoaded / MB, "MB", "lower", 1);
-    out.add("RSS per idle connection", opened > 0 ? (rssLoaded - rssIdle) / opened / 1024 : undefined, "KB", "lower", 2);
+    out.add(
+      "RSS per idle connection",
+      opened > 0 ? (rssLoaded - rssIdle) / opened / 1024 : undefined,
+      "KB",
+      "lower",
+      2,
+    );
     const stillOpen = (await gather(rig)).reduce((sum, stats) => sum + stats.open, 0);
-    if (stillOpen < opened) out.fail(`${opened - stillOpen} connections closed during the idle period`);
+    if (stillOpen < opened) {
+      out.fail(`${opened - stillOpen} connections closed during the idle period`);
+    }
     await attachServerLog(rig, out);
     return out.outcome;
   }
@@ -201,8 +229,13 @@ export async function runLive(rig: Rig, spec: LiveSpec): Promise<Outcome> {
 
   // 4. Drain: wait until everything expected arrived, or nothing moves for 2 s (at most 20 s).
   const subscribersPerTopic = new Array<number>(spec.topics).fill(0);
-  for (const list of groups) for (const group of list) subscribersPerTopic[group.topic] += group.count;
-  const expected = published.okPerTopic.reduce((sum, ok, topic) => sum + ok * subscribersPerTopic[topic], 0);
+  for (const list of groups) {
+    for (const group of list) subscribersPerTopic[group.topic] += group.count;
+  }
+  const expected = published.okPerTopic.reduce(
+    (sum, ok, topic) => sum + ok * subscribersPerTopic[topic],
+    0,
+  );
   let stats = await gather(rig);
   let received = stats.reduce((sum, s) => sum + s.received, 0);
   const drainDeadline = Date.now() + 20_000;
@@ -243,9 +276,17 @@ export async function runLive(rig: Rig, spec: LiveSpec): Promise<Outcome> {
   out.add("server RSS under load", rssLoaded / MB, "MB", "lower", 1);
   out.add("server CPU", cpu[0], "cores", "none", 2);
   out.add("client CPU (publisher)", cpu[1], "cores", "none", 2);
-  out.add("client CPU (subscribers, busiest process)", Math.max(...cpu.slice(2)), "cores", "none", 2);
+  out.add(
+    "client CPU (subscribers, busiest process)",
+    Math.max(...cpu.slice(2)),
+    "cores",
+    "none",
+    2,
+  );
 
-  if (published.failed > 0) out.fail(`${published.failed} publishes failed: ${describeCounts(published.errors)}`);
+  if (published.failed > 0) {
+    out.fail(`${published.failed} publishes failed: ${describeCounts(published.errors)}`);
+  }
   if (lost > 0) {
     const affected = verdicts.reduce((sum, v) => sum + v.connectionsWithLoss, 0);
     const worst = Math.max(...verdicts.map((v) => v.maxLost));
@@ -253,17 +294,31 @@ export async function runLive(rig: Rig, spec: LiveSpec): Promise<Outcome> {
   }
   if (duplicates > 0) {
     const affected = verdicts.reduce((sum, v) => sum + v.connectionsWithDuplicates, 0);
-    out.fail(`${duplicates} events duplicated (or reordered by more than 32) over ${affected} connections`);
+    out.fail(
+      `${duplicates} events duplicated (or reordered by more than 32) over ${affected} connections`,
+    );
   }
-  if (dropped > 0) out.fail(`${dropped} subscriber connections were closed by the server during the run`);
+  if (dropped > 0) {
+    out.fail(`${dropped} subscriber connections were closed by the server during the run`);
+  }
   if (published.late > published.ok * 0.05 && spec.rate > 0) {
-    out.note(`${published.late} of ${published.ok} publishes left more than 5 ms late (publisher could not keep the rate)`);
+    out.note(
+      `${published.late} of ${published.ok} publishes left more than 5 ms late (publisher could not keep the rate)`,
+    );
   }
   const clientBusy = Math.max(...cpu.slice(1));
   const total = cpu.reduce((sum, value) => sum + value, 0);
-  if (clientBusy > 0.9) out.note(`a client process used ${clientBusy.toFixed(2)} cores: the client may be the bottleneck`);
+  if (clientBusy > 0.9) {
+    out.note(
+      `a client process used ${clientBusy.toFixed(2)} cores: the client may be the bottleneck`,
+    );
+  }
   if (total > navigator.hardwareConcurrency * 0.9) {
-    out.note(`server + clients used ${total.toFixed(2)} of ${navigator.hardwareConcurrency} cores: machine saturated`);
+    out.note(
+      `server + clients used ${
+        total.toFixed(2)
+      } of ${navigator.hardwareConcurrency} cores: machine saturated`,
+    );
   }
   await attachServerLog(rig, out);
   return out.outcome;

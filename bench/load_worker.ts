@@ -60,9 +60,20 @@ async function subscribe(command: Extract<WorkerCommand, { op: "subscribe" }>) {
   const opener = async () => {
     while (next < jobs.length && Date.now() < deadline) {
       const job = jobs[next++];
-      const subscriber = new SseSubscriber(job.topic, tally, command.bufferBytes, command.keepIds ?? false);
+      const subscriber = new SseSubscriber(
+        job.topic,
+        tally,
+        command.bufferBytes,
+        command.keepIds ?? false,
+      );
       try {
-        await subscriber.open(command.host, command.port, job.path, command.lastEventId, command.timeoutMs);
+        await subscriber.open(
+          command.host,
+          command.port,
+          job.path,
+          command.lastEventId,
+          command.timeoutMs,
+        );
         subscribers.push(subscriber);
         opened++;
       } catch (error) {
@@ -110,7 +121,14 @@ function verify(expectedPerTopic: number[]) {
     duplicates += subscriber.duplicates;
     if (subscriber.duplicates > 0) connectionsWithDuplicates++;
   }
-  return { lost, connectionsWithLoss, maxLost, duplicates, connectionsWithDuplicates, connections: subscribers.length };
+  return {
+    lost,
+    connectionsWithLoss,
+    maxLost,
+    duplicates,
+    connectionsWithDuplicates,
+    connections: subscribers.length,
+  };
 }
 
 function closeAll() {
@@ -148,7 +166,9 @@ if (import.meta.main) {
   const reply = (message: unknown) => {
     const bytes = encoder.encode(JSON.stringify(message) + "\n");
     writing = writing.then(async () => {
-      for (let done = 0; done < bytes.length;) done += await Deno.stdout.write(bytes.subarray(done));
+      for (let done = 0; done < bytes.length;) {
+        done += await Deno.stdout.write(bytes.subarray(done));
+      }
     });
     return writing;
   };

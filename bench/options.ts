@@ -112,10 +112,34 @@ function flagMap(args: string[]): Map<string, string> {
 export function parseOptions(args: string[]): BenchOptions {
   const flags = flagMap(args);
   const known = new Set([
-    "smoke", "targets", "scenarios", "duration", "payload", "isolates", "client-procs", "connect-concurrency", "port", "server-env",
-    "nchan-durable", "json", "markdown", "max-minutes", "fanout-subscribers", "fanout-rate",
-    "burst-subscribers", "burst-publishers", "topics-subscribers", "topics", "topics-rate", "idle-connections",
-    "idle-settle", "durable-publishers", "durable-duration", "durable-topics", "catchup-events", "catchup-rounds",
+    "smoke",
+    "targets",
+    "scenarios",
+    "duration",
+    "payload",
+    "isolates",
+    "client-procs",
+    "connect-concurrency",
+    "port",
+    "server-env",
+    "nchan-durable",
+    "json",
+    "markdown",
+    "max-minutes",
+    "fanout-subscribers",
+    "fanout-rate",
+    "burst-subscribers",
+    "burst-publishers",
+    "topics-subscribers",
+    "topics",
+    "topics-rate",
+    "idle-connections",
+    "idle-settle",
+    "durable-publishers",
+    "durable-duration",
+    "durable-topics",
+    "catchup-events",
+    "catchup-rounds",
   ]);
   for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown flag --${name}`);
   const smoke = flags.has("smoke");
@@ -124,12 +148,17 @@ export function parseOptions(args: string[]): BenchOptions {
     const raw = flags.get(name);
     if (raw === undefined) return fallback;
     const value = Number(raw);
-    if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} needs a non-negative number`);
+    if (!Number.isFinite(value) || value < 0) {
+      throw new Error(`--${name} needs a non-negative number`);
+    }
     return value;
   };
-  const list = (name: string, fallback: string[]) => flags.get(name)?.split(",").map((s) => s.trim()) ?? fallback;
+  const list = (name: string, fallback: string[]) =>
+    flags.get(name)?.split(",").map((s) => s.trim()) ?? fallback;
   const scenarios = list("scenarios", ALL_SCENARIOS).map((s) => ALL_SCENARIOS[Number(s) - 1] ?? s);
-  for (const s of scenarios) if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}`);
+  for (const s of scenarios) {
+    if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}`);
+  }
   const targets = list("targets", ALL_TARGETS);
   for (const t of targets) if (!ALL_TARGETS.includes(t)) throw new Error(`unknown target ${t}`);
   const sizes: Sizes = {

@@ -60,7 +60,13 @@ export class OutcomeBuilder {
    * new OutcomeBuilder("s", "t").add("p99", 1.5, "ms", "lower", 2);
    * ```
    */
-  add(name: string, value: number | undefined, unit: string, better: Metric["better"], digits = 0): this {
+  add(
+    name: string,
+    value: number | undefined,
+    unit: string,
+    better: Metric["better"],
+    digits = 0,
+  ): this {
     this.outcome.metrics.push({ name, value, unit, better, digits });
     return this;
   }

@@ -101,7 +101,9 @@ export async function treeRssBytes(pid: number): Promise<number> {
  */
 export async function treeCpuSeconds(pids: number[]): Promise<number[]> {
   const stats = await allStats();
-  return pids.map((pid) => treeOf(pid, stats).reduce((sum, stat) => sum + stat.cpuTicks, 0) / TICKS_PER_SECOND);
+  return pids.map((pid) =>
+    treeOf(pid, stats).reduce((sum, stat) => sum + stat.cpuTicks, 0) / TICKS_PER_SECOND
+  );
 }
 
 /**
@@ -136,7 +138,9 @@ export async function cpuMeter(pids: number[]): Promise<{ stop(): Promise<number
  * console.assert((await machineInfo()).cores >= 1);
  * ```
  */
-export async function machineInfo(): Promise<{ cores: number; memoryGiB: number; cpu: string; kernel: string }> {
+export async function machineInfo(): Promise<
+  { cores: number; memoryGiB: number; cpu: string; kernel: string }
+> {
   const cpuinfo = await readProcFiles("/proc/cpuinfo");
   const meminfo = await readProcFiles("/proc/meminfo");
   const memKb = Number(/MemTotal:\s+(\d+)/.exec(meminfo)?.[1] ?? 0);

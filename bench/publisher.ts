@@ -6,7 +6,7 @@
  * @module
  */
 
-import { LatencyHistogram, type HistogramSnapshot } from "./histogram.ts";
+import { type HistogramSnapshot, LatencyHistogram } from "./histogram.ts";
 import { HttpConnection } from "./http_client.ts";
 import { nowMs } from "./sse_subscriber.ts";
 
@@ -77,7 +77,8 @@ export function publishRequest(
   let body: string;
   if (kind === "tidings") {
     body = `topic=${encodeURIComponent(topic)}&data=${encodeURIComponent(data)}`;
-    head = `POST /.well-known/mercure HTTP/1.1\r\nHost: ${host}:${port}\r\nAuthorization: Bearer ${token}\r\n` +
+    head =
+      `POST /.well-known/mercure HTTP/1.1\r\nHost: ${host}:${port}\r\nAuthorization: Bearer ${token}\r\n` +
       `Content-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n`;
   } else {
     body = data;
@@ -127,7 +128,14 @@ export async function runPublishers(plan: PublishPlan): Promise<PublishResult> {
     const topic = index % topicCount;
     const sentAt = nowMs();
     const data = plan.warmup ? "w" : `${nextSeq[topic]++} ${sentAt.toFixed(3)}${padding}`;
-    const request = publishRequest(plan.kind, plan.host, plan.port, plan.topics[topic], data, plan.token);
+    const request = publishRequest(
+      plan.kind,
+      plan.host,
+      plan.port,
+      plan.topics[topic],
+      data,
+      plan.token,
+    );
     try {
       const response = await connection.send(request);
       latency.record(nowMs() - sentAt);

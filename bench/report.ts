@@ -9,7 +9,10 @@ import type { Metric, Outcome } from "./outcome.ts";
 
 function formatNumber(value: number | undefined, digits: number): string {
   if (value === undefined || !Number.isFinite(value)) return "n/a";
-  return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  return value.toLocaleString("en-US", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
 }
 
 function ratio(metric: Metric, base: Metric | undefined): string {
@@ -86,7 +89,11 @@ export interface TargetCheck {
 export function renderTargets(checks: TargetCheck[]): string {
   const lines = ["| target | measured | met |", "|---|---|---|"];
   for (const check of checks) {
-    lines.push(`| ${check.goal} | ${check.measured} | ${check.met === undefined ? "n/a" : check.met ? "yes" : "**no**"} |`);
+    lines.push(
+      `| ${check.goal} | ${check.measured} | ${
+        check.met === undefined ? "n/a" : check.met ? "yes" : "**no**"
+      } |`,
+    );
   }
   return lines.join("\n");
 }

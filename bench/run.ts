@@ -13,9 +13,13 @@ import { renderTables, renderTargets } from "./report.ts";
 import { type RunningTarget, startNchan, startTidings } from "./servers.ts";
 import { checkTargets } from "./targets.ts";
 import { LoadWorker, WorkerPool } from "./worker_pool.ts";
-import { parseOptions, SCENARIO_TITLES, type BenchOptions } from "./options.ts";
+import { type BenchOptions, parseOptions, SCENARIO_TITLES } from "./options.ts";
 
-async function startTarget(name: string, options: BenchOptions, port: number): Promise<RunningTarget> {
+async function startTarget(
+  name: string,
+  options: BenchOptions,
+  port: number,
+): Promise<RunningTarget> {
   if (name === "nchan") return await startNchan(port);
   if (name === "tidings") return await startTidings({ port, isolates: 1, env: options.serverEnv });
   if (name === "tidings-parallel") {
@@ -36,14 +40,35 @@ async function runScenario(rig: Rig, scenario: string, options: BenchOptions): P
     });
   switch (scenario) {
     case "fanout":
-      return await live({ subscribers: s.fanoutSubscribers, topics: 1, rate: s.fanoutRate, publishers: 4 }, scenario);
+      return await live({
+        subscribers: s.fanoutSubscribers,
+        topics: 1,
+        rate: s.fanoutRate,
+        publishers: 4,
+      }, scenario);
     case "burst":
-      return await live({ subscribers: s.burstSubscribers, topics: 1, rate: 0, publishers: s.burstPublishers }, scenario);
+      return await live({
+        subscribers: s.burstSubscribers,
+        topics: 1,
+        rate: 0,
+        publishers: s.burstPublishers,
+      }, scenario);
     case "topics":
-      return await live({ subscribers: s.topicsSubscribers, topics: s.topics, rate: s.topicsRate, publishers: 8 }, scenario);
+      return await live({
+        subscribers: s.topicsSubscribers,
+        topics: s.topics,
+        rate: s.topicsRate,
+        publishers: 8,
+      }, scenario);
     case "idle":
       return await live(
-        { subscribers: s.idleConnections, topics: 1, rate: 0, publishers: 1, idleSettleMs: s.idleSettleMs },
+        {
+          subscribers: s.idleConnections,
+          topics: 1,
+          rate: 0,
+          publishers: 1,
+          idleSettleMs: s.idleSettleMs,
+        },
         scenario,
       );
     case "durable":
@@ -59,7 +84,9 @@ async function main(): Promise<number> {
   const machine = await machineInfo();
   const started = new Date();
   console.error(
-    `bench: ${options.smoke ? "smoke" : "full"} run; targets ${options.targets.join(", ")}; scenarios ${
+    `bench: ${options.smoke ? "smoke" : "full"} run; targets ${
+      options.targets.join(", ")
+    }; scenarios ${
       options.scenarios.join(", ")
     }; ${options.clientProcesses} subscriber processes + 1 publisher process`,
   );
@@ -76,15 +103,26 @@ async function main(): Promise<number> {
   try {
     for (const scenario of options.scenarios) {
       for (const targetName of options.targets) {
-        if (scenario === "durable" && targetName === "nchan" && !options.nchanDurableReference) continue;
+        if (scenario === "durable" && targetName === "nchan" && !options.nchanDurableReference) {
+          continue;
+        }
         const t0 = performance.now();
         running = await startTarget(targetName, options, port++);
-        const rig: Rig = { target: running, subscribers: pool, publisher, tag: `b${Date.now().toString(36)}` };
+        const rig: Rig = {
+          target: running,
+          subscribers: pool,
+          publisher,
+          tag: `b${Date.now().toString(36)}`,
+        };
         try {
           const outcome = await runScenario(rig, scenario, options);
           outcomes.push(outcome);
           const trouble = outcome.failures.length ? ` — ${outcome.failures.length} FAILURE(S)` : "";
-          console.error(`bench: ${scenario} × ${running.label} done in ${((performance.now() - t0) / 1000).toFixed(1)} s${trouble}`);
+          console.error(
+            `bench: ${scenario} × ${running.label} done in ${
+              ((performance.now() - t0) / 1000).toFixed(1)
+            } s${trouble}`,
+          );
         } catch (error) {
           outcomes.push({
             scenario,
@@ -126,7 +164,11 @@ async function main(): Promise<number> {
   if (options.jsonPath) {
     await Deno.writeTextFile(
       options.jsonPath,
-      JSON.stringify({ started: started.toISOString(), machine, args: Deno.args, outcomes, checks }, null, 2),
+      JSON.stringify(
+        { started: started.toISOString(), machine, args: Deno.args, outcomes, checks },
+        null,
+        2,
+      ),
     );
   }
   const failures = outcomes.reduce((sum, o) => sum + o.failures.length, 0);

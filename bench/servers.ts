@@ -34,9 +34,13 @@ const NCHAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so";
 
 async function run(command: string, args: string[]): Promise<{ code: number; output: string }> {
   try {
-    const result = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).output();
+    const result = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
+      .output();
     const decoder = new TextDecoder();
-    return { code: result.code, output: decoder.decode(result.stdout) + decoder.decode(result.stderr) };
+    return {
+      code: result.code,
+      output: decoder.decode(result.stdout) + decoder.decode(result.stderr),
+    };
   } catch (error) {
     return { code: -1, output: String(error) };
   }
@@ -74,16 +78,24 @@ export async function ensureNchanInstalled(): Promise<void> {
     "nginx",
     "libnginx-mod-nchan",
   ]);
-  if (install.code !== 0) throw new Error(`apt-get install failed:\n${install.output.slice(-2000)}`);
+  if (install.code !== 0) {
+    throw new Error(`apt-get install failed:\n${install.output.slice(-2000)}`);
+  }
   if (!await exists(NCHAN_MODULE)) throw new Error(`nchan module not found at ${NCHAN_MODULE}`);
 }
 
 async function tail(path: string, lines: number): Promise<string> {
   const text = await Deno.readTextFile(path).catch(() => "");
-  return text.trimEnd().split("\n").filter((line) => !/\[info\]|\[notice\]/.test(line)).slice(-lines).join("\n");
+  return text.trimEnd().split("\n").filter((line) => !/\[info\]|\[notice\]/.test(line)).slice(
+    -lines,
+  ).join("\n");
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check().catch(() => false)) return;
@@ -162,7 +174,12 @@ export async function startNchan(port: number): Promise<RunningTarget> {
   await Deno.chmod(`${prefix}/tmp`, 0o777);
   const config = `${prefix}/nginx.conf`;
   await Deno.writeTextFile(config, nchanConfig(prefix, port));
-  const start = await run("sh", ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec nginx -p "$0" -c "$1"', prefix, config]);
+  const start = await run("sh", [
+    "-c",
+    'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec nginx -p "$0" -c "$1"',
+    prefix,
+    config,
+  ]);
   if (start.code !== 0) throw new Error(`nginx did not start:\n${start.output}`);
   await waitFor(() => answers(`http://${HOST}:${port}/pub?id=bench-probe`), 10_000, "nginx");
   const pid = Number((await Deno.readTextFile(`${prefix}/nginx.pid`)).trim());
@@ -249,12 +266,18 @@ export async function startTidings(options: TidingsOptions): Promise<RunningTarg
   let gone = false;
   exited.then(() => gone = true);
   try {
-    await waitFor(async () => {
-      if (gone) throw new Error("exited");
-      const response = await fetch(`http://${HOST}:${options.port}/healthz`, { signal: AbortSignal.timeout(1000) });
-      await response.body?.cancel();
-      return response.status === 200;
-    }, 30_000, "tidings");
+    await waitFor(
+      async () => {
+        if (gone) throw new Error("exited");
+        const response = await fetch(`http://${HOST}:${options.port}/healthz`, {
+          signal: AbortSignal.timeout(1000),
+        });
+        await response.body?.cancel();
+        return response.status === 200;
+      },
+      30_000,
+      "tidings",
+    );
   } catch (error) {
     const log = await Deno.readTextFile(logPath).catch(() => "");
     try {
@@ -262,7 +285,9 @@ export async function startTidings(options: TidingsOptions): Promise<RunningTarg
     } catch {
       // gone
     }
-    throw new Error(`tidings did not start (${(error as Error).message}); its output:\n${log.slice(-3000)}`);
+    throw new Error(
+      `tidings did not start (${(error as Error).message}); its output:\n${log.slice(-3000)}`,
+    );
   }
   // With --parallel, /healthz answering means one isolate is up; give the others a moment.
   if (options.isolates > 1) await new Promise((resolve) => setTimeout(resolve, 1500));

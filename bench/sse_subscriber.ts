@@ -112,7 +112,10 @@ export class SseSubscriber {
     const head = `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nAccept: text/event-stream\r\n` +
       (lastEventId === undefined ? "" : `Last-Event-ID: ${lastEventId}\r\n`) + "\r\n";
     const ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => this.#onHead?.(new Error(`no response head in ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => this.#onHead?.(new Error(`no response head in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       this.#onHead = (error) => {
         clearTimeout(timer);
         this.#onHead = undefined;
@@ -162,7 +165,9 @@ export class SseSubscriber {
     let start = 0;
     if (this.#state === Body.Head) {
       const carried = this.#pending !== undefined;
-      const joined = carried ? concat(this.#pending!, bytes.subarray(0, length)) : bytes.subarray(0, length);
+      const joined = carried
+        ? concat(this.#pending!, bytes.subarray(0, length))
+        : bytes.subarray(0, length);
       const end = indexOfHeadEnd(joined);
       if (end < 0) {
         this.#pending = joined.slice();
@@ -263,7 +268,9 @@ export class SseSubscriber {
     // "data: "
     if (first === 100 && bytes[start + 1] === 97 && bytes[start + 4] === 58 && end - start > 6) {
       this.#data(bytes, start + 6, end, at);
-    } else if (this.#keepIds && first === 105 && bytes[start + 1] === 100 && bytes[start + 2] === 58) {
+    } else if (
+      this.#keepIds && first === 105 && bytes[start + 1] === 100 && bytes[start + 2] === 58
+    ) {
       this.lastId = new TextDecoder().decode(bytes.subarray(start + 4, end));
     }
   }

@@ -7,12 +7,18 @@
 import type { Outcome } from "./outcome.ts";
 import type { TargetCheck } from "./report.ts";
 
-function metric(outcomes: Outcome[], scenario: string, target: string, name: string): number | undefined {
+function metric(
+  outcomes: Outcome[],
+  scenario: string,
+  target: string,
+  name: string,
+): number | undefined {
   return outcomes.find((o) => o.scenario === scenario && o.target === target)
     ?.metrics.find((m) => m.name === name)?.value;
 }
 
-const fmt = (value: number, digits = 2) => value.toLocaleString("en-US", { maximumFractionDigits: digits });
+const fmt = (value: number, digits = 2) =>
+  value.toLocaleString("en-US", { maximumFractionDigits: digits });
 
 /**
  * Builds the target table rows for every tidings variant in the outcomes.
@@ -25,7 +31,9 @@ const fmt = (value: number, digits = 2) => value.toLocaleString("en-US", { maxim
  */
 export function checkTargets(outcomes: Outcome[]): TargetCheck[] {
   const checks: TargetCheck[] = [];
-  const variants = [...new Set(outcomes.map((o) => o.target).filter((t) => t.startsWith("tidings")))];
+  const variants = [
+    ...new Set(outcomes.map((o) => o.target).filter((t) => t.startsWith("tidings"))),
+  ];
   for (const variant of variants) {
     for (const scenario of ["fanout", "burst"]) {
       const ours = metric(outcomes, scenario, variant, "deliveries/s");
@@ -53,7 +61,11 @@ export function checkTargets(outcomes: Outcome[]): TargetCheck[] {
       checks.push({
         goal: `${variant}: ≤ 16 KB RSS per idle connection at 19,000`,
         measured: `${fmt(perConnection)} KB at ${fmt(open ?? 0, 0)} connections`,
-        met: perConnection <= 16 && (open ?? 0) >= 19_000 ? true : perConnection > 16 ? false : undefined,
+        met: perConnection <= 16 && (open ?? 0) >= 19_000
+          ? true
+          : perConnection > 16
+          ? false
+          : undefined,
       });
     }
     const durable = outcomes.find((o) => o.scenario === "durable" && o.target === variant)

@@ -42,7 +42,17 @@ export class LoadWorker {
   static spawn(): LoadWorker {
     const script = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"';
     const child = new Deno.Command("sh", {
-      args: ["-c", script, "sh", Deno.execPath(), "run", "--quiet", "--allow-net", "--allow-read", workerPath],
+      args: [
+        "-c",
+        script,
+        "sh",
+        Deno.execPath(),
+        "run",
+        "--quiet",
+        "--allow-net",
+        "--allow-read",
+        workerPath,
+      ],
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
@@ -63,7 +73,9 @@ export class LoadWorker {
     const promise = new Promise<T>((resolve, reject) => {
       this.#waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
     });
-    this.#writer.write(this.#encoder.encode(JSON.stringify({ id, command }) + "\n")).catch(() => {});
+    this.#writer.write(this.#encoder.encode(JSON.stringify({ id, command }) + "\n")).catch(
+      () => {},
+    );
     return promise;
   }
 
@@ -99,7 +111,12 @@ export class LoadWorker {
       while ((newline = carry.indexOf("\n")) >= 0) {
         const line = carry.slice(0, newline);
         carry = carry.slice(newline + 1);
-        const message = JSON.parse(line) as { id: number; ok: boolean; result?: unknown; error?: string };
+        const message = JSON.parse(line) as {
+          id: number;
+          ok: boolean;
+          result?: unknown;
+          error?: string;
+        };
         const waiter = this.#waiting.get(message.id);
         if (!waiter) continue;
         this.#waiting.delete(message.id);

@@ -62,7 +62,9 @@ async function renewAll(): Promise<void> {
     const atomic = batch[0].kv.atomic();
     for (const { record } of batch) {
       record.expiresAt = expiresAt;
-      atomic.set(recordKey(record.topic, record.subscriber), record, { expireIn: RECORD_TTL_MS * 2 });
+      atomic.set(recordKey(record.topic, record.subscriber), record, {
+        expireIn: RECORD_TTL_MS * 2,
+      });
     }
     await atomic.commit().catch(() => {});
   }

@@ -34,10 +34,15 @@ export async function loadAuthKeys(
   if (publisher || subscriber) {
     const keys: AuthKeys = {};
     if (publisher) keys.publisher = { key: await importVerifyKey(algorithm, publisher), algorithm };
-    if (subscriber) keys.subscriber = { key: await importVerifyKey(algorithm, subscriber), algorithm };
+    if (subscriber) {
+      keys.subscriber = { key: await importVerifyKey(algorithm, subscriber), algorithm };
+    }
     return { keys };
   }
-  const fresh = Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0"))
+  const fresh = Array.from(
+    crypto.getRandomValues(new Uint8Array(32)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
     .join("");
   await kv.atomic().check({ key: DEV_KEY, versionstamp: null }).set(DEV_KEY, fresh).commit();
   const secret = (await kv.get<string>(DEV_KEY)).value ?? fresh;
@@ -47,5 +52,8 @@ export async function loadAuthKeys(
     await importSignKey("HS256", secret),
     "HS256",
   );
-  return { keys: { publisher: { key, algorithm: "HS256" }, subscriber: { key, algorithm: "HS256" } }, devToken };
+  return {
+    keys: { publisher: { key, algorithm: "HS256" }, subscriber: { key, algorithm: "HS256" } },
+    devToken,
+  };
 }

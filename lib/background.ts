@@ -69,7 +69,8 @@ export function startBackgroundJobs(context: AppContext): void {
         },
         typing: {
           typingUsers: () => typing.users,
-          lastActivity: () => typing.lastActivity === null ? null : new Date(typing.lastActivity).toISOString(),
+          lastActivity: () =>
+            typing.lastActivity === null ? null : new Date(typing.lastActivity).toISOString(),
         },
         intervalMs: 1000,
       }), signal);

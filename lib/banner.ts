@@ -35,7 +35,9 @@ export function printBanner(config: Config, devToken?: string): void {
     `history=${config.historySize}/topic,${config.historyMaxAgeSeconds}s`,
     `  limits: connections=${config.maxConnections} perIp=${config.maxConnectionsPerIp} ` +
     `body=${config.maxBodyBytes}B publishRate=${config.publishRatePerSecond || "unlimited"}/s ` +
-    `anonymous=${config.anonymousSubscribers ? "on" : "off"} cors=${config.corsOrigins.join(",") || "off"} ` +
+    `anonymous=${config.anonymousSubscribers ? "on" : "off"} cors=${
+      config.corsOrigins.join(",") || "off"
+    } ` +
     `compression=${config.compression ? "on" : "off"} log=${config.logLevel}`,
   ];
   if (devToken) {

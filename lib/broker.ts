@@ -212,7 +212,9 @@ export class Broker {
         }
       } catch (error) {
         if (this.#closed.signal.aborted) return;
-        console.error(JSON.stringify({ level: "error", msg: "broker catch-up failed", error: String(error) }));
+        console.error(
+          JSON.stringify({ level: "error", msg: "broker catch-up failed", error: String(error) }),
+        );
         await sleep(100, this.#closed.signal);
         this.#inbox.unshift(item);
       }
@@ -246,7 +248,9 @@ export class Broker {
       try {
         listener(updates);
       } catch (error) {
-        console.error(JSON.stringify({ level: "error", msg: "listener failed", error: String(error) }));
+        console.error(
+          JSON.stringify({ level: "error", msg: "listener failed", error: String(error) }),
+        );
       }
     }
   }
@@ -255,11 +259,15 @@ export class Broker {
     try {
       this.#watch = this.log.kv.watch([["head"]]);
       for await (const [entry] of this.#watch) {
-        if (typeof entry.value === "number" && entry.value > this.#cursor) this.#enqueue(entry.value);
+        if (typeof entry.value === "number" && entry.value > this.#cursor) {
+          this.#enqueue(entry.value);
+        }
       }
     } catch (error) {
       if (!this.#closed.signal.aborted) {
-        console.error(JSON.stringify({ level: "warn", msg: "kv.watch ended", error: String(error) }));
+        console.error(
+          JSON.stringify({ level: "warn", msg: "kv.watch ended", error: String(error) }),
+        );
       }
     }
   }

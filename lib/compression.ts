@@ -36,7 +36,8 @@ export function negotiateEncoding(header: string | null): Encoding | undefined {
     }
     if (name) accepted.set(name, Number.isFinite(quality) ? quality : 0);
   }
-  const quality = (name: string) => accepted.get(name) ?? (accepted.has("*") ? accepted.get("*")! : 0);
+  const quality = (name: string) =>
+    accepted.get(name) ?? (accepted.has("*") ? accepted.get("*")! : 0);
   const gzip = quality("gzip");
   const deflate = quality("deflate");
   if (gzip > 0 && gzip >= deflate) return "gzip";

@@ -143,7 +143,13 @@ export function loadConfig(env: Env = (name) => Deno.env.get(name)): Config {
     maxBodyBytes: integer(env, "TIDINGS_MAX_BODY_BYTES", 65_536, 64, 16_777_216),
     maxTopicsPerUpdate: integer(env, "TIDINGS_MAX_TOPICS_PER_UPDATE", 16, 1, 1000),
     publishRatePerSecond: integer(env, "TIDINGS_PUBLISH_RATE", 0, 0, 10_000_000),
-    subscriberBufferBytes: integer(env, "TIDINGS_SUBSCRIBER_BUFFER_BYTES", 1_048_576, 4096, 1 << 30),
+    subscriberBufferBytes: integer(
+      env,
+      "TIDINGS_SUBSCRIBER_BUFFER_BYTES",
+      1_048_576,
+      4096,
+      1 << 30,
+    ),
     corsOrigins: list(
       env,
       "TIDINGS_CORS_ORIGINS",

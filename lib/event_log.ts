@@ -49,11 +49,12 @@ export function estimateUpdateSize(input: UpdateInput): number {
   return size;
 }
 
-const WIDE = /[^\x00-\xff]/;
-
 /** V8 stores a string with only Latin-1 characters at one byte each, any other at two. */
 function stringSize(text: string): number {
-  return WIDE.test(text) ? text.length * 2 : text.length;
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) > 0xff) return text.length * 2;
+  }
+  return text.length;
 }
 
 /**
@@ -182,7 +183,10 @@ export class EventLog {
     let count = 0;
     for (const pending of this.#queue) {
       const cost = 1 + pending.input.topics.length + (pending.input.id ? 1 : 0);
-      if (count > 0 && (mutations + cost > MAX_MUTATIONS || bytes + pending.size * 2 > MAX_BATCH_BYTES)) break;
+      if (
+        count > 0 &&
+        (mutations + cost > MAX_MUTATIONS || bytes + pending.size * 2 > MAX_BATCH_BYTES)
+      ) break;
       mutations += cost;
       bytes += pending.size * (1 + pending.input.topics.length);
       count++;
@@ -300,7 +304,12 @@ export class EventLog {
    * kv.close();
    * ```
    */
-  async readTopic(topic: string, afterSeq: number, untilSeq: number, limit = 1000): Promise<StoredUpdate[]> {
+  async readTopic(
+    topic: string,
+    afterSeq: number,
+    untilSeq: number,
+    limit = 1000,
+  ): Promise<StoredUpdate[]> {
     const updates: StoredUpdate[] = [];
     if (untilSeq <= afterSeq) return updates;
     const iterator = this.kv.list<StoredUpdate>(
@@ -328,7 +337,10 @@ export class EventLog {
   async seqBeforeNewest(topic: string, count: number): Promise<number> {
     let seq = 0;
     for await (
-      const entry of this.kv.list<StoredUpdate>({ prefix: ["topic", topic] }, { reverse: true, limit: count })
+      const entry of this.kv.list<StoredUpdate>({ prefix: ["topic", topic] }, {
+        reverse: true,
+        limit: count,
+      })
     ) seq = entry.value.seq - 1;
     return seq;
   }

@@ -50,7 +50,12 @@ export class Subscriber {
    * console.assert(subscriber.lastSeq === 10);
    * ```
    */
-  constructor(selectors: SelectorSet, accepts: UpdatePredicate, maxBytes: number, afterSeq: number) {
+  constructor(
+    selectors: SelectorSet,
+    accepts: UpdatePredicate,
+    maxBytes: number,
+    afterSeq: number,
+  ) {
     this.selectors = selectors;
     this.accepts = accepts;
     this.#maxBytes = maxBytes;
@@ -195,7 +200,9 @@ export class Fanout {
         if (set) { for (const subscriber of set) subscriber.offer(update); }
       }
       for (const subscriber of this.#patterned) {
-        if (update.topics.some((topic) => subscriber.selectors.matches(topic))) subscriber.offer(update);
+        if (update.topics.some((topic) => subscriber.selectors.matches(topic))) {
+          subscriber.offer(update);
+        }
       }
     }
   }

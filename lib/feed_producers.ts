@@ -38,7 +38,11 @@ export async function pumpFeed(
 ): Promise<StoredUpdate | undefined> {
   let last: StoredUpdate | undefined;
   for await (const event of feed) {
-    last = await hub.publish({ topics: [topic], type: event.type, data: JSON.stringify(event.data) });
+    last = await hub.publish({
+      topics: [topic],
+      type: event.type,
+      data: JSON.stringify(event.data),
+    });
     if (event.final) break;
   }
   return last;
@@ -122,11 +126,14 @@ export function runFiniteFeed(
     if (!state.value || state.value.status === "completed") return;
     const last = await pumpFeed(hub, topic, makeFeed(held));
     if (held.aborted || !last) return;
-    await hub.kv.set([kind, id], {
-      ...state.value,
-      status: "completed",
-      finalEventId: last.id,
-    } satisfies FiniteFeedState);
+    await hub.kv.set(
+      [kind, id],
+      {
+        ...state.value,
+        status: "completed",
+        finalEventId: last.id,
+      } satisfies FiniteFeedState,
+    );
   }, { signal, once: true, ttlMs: 4000 });
 }
 

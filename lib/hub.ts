@@ -11,8 +11,8 @@ import { EventLog } from "./event_log.ts";
 import { Fanout } from "./fanout.ts";
 import {
   subscribe,
-  type SubscriptionOptions,
   subscribeUpdates,
+  type SubscriptionOptions,
   usesTopicLogs,
 } from "./subscription.ts";
 import { trimmedUpTo } from "./retention.ts";
@@ -128,7 +128,9 @@ export class Hub {
       if (seq !== undefined && seq <= Math.max(this.broker.cursor, await this.log.headSeq())) {
         const logs = usesTopicLogs(selectors) ? [...selectors.exactTopics] : ["*"];
         const trimmed = await Promise.all(logs.map((topic) => trimmedUpTo(this.kv, topic)));
-        if (trimmed.every((upTo) => seq! >= upTo)) return { afterSeq: seq, resumedFrom: lastEventId };
+        if (trimmed.every((upTo) => seq! >= upTo)) {
+          return { afterSeq: seq, resumedFrom: lastEventId };
+        }
       }
     }
     return { afterSeq: 0, resumedFrom: "earliest" };

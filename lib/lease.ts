@@ -71,7 +71,14 @@ export async function runWithLease(
     const running = job(held.signal).then(() => {
       completed = !held.signal.aborted;
     }, (error) => {
-      console.error(JSON.stringify({ level: "error", msg: "leased job failed", lease: name, error: String(error) }));
+      console.error(
+        JSON.stringify({
+          level: "error",
+          msg: "leased job failed",
+          lease: name,
+          error: String(error),
+        }),
+      );
     }).finally(() => held.abort());
     while (!held.signal.aborted && await sleep(ttlMs / 3, held.signal)) {
       try {

@@ -186,7 +186,10 @@ export class Metrics {
    * ```
    */
   snapshot(): Snapshot {
-    const counters: Record<string, number> = { ...this.counters, events_delivered_total: this.delivered };
+    const counters: Record<string, number> = {
+      ...this.counters,
+      events_delivered_total: this.delivered,
+    };
     for (const source of this.sources) Object.assign(counters, source());
     const histograms: Snapshot["histograms"] = {};
     for (const [name, histogram] of Object.entries(this.histograms)) {

@@ -47,7 +47,10 @@ export class RateLimiter {
       if (this.#buckets.size > 10_000) this.#sweep(now);
       this.#buckets.set(key, bucket = { tokens: this.perSecond, at: now });
     }
-    bucket.tokens = Math.min(this.perSecond, bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond);
+    bucket.tokens = Math.min(
+      this.perSecond,
+      bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond,
+    );
     bucket.at = now;
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;

@@ -161,7 +161,9 @@ export function sseResponse(source: SseSource, options: SseResponseOptions = {})
           return;
         }
         const chunk = result.value;
-        controller.enqueue(chunk instanceof Uint8Array ? chunk : encoder.encode(encodeEvent(chunk)));
+        controller.enqueue(
+          chunk instanceof Uint8Array ? chunk : encoder.encode(encodeEvent(chunk)),
+        );
         if (target) target.lastWrite = performance.now();
       } catch (error) {
         if (!finished) {

@@ -176,7 +176,9 @@ export async function* subscribeUpdates(
   const throttled = new Map<string, StoredUpdate>();
   try {
     // 1. History (and any later catch-up after an overflow) comes from KV.
-    let catchUpTo = options.afterSeq !== undefined && options.afterSeq < registeredAt ? registeredAt : -1;
+    let catchUpTo = options.afterSeq !== undefined && options.afterSeq < registeredAt
+      ? registeredAt
+      : -1;
     while (!signal.aborted) {
       if (subscriber.overflowedAt !== undefined) {
         catchUpTo = subscriber.lastSeq;
@@ -211,7 +213,7 @@ export async function* subscribeUpdates(
       waitingForConsumer = true;
       yield batch;
       waitingForConsumer = false;
-      if (options.onSent) for (const update of batch) options.onSent(update);
+      if (options.onSent) { for (const update of batch) options.onSent(update); }
       if (finalIndex >= 0) return;
       if (options.throttleMs) {
         if (!(await sleep(options.throttleMs, signal))) return;

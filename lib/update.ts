@@ -93,7 +93,8 @@ export function makeHubId(seq: number, epoch: number): string {
   }-8${hex(epochHigh, 3)}-${hex(word3 >>> 16, 4)}-${hex(word3 & 0xffff, 4)}${hex(random[1], 8)}`;
 }
 
-const HUB_ID = /^urn:uuid:([0-9a-f]{8})-([0-9a-f]{2})[0-9a-f]{2}-8([0-9a-f]{3})-([89ab][0-9a-f]{3})-([0-9a-f]{4})[0-9a-f]{8}$/;
+const HUB_ID =
+  /^urn:uuid:([0-9a-f]{8})-([0-9a-f]{2})[0-9a-f]{2}-8([0-9a-f]{3})-([89ab][0-9a-f]{3})-([0-9a-f]{4})[0-9a-f]{8}$/;
 
 /**
  * The sequence number inside a hub id of this epoch, or `undefined` for any other id.

@@ -26,7 +26,9 @@ export async function handleTyping(request: Request, context: AppContext): Promi
   if (typeof body.user !== "string" || !isValidUserName(body.user)) {
     throw new BadRequest(400, 'body must be {"user": "<1-32 letters, digits, spaces or _ - .>"}');
   }
-  await context.hub.kv.set(["typing", body.user.trim()], Date.now(), { expireIn: TYPING_TTL_MS * 3 });
+  await context.hub.kv.set(["typing", body.user.trim()], Date.now(), {
+    expireIn: TYPING_TTL_MS * 3,
+  });
   return new Response(null, { status: 204 });
 }
 

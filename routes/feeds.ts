@@ -19,7 +19,12 @@ import { isValidUserName } from "../lib/feeds/chat.ts";
 import { BadRequest, refuse } from "../lib/http_errors.ts";
 import { streamFinished } from "../lib/sse_response.ts";
 import { SelectorSet } from "../lib/topic_selector.ts";
-import { authorizeSubscriber, openStream, requestedLastEventId, type StreamPlan } from "./subscribe.ts";
+import {
+  authorizeSubscriber,
+  openStream,
+  requestedLastEventId,
+  type StreamPlan,
+} from "./subscribe.ts";
 
 /** How many newest events a first connection gets, per shared feed. */
 const CURRENT_STATE: Record<string, number> = { clock: 1, stocks: 20, system: 1, chat: 1 };
@@ -36,14 +41,22 @@ const MAX_LOCAL_FEEDS = 200;
  * console.assert(typeof handleFeed === "function");
  * ```
  */
-export async function handleFeed(request: Request, context: AppContext, path: string): Promise<Response> {
+export function handleFeed(
+  request: Request,
+  context: AppContext,
+  path: string,
+): Response | Promise<Response> {
   const parts = path.split("/").filter((part) => part !== "");
-  if (parts.length === 1 && parts[0] in CURRENT_STATE) return sharedFeed(request, context, parts[0]);
+  if (parts.length === 1 && parts[0] in CURRENT_STATE) {
+    return sharedFeed(request, context, parts[0]);
+  }
   if (parts.length === 2 && parts[0] === "orders") return orderFeed(request, context, parts[1]);
   if (parts.length === 2 && parts[0] === "games") return gameFeed(request, context, parts[1]);
   return refuse(
     404,
-    `unknown feed ${JSON.stringify(path)}: try clock, stocks, system, chat, orders/{id} or games/{id}`,
+    `unknown feed ${
+      JSON.stringify(path)
+    }: try clock, stocks, system, chat, orders/{id} or games/{id}`,
   );
 }
 
@@ -96,7 +109,9 @@ async function finiteFeed(
   if (!state) throw new BadRequest(404, `unknown ${kind === "orders" ? "order" : "game"} ${id}`);
   const topic = `${kind}/${id}`;
   const lastEventId = requestedLastEventId(request, new URL(request.url));
-  if (state.status === "completed" && lastEventId !== undefined && lastEventId === state.finalEventId) {
+  if (
+    state.status === "completed" && lastEventId !== undefined && lastEventId === state.finalEventId
+  ) {
     return streamFinished();
   }
   const plan = await planFor(request, context, topic, async () => {
@@ -108,7 +123,9 @@ async function finiteFeed(
 }
 
 async function orderFeed(request: Request, context: AppContext, id: string): Promise<Response> {
-  if (!isValidOrderId(id)) throw new BadRequest(400, `bad order id ${JSON.stringify(id.slice(0, 80))}`);
+  if (!isValidOrderId(id)) {
+    throw new BadRequest(400, `bad order id ${JSON.stringify(id.slice(0, 80))}`);
+  }
   const state = (await context.hub.kv.get<FiniteFeedState>(["orders", id])).value;
   if (state?.status === "running") startOrder(context, id, (state.item as string | null) ?? null);
   return finiteFeed(request, context, "orders", id, "order_complete");

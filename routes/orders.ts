@@ -16,6 +16,11 @@ const json = (body: unknown, status = 200, headers: Record<string, string> = {})
     headers: { "content-type": "application/json; charset=utf-8", ...headers },
   });
 
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) < 0x20) return true;
+  return false;
+}
+
 /**
  * Creates an order (201 with its id and `Location`) and starts its workflow.
  *
@@ -28,11 +33,18 @@ const json = (body: unknown, status = 200, headers: Record<string, string> = {})
 export async function handleCreateOrder(request: Request, context: AppContext): Promise<Response> {
   const body = await readJsonObject(request, 4096);
   const item = body.item ?? null;
-  if (item !== null && (typeof item !== "string" || item.length > 100 || /[\0-\x1f]/.test(item))) {
+  if (
+    item !== null && (typeof item !== "string" || item.length > 100 || hasControlCharacter(item))
+  ) {
     throw new BadRequest(400, "item must be a string of at most 100 printable characters");
   }
   const id = newOrderId();
-  const state: FiniteFeedState = { id, status: "running", createdAt: new Date().toISOString(), item };
+  const state: FiniteFeedState = {
+    id,
+    status: "running",
+    createdAt: new Date().toISOString(),
+    item,
+  };
   await context.hub.kv.set(["orders", id], state, { expireIn: 7 * 86_400_000 });
   startOrder(context, id, item);
   const location = `/orders/${id}`;
@@ -72,7 +84,9 @@ export function startOrder(context: AppContext, id: string, item: string | null)
  * ```
  */
 export async function handleGetOrder(context: AppContext, id: string): Promise<Response> {
-  if (!isValidOrderId(id)) throw new BadRequest(400, `bad order id ${JSON.stringify(id.slice(0, 80))}`);
+  if (!isValidOrderId(id)) {
+    throw new BadRequest(400, `bad order id ${JSON.stringify(id.slice(0, 80))}`);
+  }
   const state = (await context.hub.kv.get<FiniteFeedState>(["orders", id])).value;
   if (!state) throw new BadRequest(404, `unknown order ${id}`);
   return json({ ...state, status: state.status === "completed" ? "completed" : "processing" });

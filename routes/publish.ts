@@ -35,8 +35,12 @@ const MAX_TYPE_LENGTH = 128;
  */
 export function parseUpdateForm(form: URLSearchParams, maxTopics: number): UpdateInput {
   const topics = form.getAll("topic");
-  if (topics.length === 0) throw new BadRequest(400, "missing topic: the form needs at least one topic field");
-  if (topics.length > maxTopics) throw new BadRequest(400, `too many topics (at most ${maxTopics})`);
+  if (topics.length === 0) {
+    throw new BadRequest(400, "missing topic: the form needs at least one topic field");
+  }
+  if (topics.length > maxTopics) {
+    throw new BadRequest(400, `too many topics (at most ${maxTopics})`);
+  }
   for (const topic of topics) {
     if (topic === "") throw new BadRequest(400, "topic must not be empty");
     if (topic.length > MAX_TOPIC_LENGTH) {
@@ -49,7 +53,9 @@ export function parseUpdateForm(form: URLSearchParams, maxTopics: number): Updat
     if (id === "") throw new BadRequest(400, "id must not be empty");
     if (id.startsWith("#")) throw new BadRequest(400, "id must not start with #");
     if (!isSafeFieldValue(id)) throw new BadRequest(400, "id must not contain CR, LF or NUL");
-    if (id.length > MAX_ID_LENGTH) throw new BadRequest(400, `id longer than ${MAX_ID_LENGTH} characters`);
+    if (id.length > MAX_ID_LENGTH) {
+      throw new BadRequest(400, `id longer than ${MAX_ID_LENGTH} characters`);
+    }
     if (id === "earliest") throw new BadRequest(400, "id must not be the reserved value earliest");
     update.id = id;
   }
@@ -63,17 +69,24 @@ export function parseUpdateForm(form: URLSearchParams, maxTopics: number): Updat
   }
   const retry = form.get("retry");
   if (retry !== null && retry !== "") {
-    if (!/^\d{1,9}$/.test(retry)) throw new BadRequest(400, "retry must be a non-negative integer (ms)");
+    if (!/^\d{1,9}$/.test(retry)) {
+      throw new BadRequest(400, "retry must be a non-negative integer (ms)");
+    }
     update.retry = Number(retry);
   }
   if (form.has("private")) update.private = true;
   const priority = form.get("priority");
   if (priority !== null && priority !== "") {
-    if (!/^-?\d{1,3}$/.test(priority)) throw new BadRequest(400, "priority must be an integer from -999 to 999");
+    if (!/^-?\d{1,3}$/.test(priority)) {
+      throw new BadRequest(400, "priority must be an integer from -999 to 999");
+    }
     update.priority = Number(priority);
   }
   if (estimateUpdateSize(update) > MAX_UPDATE_SIZE) {
-    throw new BadRequest(413, "update too large for one log entry: keep data under about 60 KB (30 KB of non-Latin-1 text)");
+    throw new BadRequest(
+      413,
+      "update too large for one log entry: keep data under about 60 KB (30 KB of non-Latin-1 text)",
+    );
   }
   return update;
 }
@@ -112,12 +125,17 @@ export async function handlePublish(
   }
   const limit = rateLimiter.take(claims.sub ?? clientIp(request));
   if (limit > 0) {
-    throw new BadRequest(429, "publish rate limit exceeded", { "retry-after": String(Math.ceil(limit / 1000)) });
+    throw new BadRequest(429, "publish rate limit exceeded", {
+      "retry-after": String(Math.ceil(limit / 1000)),
+    });
   }
   const form = new URLSearchParams(await readBodyText(request, config.maxBodyBytes));
   const update = parseUpdateForm(form, config.maxTopicsPerUpdate);
   if (!canPublishTo(claims, update.topics, matchesSelector)) {
-    throw new BadRequest(403, "mercure.publish of the token does not cover every topic of the update");
+    throw new BadRequest(
+      403,
+      "mercure.publish of the token does not cover every topic of the update",
+    );
   }
   if (context.hub.closing.aborted) {
     return refuse(503, "shutting down: publish elsewhere", { "retry-after": "1" });
@@ -128,6 +146,9 @@ export async function handlePublish(
   log("debug", "published", { id: stored.id, topics: stored.topics });
   return new Response(stored.id, {
     status: 200,
-    headers: { "content-type": "text/plain; charset=utf-8", "x-tidings-isolate": metrics.isolate.slice(0, 8) },
+    headers: {
+      "content-type": "text/plain; charset=utf-8",
+      "x-tidings-isolate": metrics.isolate.slice(0, 8),
+    },
   });
 }

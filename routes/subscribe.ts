@@ -103,7 +103,9 @@ export async function planMercureSubscription(
   try {
     selectors = new SelectorSet(topics);
   } catch (error) {
-    if (error instanceof InvalidSelectorError) return refuse(400, `bad topic selector: ${error.message}`);
+    if (error instanceof InvalidSelectorError) {
+      return refuse(400, `bad topic selector: ${error.message}`);
+    }
     throw error;
   }
   const claims = await authorizeSubscriber(request, context);
@@ -179,7 +181,9 @@ export async function prepareSubscription(
   if (open.total >= config.maxConnections) {
     metrics.count('refusals_total{reason="max_connections"}');
     log("warn", "connection refused", { reason: "max_connections", ip });
-    return refuse(503, `connection limit reached (${config.maxConnections})`, { "retry-after": "5" });
+    return refuse(503, `connection limit reached (${config.maxConnections})`, {
+      "retry-after": "5",
+    });
   }
   if (open.forIp >= config.maxConnectionsPerIp) {
     metrics.count('refusals_total{reason="max_connections_per_ip"}');
@@ -205,7 +209,11 @@ export async function prepareSubscription(
   };
   if (plan.resumedFrom !== undefined) headers["last-event-id"] = plan.resumedFrom;
   const forced = new AbortController();
-  log("info", "connection opened", { selectors: selectorSources(plan.selectors), ip, resume: plan.resumedFrom });
+  log("info", "connection opened", {
+    selectors: selectorSources(plan.selectors),
+    ip,
+    resume: plan.resumedFrom,
+  });
   let released = false;
   return {
     headers,
@@ -254,7 +262,9 @@ export async function openStream(
   const { hub, config } = context;
   return sseResponse(async function* (signal) {
     yield* hub.subscribe(prepared.options(signal));
-    if (hub.closing.aborted) yield { retry: config.retryMs, comment: "server restarting, come back" };
+    if (hub.closing.aborted) {
+      yield { retry: config.retryMs, comment: "server restarting, come back" };
+    }
   }, {
     signal: AbortSignal.any([request.signal, prepared.forced]),
     heartbeatMs: config.heartbeatMs,

@@ -23,7 +23,10 @@ const PREFIX = "/.well-known/mercure/subscriptions";
  * console.assert(typeof handleSubscriptionsApi === "function");
  * ```
  */
-export async function handleSubscriptionsApi(request: Request, context: AppContext): Promise<Response> {
+export async function handleSubscriptionsApi(
+  request: Request,
+  context: AppContext,
+): Promise<Response> {
   const url = new URL(request.url);
   const rest = url.pathname.slice(PREFIX.length).split("/").filter((part) => part !== "");
   if (rest.length > 2) throw new BadRequest(404, "not a subscriptions API path");

@@ -83,7 +83,10 @@ export async function handleWebSocket(request: Request, context: AppContext): Pr
         }
       }
       if (socket.readyState === WebSocket.OPEN) {
-        socket.close(context.hub.closing.aborted ? 1012 : 1000, context.hub.closing.aborted ? "restarting" : "done");
+        socket.close(
+          context.hub.closing.aborted ? 1012 : 1000,
+          context.hub.closing.aborted ? "restarting" : "done",
+        );
       }
     } catch {
       try {

@@ -65,9 +65,6 @@ export function readTokenRequest(
   return { payload, key, algorithm };
 }
 
-const REPEATABLE = ["publish", "subscribe"] as const;
-const SINGLE = ["exp", "key", "alg"] as const;
-
 interface Flags {
   publish?: string[];
   subscribe?: string[];
@@ -79,22 +76,26 @@ interface Flags {
 function parseFlags(args: string[]): Flags {
   const flags: Flags = { alg: "HS256" };
   for (let index = 0; index < args.length; index++) {
-    const arg = args[index];
-    const match = /^--([a-z]+)(?:=([\s\S]*))?$/.exec(arg);
-    const name = match?.[1];
-    if (!match || !name) throw new UsageError(`unexpected argument: ${arg}`);
+    const match = /^--([a-z]+)(?:=([\s\S]*))?$/.exec(args[index]);
+    if (!match) throw new UsageError(`unexpected argument: ${args[index]}`);
+    const name = match[1];
     let value = match[2];
     if (value === undefined) {
       if (index + 1 >= args.length) throw new UsageError(`--${name} needs a value`);
       value = args[++index];
     }
-    if ((REPEATABLE as readonly string[]).includes(name)) {
-      const list = (flags[name as (typeof REPEATABLE)[number]] ??= []);
-      list.push(value);
-    } else if ((SINGLE as readonly string[]).includes(name)) {
-      flags[name as (typeof SINGLE)[number]] = value;
-    } else {
-      throw new UsageError(`unknown flag: --${name}`);
+    switch (name) {
+      case "publish":
+      case "subscribe":
+        (flags[name] ??= []).push(value);
+        break;
+      case "exp":
+      case "key":
+      case "alg":
+        flags[name] = value;
+        break;
+      default:
+        throw new UsageError(`unknown flag: --${name}`);
     }
   }
   return flags;

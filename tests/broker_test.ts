@@ -9,7 +9,9 @@ interface Reply {
 }
 
 function hubWorker() {
-  const worker = new Worker(new URL("./support/hub_worker.ts", import.meta.url), { type: "module" });
+  const worker = new Worker(new URL("./support/hub_worker.ts", import.meta.url), {
+    type: "module",
+  });
   const pending: Array<(reply: Reply) => void> = [];
   worker.onmessage = (event: MessageEvent<Reply>) => pending.shift()!(event.data);
   return {
@@ -44,15 +46,30 @@ Deno.test("a worker that misses a burst of channel messages fills the gap from K
     // Block the receiver while 1,200 single-event commits are broadcast: far past the channel's
     // 256-message ring, so most messages are dropped and the receiver must read them from KV.
     const blocked = receiver.send({ cmd: "block", ms: 1500 });
-    const published = await publisher.send({ cmd: "publish", topic: "burst", count: 1200, sequential: true, prefix: "e" });
+    const published = await publisher.send({
+      cmd: "publish",
+      topic: "burst",
+      count: 1200,
+      sequential: true,
+      prefix: "e",
+    });
     await blocked;
     const reply = await waitForCount(receiver, 1200);
     const received = reply.received!;
     assert.equal(received.length, 1200);
-    assert.deepEqual(received.map((update) => update.data), Array.from({ length: 1200 }, (_, n) => `e${n}`));
-    assert.deepEqual(received.map((update) => update.seq), Array.from({ length: 1200 }, (_, n) => n + 1));
+    assert.deepEqual(
+      received.map((update) => update.data),
+      Array.from({ length: 1200 }, (_, n) => `e${n}`),
+    );
+    assert.deepEqual(
+      received.map((update) => update.seq),
+      Array.from({ length: 1200 }, (_, n) => n + 1),
+    );
     assert.equal(published.ids!.length, 1200);
-    assert.ok(reply.stats!.gapEvents > 0, "the receiver read nothing from KV: the gap path was not exercised");
+    assert.ok(
+      reply.stats!.gapEvents > 0,
+      "the receiver read nothing from KV: the gap path was not exercised",
+    );
   } finally {
     await receiver.send({ cmd: "close" }).catch(() => {});
     await publisher.send({ cmd: "close" }).catch(() => {});
@@ -80,7 +97,10 @@ Deno.test("two workers publishing concurrently are seen by each other's subscrib
     const fromB = (await waitForCount(b, 1200)).received!;
     assert.equal(fromA.length, 1200);
     assert.deepEqual(fromA, fromB);
-    assert.deepEqual(fromA.map((update) => update.seq), Array.from({ length: 1200 }, (_, n) => n + 1));
+    assert.deepEqual(
+      fromA.map((update) => update.seq),
+      Array.from({ length: 1200 }, (_, n) => n + 1),
+    );
     assert.equal(new Set(fromA.map((update) => update.data)).size, 1200);
   } finally {
     await a.send({ cmd: "close" }).catch(() => {});

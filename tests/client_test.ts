@@ -442,7 +442,10 @@ function startBreakingProxy(target: string) {
       if (value !== null) headers.set(name, value);
     }
     const upstream = await fetch(upstreamUrl, { headers, signal: request.signal });
-    return new Response(upstream.body, { status: upstream.status, headers: upstream.headers });
+    const relayed = new Headers(upstream.headers);
+    relayed.delete("content-encoding"); // fetch already decompressed the body
+    relayed.delete("content-length");
+    return new Response(upstream.body, { status: upstream.status, headers: relayed });
   });
   return {
     url: `http://127.0.0.1:${server.addr.port}`,

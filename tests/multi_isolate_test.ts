@@ -35,7 +35,10 @@ Deno.test("two isolates deliver every event of both isolates' bursts once and in
       return await response.text();
     };
     // Two bursts at once, each from its own set of connections, concurrently in flight.
-    const clients = Array.from({ length: 8 }, () => Deno.createHttpClient({ poolMaxIdlePerHost: 0 }));
+    const clients = Array.from(
+      { length: 8 },
+      () => Deno.createHttpClient({ poolMaxIdlePerHost: 0 }),
+    );
     const ids: string[] = new Array(BURST);
     await Promise.all(clients.map(async (client, lane) => {
       for (let n = lane; n < BURST; n += clients.length) ids[n] = await publishOne(n, client);

@@ -46,7 +46,9 @@ Deno.test("sseResponse runs the idle generator's finally within a second of the 
     await stream.waitFor(1);
     await stream.close();
     const deadline = Date.now() + 1000;
-    while (!finished && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    while (!finished && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     assert.ok(finished > 0, "the generator's finally did not run within a second");
     assert.ok(started > 0);
     assert.deepEqual(stream.events.map((event) => event.data), ["first"]);

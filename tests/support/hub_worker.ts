@@ -42,12 +42,20 @@ async function handle(message: Record<string, unknown>): Promise<Record<string, 
       const ids: string[] = [];
       if (message.sequential) {
         for (let n = 0; n < count; n++) {
-          ids.push((await hub!.publish({ topics: [message.topic as string], data: `${message.prefix}${n}` })).id);
+          ids.push(
+            (await hub!.publish({
+              topics: [message.topic as string],
+              data: `${message.prefix}${n}`,
+            })).id,
+          );
         }
       } else {
         const all = await Promise.all(
-          Array.from({ length: count }, (_, n) =>
-            hub!.publish({ topics: [message.topic as string], data: `${message.prefix}${n}` })),
+          Array.from(
+            { length: count },
+            (_, n) =>
+              hub!.publish({ topics: [message.topic as string], data: `${message.prefix}${n}` }),
+          ),
         );
         ids.push(...all.map((update) => update.id));
       }
