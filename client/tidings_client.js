@@ -1016,7 +1016,7 @@ function sseHeaders(token, lastEventId) {
   /** @type {Record<string, string>} */
   const headers = { accept: "text/event-stream" };
   if (token) headers.authorization = `Bearer ${token}`;
-  // mutated
+  if (lastEventId !== undefined) headers["last-event-id"] = lastEventId;
   return headers;
 }
 

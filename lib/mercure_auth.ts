@@ -114,9 +114,24 @@ export async function authorize(
   if (!found) return undefined;
   const verifier = keys[role];
   if (!verifier) throw new JwtError(`no ${role} key is configured`);
+  // A token verified before for this role (and key) is trusted again until its exp: publishers
+  // send the same token with every update, and a signature check per publish is costly.
+  const cacheKey = `${role} ${found.token}`;
+  const cached = verified.get(cacheKey);
+  if (
+    cached && cached.key === verifier.key &&
+    (cached.claims.exp === undefined || cached.claims.exp * 1000 > Date.now())
+  ) {
+    return cached.claims;
+  }
   const payload = await verifyJwt(found.token, verifier.key, verifier.algorithm);
-  return readMercureClaims(payload);
+  const claims = readMercureClaims(payload);
+  if (verified.size >= 1000) verified.delete(verified.keys().next().value!);
+  verified.set(cacheKey, { key: verifier.key, claims });
+  return claims;
 }
+
+const verified = new Map<string, { key: CryptoKey; claims: MercureClaims }>();
 
 /**
  * The publish rule: every topic of the update must match at least one selector of

@@ -226,6 +226,8 @@ const OPERATORS: Record<string, Operator> = {
 };
 const VARNAME = /^(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})(?:\.?(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2}))*/;
 const MAX_LENGTH = /^[1-9][0-9]{0,3}$/;
+/** Bounds the work per match of a non-deterministic template (time grows with its variables). */
+const MAX_VARIABLES = 64;
 
 interface VarSpec {
   name: string;
@@ -236,6 +238,7 @@ interface VarSpec {
 function parseTemplate(source: string): Node {
   const parts: Node[] = [];
   let literalStart = 0;
+  let variables = 0;
   for (let i = 0; i < source.length; i++) {
     if (source[i] === "}") throw new InvalidSelectorError(source, `unmatched '}' at ${i}`);
     if (source[i] !== "{") continue;
@@ -245,15 +248,27 @@ function parseTemplate(source: string): Node {
     if (close === -1 || (nested !== -1 && nested < close)) {
       throw new InvalidSelectorError(source, `unclosed '{' at ${i}`);
     }
-    parts.push(parseExpression(source, i, close));
+    const expression = parseExpression(source, i, close);
+    variables += expression.variables;
+    parts.push(expression.pattern);
     i = close;
     literalStart = close + 1;
   }
   if (literalStart < source.length) parts.push(lit(source.slice(literalStart)));
+  if (variables > MAX_VARIABLES) {
+    throw new InvalidSelectorError(
+      source,
+      `too many variables: ${variables} (at most ${MAX_VARIABLES})`,
+    );
+  }
   return seq(...parts);
 }
 
-function parseExpression(source: string, open: number, close: number): Node {
+function parseExpression(
+  source: string,
+  open: number,
+  close: number,
+): { pattern: Node; variables: number } {
   const fail = (message: string): never => {
     throw new InvalidSelectorError(source, message);
   };
@@ -283,7 +298,7 @@ function parseExpression(source: string, open: number, close: number): Node {
     specs.push(spec);
     start += text.length + 1;
   }
-  return expressionPattern(operator, specs);
+  return { pattern: expressionPattern(operator, specs), variables: specs.length };
 }
 
 function expressionPattern(op: Operator, specs: VarSpec[]): Node {

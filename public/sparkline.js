@@ -3,8 +3,8 @@
 
 import { createSvg } from "./dom.js";
 
-const WIDTH = 120;
-const HEIGHT = 32;
+const WIDTH = 160;
+const HEIGHT = 36;
 const PAD = 3;
 
 /** Creates an empty sparkline SVG. */
@@ -20,7 +20,8 @@ export function createSparkline(label) {
     createSvg("line", { class: "spark-base", x1: 0, x2: WIDTH, y1: HEIGHT / 2, y2: HEIGHT / 2 }),
     createSvg("path", { class: "spark-area", d: "" }),
     createSvg("polyline", { class: "spark-line", points: "" }),
-    createSvg("circle", { class: "spark-dot", r: 2.2, cx: -10, cy: -10 }),
+    // A zero-length round-capped stroke: stays a round dot however the SVG is stretched.
+    createSvg("path", { class: "spark-dot", d: "" }),
   );
   return svg;
 }
@@ -59,8 +60,7 @@ export function drawSparkline(svg, values, baseline, capacity = 60) {
       lastX.toFixed(1)
     },${HEIGHT} Z`,
   );
-  dot.setAttribute("cx", lastX.toFixed(1));
-  dot.setAttribute("cy", lastY.toFixed(1));
+  dot.setAttribute("d", `M${lastX.toFixed(1)},${lastY.toFixed(1)}h0`);
   if (baseline !== null) {
     const baseY = y(baseline).toFixed(1);
     base.setAttribute("y1", baseY);
