@@ -12,6 +12,7 @@ import { rememberClientIp } from "./lib/client_ip.ts";
 import { preflight, withCors } from "./lib/cors.ts";
 import { BadRequest, refuse } from "./lib/http_errors.ts";
 import { Hub } from "./lib/hub.ts";
+import { retryingKv } from "./lib/kv_busy_retry.ts";
 import { log, setLogLevel } from "./lib/log.ts";
 import { Metrics } from "./lib/metrics.ts";
 import { RateLimiter } from "./lib/rate_limit.ts";
@@ -45,7 +46,7 @@ if (config.kvPath && config.kvPath !== ":memory:") {
   const directory = config.kvPath.slice(0, Math.max(0, config.kvPath.lastIndexOf("/")));
   if (directory) await Deno.mkdir(directory, { recursive: true });
 }
-const kv = await Deno.openKv(config.kvPath);
+const kv = retryingKv(await Deno.openKv(config.kvPath));
 const hub = await Hub.open(kv, { idTtlMs: config.historyMaxAgeSeconds * 1000 });
 const metrics = new Metrics();
 metrics.sources.push(() => ({

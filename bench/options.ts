@@ -45,6 +45,7 @@ export interface BenchOptions {
 /** Headings of the scenario tables. */
 export const SCENARIO_TITLES: Record<string, string> = {
   fanout: "1. Fan-out: many subscribers on one topic, fixed publish rate",
+  "fanout-max": "1b. Fan-out at capacity: same subscribers, publish as fast as the hub accepts",
   burst: "2. Burst: 500 subscribers, publish as fast as the hub accepts",
   topics: "3. Topics: subscribers spread over 100 topics",
   idle: "4. Idle connections: memory per connection",
@@ -52,7 +53,7 @@ export const SCENARIO_TITLES: Record<string, string> = {
   catchup: "6. Catch-up: reconnect with Last-Event-ID 1,000 events behind",
 };
 
-const ALL_SCENARIOS = ["fanout", "burst", "topics", "idle", "durable", "catchup"];
+const ALL_SCENARIOS = ["fanout", "fanout-max", "burst", "topics", "idle", "durable", "catchup"];
 const ALL_TARGETS = ["nchan", "tidings", "tidings-parallel"];
 
 const FULL: Sizes = {
@@ -155,7 +156,8 @@ export function parseOptions(args: string[]): BenchOptions {
   };
   const list = (name: string, fallback: string[]) =>
     flags.get(name)?.split(",").map((s) => s.trim()) ?? fallback;
-  const scenarios = list("scenarios", ALL_SCENARIOS).map((s) => ALL_SCENARIOS[Number(s) - 1] ?? s);
+  const numbered = ["fanout", "burst", "topics", "idle", "durable", "catchup"];
+  const scenarios = list("scenarios", ALL_SCENARIOS).map((s) => numbered[Number(s) - 1] ?? s);
   for (const s of scenarios) {
     if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}`);
   }
@@ -178,7 +180,7 @@ export function parseOptions(args: string[]): BenchOptions {
     catchupRounds: Math.max(1, int("catchup-rounds", base.catchupRounds)),
   };
   const biggest = Math.max(
-    scenarios.includes("fanout") ? sizes.fanoutSubscribers : 0,
+    scenarios.includes("fanout") || scenarios.includes("fanout-max") ? sizes.fanoutSubscribers : 0,
     scenarios.includes("burst") ? sizes.burstSubscribers : 0,
     scenarios.includes("topics") ? sizes.topicsSubscribers : 0,
     scenarios.includes("idle") ? sizes.idleConnections : 0,

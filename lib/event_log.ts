@@ -57,19 +57,6 @@ function stringSize(text: string): number {
   return text.length;
 }
 
-/**
- * Whether an error is SQLite's transient "database is locked" (several handles on one file).
- *
- * @example
- * ```ts
- * import { isBusy } from "./event_log.ts";
- * console.assert(isBusy(new TypeError("database is locked")));
- * ```
- */
-export function isBusy(error: unknown): boolean {
-  return error instanceof Error && /database is (locked|busy)/i.test(error.message);
-}
-
 /** The largest update (by {@link estimateUpdateSize}) a KV value can hold. */
 export const MAX_UPDATE_SIZE = 63 * 1024;
 
@@ -227,15 +214,7 @@ export class EventLog {
       });
       const last = first + inputs.length - 1;
       atomic.set(HEAD, last);
-      let result: Deno.KvCommitResult | Deno.KvCommitError;
-      try {
-        result = await atomic.commit();
-      } catch (error) {
-        // SQLite under several handles (isolates of one process) may report a busy lock: retry.
-        if (!isBusy(error) || attempt > 1000) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 1 + Math.random() * 4));
-        continue;
-      }
+      const result = await atomic.commit();
       if (result.ok) {
         this.#head = { seq: last, versionstamp: result.versionstamp };
         this.stats.commits++;

@@ -82,7 +82,10 @@ function showNetwork(bytesIn, bytesOut) {
   byId("net-chart").dataset.samples = String(network.in.length);
   setText(byId("net-in-value"), formatRate(bytesIn));
   setText(byId("net-out-value"), formatRate(bytesOut));
-  setText(byId("net-scale"), known.length ? `scale ${formatRate(top)}` : "network n/a");
+  setText(byId("net-scale"), known.length ? `scale ${formatRate(top)}` : "");
+  const empty = byId("net-empty");
+  empty.hidden = known.length > 0;
+  setText(empty, "network rates n/a on this host");
 }
 
 /** Shows one `metrics` event. */

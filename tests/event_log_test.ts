@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { EventLog } from "../lib/event_log.ts";
+import { retryingKv } from "../lib/kv_busy_retry.ts";
 import { makeHubId, parseHubId } from "../lib/update.ts";
 import { trim, trimmedUpTo } from "../lib/retention.ts";
 
@@ -40,8 +41,8 @@ Deno.test("event log gives concurrent appends contiguous positions in few commit
 
 Deno.test("two event logs on one KV file never hand out the same position", async () => {
   const dir = await Deno.makeTempDir();
-  const kvA = await Deno.openKv(`${dir}/log.kv`);
-  const kvB = await Deno.openKv(`${dir}/log.kv`);
+  const kvA = retryingKv(await Deno.openKv(`${dir}/log.kv`));
+  const kvB = retryingKv(await Deno.openKv(`${dir}/log.kv`));
   try {
     const a = await EventLog.open(kvA);
     const b = await EventLog.open(kvB);

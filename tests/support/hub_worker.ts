@@ -11,6 +11,7 @@
  */
 
 import { Hub } from "../../lib/hub.ts";
+import { retryingKv } from "../../lib/kv_busy_retry.ts";
 import { SelectorSet } from "../../lib/topic_selector.ts";
 
 let kv: Deno.Kv | undefined;
@@ -21,7 +22,7 @@ const stop = new AbortController();
 async function handle(message: Record<string, unknown>): Promise<Record<string, unknown>> {
   switch (message.cmd) {
     case "open":
-      kv = await Deno.openKv(message.path as string);
+      kv = retryingKv(await Deno.openKv(message.path as string));
       hub = await Hub.open(kv, { pollMs: 60_000 });
       return {};
     case "subscribe": {
