@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import { startServer } from "./support/server.ts";
+import { openEventStream } from "./support/sse_client.ts";
+
+Deno.test("an order streams its six steps, ends, and a reconnect after completion gets 204", async () => {
+  const server = await startServer({
+    env: { TIDINGS_DEMO_FEEDS: "off", TIDINGS_FEED_SPEED: "50" },
+  });
+  try {
+    const created = await fetch(`${server.url}/orders`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ item: "Espresso beans" }),
+    });
+    assert.equal(created.status, 201);
+    const order = await created.json();
+    assert.match(order.id, /^ord_/);
+    assert.equal(created.headers.get("location"), `/orders/${order.id}`);
+    const stream = await openEventStream(`${server.url}/feeds/orders/${order.id}`);
+    await stream.ended;
+    const events = stream.events;
+    assert.equal(events.at(-1)!.type, "order_complete");
+    assert.ok(events.slice(0, -1).every((event) => event.type === "order_update"));
+    const final = JSON.parse(events.at(-1)!.data);
+    assert.equal(final.status, "completed");
+    assert.equal(final.item, "Espresso beans");
+    assert.deepEqual(final.steps.map((step: { name: string }) => step.name), [
+      "Order Received",
+      "Payment Processing",
+      "Inventory Check",
+      "Packaging",
+      "Shipping Label Created",
+      "Ready for Pickup",
+    ]);
+    assert.ok(final.steps.every((step: { status: string }) => step.status === "completed"));
+    // The browser's reconnect after the end carries the final id: 204 stops it for good.
+    const again = await fetch(`${server.url}/feeds/orders/${order.id}`, {
+      headers: { "last-event-id": events.at(-1)!.lastEventId },
+    });
+    assert.equal(again.status, 204);
+    const state = await (await fetch(`${server.url}/orders/${order.id}`)).json();
+    assert.equal(state.status, "completed");
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("bad and unknown orders, bad game ids and unknown feeds are refused with a reason", async () => {
+  const server = await startServer({ env: { TIDINGS_DEMO_FEEDS: "off" } });
+  try {
+    const cases: Array<[string, RequestInit | undefined, number, RegExp]> = [
+      ["/feeds/orders/ord_aaaaaaaaaaaa", undefined, 404, /unknown order/],
+      ["/feeds/orders/not-an-order", undefined, 400, /bad order id/],
+      ["/orders/ord_aaaaaaaaaaaa", undefined, 404, /unknown order/],
+      ["/feeds/games/Bad_Id!", undefined, 400, /bad game id/],
+      ["/feeds/weather", undefined, 404, /unknown feed/],
+      ["/orders", { method: "POST", body: "{not json" }, 400, /malformed JSON/],
+      ["/orders", { method: "POST", body: '{"item": 42}' }, 400, /item must be a string/],
+      ["/chat/typing", { method: "POST", body: "[]" }, 400, /JSON body must be an object/],
+      ["/chat/typing", { method: "POST", body: '{"user": ""}' }, 400, /body must be/],
+      ["/feeds/chat?user=%00bad", undefined, 400, /user must be/],
+    ];
+    for (const [path, init, status, reason] of cases) {
+      const response = await fetch(`${server.url}${path}`, init);
+      const body = await response.text();
+      assert.equal(response.status, status, `${path}: ${body}`);
+      assert.match(body, reason, path);
+    }
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("two viewers of one game see the same simulation, ending with the final score", async () => {
+  const server = await startServer({
+    env: { TIDINGS_DEMO_FEEDS: "off", TIDINGS_FEED_SPEED: "400" },
+  });
+  try {
+    const first = await openEventStream(`${server.url}/feeds/games/final-four`);
+    await first.waitFor(1);
+    const second = await openEventStream(`${server.url}/feeds/games/final-four`, {
+      headers: { "last-event-id": first.events[0].lastEventId },
+    });
+    await first.ended;
+    await second.ended;
+    assert.equal(first.events.at(-1)!.type, "game_final");
+    assert.deepEqual(second.events, first.events.slice(1));
+    const final = JSON.parse(first.events.at(-1)!.data);
+    assert.equal(final.status, "final");
+    assert.notEqual(final.homeTeam.score, final.awayTeam.score);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("chat presence counts viewers who named themselves and shows who is typing", async () => {
+  const server = await startServer({ env: { TIDINGS_FEED_SPEED: "4" } });
+  const viewers = [];
+  try {
+    viewers.push(await openEventStream(`${server.url}/feeds/chat?user=ann`));
+    viewers.push(await openEventStream(`${server.url}/feeds/chat?user=bob`));
+    viewers.push(await openEventStream(`${server.url}/feeds/chat`));
+    const typed = await fetch(`${server.url}/chat/typing`, {
+      method: "POST",
+      body: JSON.stringify({ user: "ann" }),
+    });
+    assert.equal(typed.status, 204);
+    const watcher = viewers[2];
+    const deadline = Date.now() + 10_000;
+    let status: { activeUsers: number; users: string[]; typingUsers: string[] } | undefined;
+    while (Date.now() < deadline) {
+      const latest = watcher.events.at(-1);
+      status = latest ? JSON.parse(latest.data) : undefined;
+      if (status?.activeUsers === 2 && status.typingUsers.includes("ann")) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.deepEqual(status?.users, ["ann", "bob"]);
+    assert.equal(status?.activeUsers, 2);
+    assert.deepEqual(status?.typingUsers, ["ann"]);
+  } finally {
+    for (const viewer of viewers) await viewer.close();
+    await server.close();
+  }
+});
+
+Deno.test("a first connection to a shared feed gets its current state at once", async () => {
+  const server = await startServer({ env: { TIDINGS_FEED_SPEED: "1" } });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const stocks = await openEventStream(`${server.url}/feeds/stocks`);
+    const events = await stocks.waitFor(3, 1000);
+    assert.ok(events.every((event) => event.type === "price_update" || event.type === "alert"));
+    await stocks.close();
+    const system = await openEventStream(`${server.url}/feeds/system`);
+    const [metrics] = await system.waitFor(1, 1000);
+    assert.equal(metrics.type, "metrics");
+    const data = JSON.parse(metrics.data);
+    assert.equal(typeof data.memory, "number");
+    await system.close();
+  } finally {
+    await server.close();
+  }
+});
