@@ -57,14 +57,14 @@ export const VERSION = "0.1.0";
  * Options of {@linkcode subscribe}.
  *
  * @typedef {object} SubscribeOptions
- * @property {string[]} topics Mercure topic selectors (`*`, exact topics, URI templates); may be
+ * @property {readonly string[]} topics Mercure topic selectors (`*`, exact topics, URI templates); may be
  * empty when the URL already names a feed (`/feeds/orders/{id}`).
  * @property {string} [lastEventId] Resume after this id (`"earliest"`: all retained history).
  * @property {string | (() => Promise<string>)} [token] Subscriber JWT, sent as
  * `Authorization: Bearer`; a function is called again before the token expires and after a 401.
  * @property {AbortSignal} [signal] Aborting it closes the subscription.
  * @property {number} [throttle] At most one event per topic per this many milliseconds.
- * @property {string[]} [filter] `field:value` data filters, all required.
+ * @property {readonly string[]} [filter] `field:value` data filters, all required.
  * @property {"auto" | "sse" | "websocket"} [transport] Default `"auto"`: SSE, WebSocket when a
  * proxy breaks streaming.
  * @property {typeof fetch} [fetch] The fetch to use (tests, instrumentation).
@@ -347,9 +347,12 @@ export class Subscription extends EventTarget {
    * @example
    * ```ts
    * import { subscribe } from "./tidings_client.js";
-   * const subscription = subscribe("http://localhost:8000/nowhere", { topics: ["x"] });
+   * const subscription = subscribe("http://localhost:8000/nowhere", {
+   *   topics: ["x"],
+   *   signal: AbortSignal.timeout(1000),
+   * });
    * await subscription.closed;
-   * console.log(subscription.error?.status);
+   * console.log(subscription.error?.status); // 404 from a hub; undefined if none answered
    * ```
    */
   get error() {
@@ -363,8 +366,11 @@ export class Subscription extends EventTarget {
    * @example
    * ```ts
    * import { subscribe } from "./tidings_client.js";
-   * const subscription = subscribe("http://localhost:8000/feeds/orders/o-1", { topics: [] });
-   * await subscription.closed; // after the order completed (204), a 404, or close()
+   * const subscription = subscribe("http://localhost:8000/feeds/orders/o-1", {
+   *   topics: [],
+   *   signal: AbortSignal.timeout(1000),
+   * });
+   * await subscription.closed; // the order completed (204), a 404, or the signal aborted
    * ```
    */
   get closed() {

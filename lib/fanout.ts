@@ -37,6 +37,13 @@ export class Subscriber {
   overflowedAt: number | undefined;
   /** Called when the queue passes its byte bound. */
   onOverflow: () => void = () => {};
+  /**
+   * Live push mode: when set, each dispatch hands this subscriber's matched updates to the sink
+   * at once, as one batch, instead of queueing them for a generator to take.
+   */
+  sink: ((updates: StoredUpdate[]) => void) | undefined;
+  /** Set by the fan-out while a dispatch has queued something for this subscriber. */
+  touched = false;
   #queue: StoredUpdate[] = [];
   #queuedBytes = 0;
   #maxBytes: number;
@@ -75,19 +82,42 @@ export class Subscriber {
    * console.assert(subscriber.take().length === 1);
    * ```
    */
-  offer(update: StoredUpdate): void {
-    if (update.seq <= this.lastSeq) return;
+  offer(update: StoredUpdate): boolean {
+    if (update.seq <= this.lastSeq) return false;
     this.lastSeq = update.seq;
-    if (this.overflowedAt !== undefined || !this.accepts(update)) return;
+    if (this.overflowedAt !== undefined || !this.accepts(update)) return false;
     this.#queue.push(update);
     this.#queuedBytes += update.data.length + 64;
-    if (this.#queuedBytes > this.#maxBytes) {
+    if (this.#queuedBytes > this.#maxBytes && !this.sink) {
       this.overflowedAt = this.#queue[0].seq - 1;
       this.#queue = [];
       this.#queuedBytes = 0;
       this.onOverflow();
     }
-    if (this.#queue.length <= 1) this.notifier.notify();
+    return true;
+  }
+
+  /**
+   * Ends a dispatch for this subscriber: pushes the batch to the sink, or wakes the generator.
+   *
+   * @example
+   * ```ts
+   * import { Subscriber } from "./fanout.ts";
+   * import { SelectorSet } from "./topic_selector.ts";
+   * const subscriber = new Subscriber(new SelectorSet(["*"]), () => true, 4096, 0);
+   * let pushed = 0;
+   * subscriber.sink = (updates) => pushed += updates.length;
+   * subscriber.offer({ seq: 1, id: "a", topics: ["x"], data: "", time: 0 });
+   * subscriber.flush();
+   * console.assert(pushed === 1);
+   * ```
+   */
+  flush(): void {
+    if (this.sink) {
+      if (this.#queue.length > 0) this.sink(this.take());
+    } else {
+      this.notifier.notify();
+    }
   }
 
   /**
@@ -194,16 +224,28 @@ export class Fanout {
    * ```
    */
   dispatch(updates: StoredUpdate[]): void {
+    const touched: Subscriber[] = [];
+    const offer = (subscriber: Subscriber, update: StoredUpdate) => {
+      if (subscriber.offer(update) && !subscriber.touched) {
+        subscriber.touched = true;
+        touched.push(subscriber);
+      }
+    };
     for (const update of updates) {
       for (const topic of update.topics) {
         const set = this.#byTopic.get(topic);
-        if (set) { for (const subscriber of set) subscriber.offer(update); }
+        if (set) { for (const subscriber of set) offer(subscriber, update); }
       }
       for (const subscriber of this.#patterned) {
         if (update.topics.some((topic) => subscriber.selectors.matches(topic))) {
-          subscriber.offer(update);
+          offer(subscriber, update);
         }
       }
+    }
+    // One write per subscriber per dispatch: everything due to it now goes out together.
+    for (const subscriber of touched) {
+      subscriber.touched = false;
+      subscriber.flush();
     }
   }
 

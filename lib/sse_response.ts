@@ -96,9 +96,143 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
 };
 
 /**
- * Builds the streaming Response. The source's `finally` runs promptly when the client
- * disconnects, even while the source is idle, provided the source's own waits honour the signal
- * it is given.
+ * Where a push source writes: a bounded outgoing buffer in front of the connection.
+ */
+export interface SseSink {
+  /**
+   * Queues bytes for the client. Returns false when the buffer is past its bound (the client is
+   * not reading fast enough); the bytes are queued all the same.
+   */
+  write(chunk: Uint8Array): boolean;
+  /** Resolves `true` once the buffer is below its bound again, `false` if the stream ended. */
+  drained(signal: AbortSignal): Promise<boolean>;
+  /** Ends the stream after what was written. */
+  close(): void;
+}
+
+/** Options of {@link ssePushResponse}. */
+export interface SsePushOptions extends SseResponseOptions {
+  /** Bound of the outgoing buffer in bytes. Default 1 MiB. */
+  bufferBytes?: number;
+}
+
+/**
+ * Builds a streaming Response fed by pushes: `run` gets a sink and the stream's abort signal
+ * (aborted when the client leaves or `options.signal` fires) and writes whenever it likes; the
+ * stream ends when it calls `close()` or its promise settles.
+ *
+ * @example
+ * ```ts
+ * import { ssePushResponse } from "./sse_response.ts";
+ * const response = ssePushResponse(async (sink) => {
+ *   sink.write(new TextEncoder().encode("data: pushed\n\n"));
+ *   sink.close();
+ * }, { heartbeatMs: 0 });
+ * console.assert((await response.text()) === "data: pushed\n\n");
+ * ```
+ */
+export function ssePushResponse(
+  run: (sink: SseSink, signal: AbortSignal) => Promise<void>,
+  options: SsePushOptions = {},
+): Response {
+  const abort = new AbortController();
+  const external = options.signal;
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  const heartbeats = heartbeatMs > 0 ? heartbeatHub(heartbeatMs) : undefined;
+  let target: HeartbeatTarget | undefined;
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let finished = false;
+  let drainWaiters: Array<(drained: boolean) => void> = [];
+
+  const wakeDrainWaiters = (drained: boolean) => {
+    const waiters = drainWaiters;
+    drainWaiters = [];
+    for (const resolve of waiters) resolve(drained);
+  };
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    if (target) heartbeats?.delete(target);
+    external?.removeEventListener("abort", onExternalAbort);
+    if (!abort.signal.aborted) abort.abort();
+    wakeDrainWaiters(false);
+    options.onClose?.();
+  };
+  const onExternalAbort = () => {
+    try {
+      // Deno prints a body error: keep it to one line, no stack.
+      const reason = new Error("tidings: stream dropped by the server (client gone or too slow)");
+      reason.stack = reason.message;
+      controller.error(reason);
+    } catch {
+      // already closed
+    }
+    finish();
+  };
+  const sink: SseSink = {
+    write(chunk) {
+      if (finished) return false;
+      controller.enqueue(chunk);
+      if (target) target.lastWrite = performance.now();
+      return (controller.desiredSize ?? 0) > 0;
+    },
+    drained(signal) {
+      if (finished) return Promise.resolve(false);
+      if ((controller.desiredSize ?? 0) > 0) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const onAbort = () => resolve(false);
+        signal.addEventListener("abort", onAbort, { once: true });
+        drainWaiters.push((drained) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(drained);
+        });
+      });
+    },
+    close() {
+      if (finished) return;
+      try {
+        controller.close();
+      } catch {
+        // already closed
+      }
+      finish();
+    },
+  };
+
+  const body = new ReadableStream<Uint8Array>({
+    start(streamController) {
+      controller = streamController;
+      if (options.retryMs !== undefined) {
+        controller.enqueue(encoder.encode(encodeEvent({ retry: options.retryMs })));
+      }
+      if (heartbeats) heartbeats.add(target = { controller, lastWrite: performance.now() });
+      if (external?.aborted) return onExternalAbort();
+      external?.addEventListener("abort", onExternalAbort, { once: true });
+      run(sink, abort.signal).then(() => sink.close(), (error) => {
+        if (finished) return;
+        controller.error(error);
+        finish();
+      });
+    },
+    pull() {
+      wakeDrainWaiters(true);
+    },
+    cancel() {
+      finish();
+    },
+  }, { highWaterMark: options.bufferBytes ?? 1_048_576, size: (chunk) => chunk.byteLength });
+
+  const headers = new Headers(options.headers);
+  for (const [name, value] of Object.entries(SSE_HEADERS)) {
+    if (!headers.has(name)) headers.set(name, value);
+  }
+  return new Response(body, { status: 200, headers });
+}
+
+/**
+ * Builds the streaming Response from an async iterable (typically an async generator). The
+ * source's `finally` runs promptly when the client disconnects, even while the source is idle,
+ * provided its waits honour the signal it is given.
  *
  * @example
  * ```ts
@@ -111,77 +245,26 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
  * console.assert(text === "retry: 1000\n\nevent: greeting\ndata: hello\n\n");
  * ```
  */
-export function sseResponse(source: SseSource, options: SseResponseOptions = {}): Response {
-  const abort = new AbortController();
-  const external = options.signal;
-  const heartbeatMs = options.heartbeatMs ?? 15_000;
-  const hub = heartbeatMs > 0 ? heartbeatHub(heartbeatMs) : undefined;
-  let iterator: AsyncIterator<SseChunk> | undefined;
-  let target: HeartbeatTarget | undefined;
-  let finished = false;
-
-  const finish = () => {
-    if (finished) return;
-    finished = true;
-    if (target) hub?.delete(target);
-    external?.removeEventListener("abort", onExternalAbort);
-    if (!abort.signal.aborted) abort.abort();
-    iterator?.return?.().catch(() => {});
-    options.onClose?.();
-  };
-  let streamController: ReadableStreamDefaultController<Uint8Array> | undefined;
-  const onExternalAbort = () => {
+export function sseResponse(source: SseSource, options: SsePushOptions = {}): Response {
+  return ssePushResponse(async (sink, signal) => {
+    const iterable = typeof source === "function" ? source(signal) : source;
+    const iterator = iterable[Symbol.asyncIterator]();
+    const stop = () => void iterator.return?.()?.catch(() => {});
+    signal.addEventListener("abort", stop, { once: true });
     try {
-      streamController?.error(new DOMException("stream closed by the server", "AbortError"));
-    } catch {
-      // already closed
-    }
-    finish();
-  };
-
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      streamController = controller;
-      if (options.retryMs !== undefined) {
-        controller.enqueue(encoder.encode(encodeEvent({ retry: options.retryMs })));
-      }
-      const iterable = typeof source === "function" ? source(abort.signal) : source;
-      iterator = iterable[Symbol.asyncIterator]();
-      if (hub) hub.add(target = { controller, lastWrite: performance.now() });
-      if (external?.aborted) onExternalAbort();
-      else external?.addEventListener("abort", onExternalAbort, { once: true });
-    },
-    async pull(controller) {
-      try {
-        const result = await iterator!.next();
-        if (finished) return;
-        if (result.done) {
-          controller.close();
-          finish();
-          return;
-        }
+      while (!signal.aborted) {
+        const result = await iterator.next();
+        if (result.done || signal.aborted) return;
         const chunk = result.value;
-        controller.enqueue(
+        const fits = sink.write(
           chunk instanceof Uint8Array ? chunk : encoder.encode(encodeEvent(chunk)),
         );
-        if (target) target.lastWrite = performance.now();
-      } catch (error) {
-        if (!finished) {
-          controller.error(error);
-          finish();
-        }
+        if (!fits && !(await sink.drained(signal))) return;
       }
-    },
-    cancel() {
-      finish();
-    },
-  }, { highWaterMark: 1 });
-
-  const headers = new Headers(options.headers);
-  for (const [name, value] of Object.entries(SSE_HEADERS)) {
-    if (!headers.has(name)) headers.set(name, value);
-  }
-  return new Response(body, { status: 200, headers });
+    } finally {
+      signal.removeEventListener("abort", stop);
+    }
+  }, { bufferBytes: 65_536, ...options });
 }
 
 /**

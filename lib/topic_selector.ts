@@ -14,7 +14,8 @@
  * A template is compiled once. When its pattern is deterministic (each choice is settled by the next
  * character, or only a fixed literal follows), it becomes an anchored `RegExp`, which then runs in
  * linear time. Otherwise it is matched by a small Thompson-style automaton, also linear in the
- * topic length, so no selector can make matching backtrack catastrophically.
+ * topic length (times the template's size; a template holds at most 32 variables), so no
+ * selector can make matching backtrack catastrophically.
  *
  * @module
  */
@@ -227,7 +228,7 @@ const OPERATORS: Record<string, Operator> = {
 const VARNAME = /^(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})(?:\.?(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2}))*/;
 const MAX_LENGTH = /^[1-9][0-9]{0,3}$/;
 /** Bounds the work per match of a non-deterministic template (time grows with its variables). */
-const MAX_VARIABLES = 64;
+const MAX_VARIABLES = 32;
 
 interface VarSpec {
   name: string;
@@ -276,8 +277,9 @@ function parseExpression(
   let start = open + 1;
   const char = source[start];
   if ("=,!@|".includes(char)) fail(`reserved operator '${char}' at ${start}`);
-  const operator = OPERATORS[char in OPERATORS ? char : ""];
-  if (char in OPERATORS) start++;
+  const hasOperator = Object.hasOwn(OPERATORS, char);
+  const operator = OPERATORS[hasOperator ? char : ""];
+  if (hasOperator) start++;
   if (start === close) fail(`missing variable name after operator '${char}' at ${open}`);
   const specs: VarSpec[] = [];
   for (const text of source.slice(start, close).split(",")) {
@@ -408,21 +410,8 @@ function regExpSource(node: Node): string {
 // counted repetition, the one with the lower count (on the same side of the minimum) can do all
 // the other can, so only it is kept: a state holds at most two threads.
 
-const [CODE, CHAR, SPLIT, JUMP, LOOP, STEP, MARK, NEED, SEP, MATCH] = [
-  0,
-  1,
-  2,
-  3,
-  4,
-  5,
-  6,
-  7,
-  8,
-  9,
-];
-
 interface Instruction {
-  op: number;
+  op: "code" | "char" | "split" | "jump" | "loop" | "step" | "mark" | "need" | "sep" | "match";
   a?: number;
   b?: number;
   cp?: number;
@@ -437,10 +426,10 @@ function emit(node: Node, program: Instruction[]): void {
   const at = () => program.length;
   switch (node.kind) {
     case "lit":
-      for (const char of node.text) program.push({ op: CODE, cp: char.codePointAt(0) });
+      for (const char of node.text) program.push({ op: "code", cp: char.codePointAt(0) });
       return;
     case "set":
-      program.push({ op: CHAR, set: node.set });
+      program.push({ op: "char", set: node.set });
       return;
     case "seq":
       for (const part of node.parts) emit(part, program);
@@ -448,11 +437,11 @@ function emit(node: Node, program: Instruction[]): void {
     case "alt": {
       const jumps: Instruction[] = [];
       node.parts.forEach((part, index) => {
-        const split: Instruction = { op: SPLIT, a: at() + 1 };
+        const split: Instruction = { op: "split", a: at() + 1 };
         if (index < node.parts.length - 1) program.push(split);
         emit(part, program);
         if (index === node.parts.length - 1) return;
-        jumps.push({ op: JUMP });
+        jumps.push({ op: "jump" });
         program.push(jumps[jumps.length - 1]);
         split.b = at();
       });
@@ -464,25 +453,25 @@ function emit(node: Node, program: Instruction[]): void {
       if (max === Infinity) {
         for (let i = 0; i < min; i++) emit(body, program);
         const splitAt = at();
-        const split: Instruction = { op: SPLIT, a: splitAt + 1 };
+        const split: Instruction = { op: "split", a: splitAt + 1 };
         program.push(split);
         emit(body, program);
-        program.push({ op: JUMP, a: splitAt });
+        program.push({ op: "jump", a: splitAt });
         split.b = at();
         return;
       }
       if (min === 0 && max === 1) {
-        const split: Instruction = { op: SPLIT, a: at() + 1 };
+        const split: Instruction = { op: "split", a: at() + 1 };
         program.push(split);
         emit(body, program);
         split.b = at();
         return;
       }
       const loopAt = at(); // only around one character unit: counted repetitions never nest
-      const loop: Instruction = { op: LOOP, min, max };
+      const loop: Instruction = { op: "loop", min, max };
       program.push(loop);
       emit(body, program);
-      program.push({ op: STEP }, { op: JUMP, a: loopAt });
+      program.push({ op: "step" }, { op: "jump", a: loopAt });
       loop.a = at();
       for (let i = loopAt; i < at(); i++) program[i].floor = min;
       return;
@@ -490,13 +479,13 @@ function emit(node: Node, program: Instruction[]): void {
     case "subset": {
       const sep = node.sep.codePointAt(0);
       for (const part of node.parts) {
-        const split: Instruction = { op: SPLIT, a: at() + 1 };
-        program.push(split, { op: SEP, cp: sep });
+        const split: Instruction = { op: "split", a: at() + 1 };
+        program.push(split, { op: "sep", cp: sep });
         emit(part, program);
-        program.push({ op: MARK });
+        program.push({ op: "mark" });
         split.b = at();
       }
-      program.push({ op: NEED });
+      program.push({ op: "need" });
     }
   }
 }
@@ -521,15 +510,15 @@ function addThread(
     const state = floor === undefined ? key : pack(pc, flag, Math.min(count, floor));
     if ((seen.get(state) ?? SPAN) <= count) continue; // a thread as good or better was here
     seen.set(state, count);
-    if (op === JUMP) stack.push(pack(a!, flag, count));
-    else if (op === SPLIT) stack.push(pack(a!, flag, count), pack(b!, flag, count));
-    else if (op === LOOP) {
+    if (op === "jump") stack.push(pack(a!, flag, count));
+    else if (op === "split") stack.push(pack(a!, flag, count), pack(b!, flag, count));
+    else if (op === "loop") {
       if (count < max!) stack.push(pack(pc + 1, flag, count));
       if (count >= min!) stack.push(pack(a!, flag, 0));
-    } else if (op === STEP) stack.push(pack(pc + 1, flag, count + 1));
-    else if (op === MARK) stack.push(pack(pc + 1, 1, count));
-    else if (op === NEED) flag === 1 && stack.push(pack(pc + 1, 0, count));
-    else if (op === SEP && flag === 0) stack.push(pack(pc + 1, 0, count));
+    } else if (op === "step") stack.push(pack(pc + 1, flag, count + 1));
+    else if (op === "mark") stack.push(pack(pc + 1, 1, count));
+    else if (op === "need") flag === 1 && stack.push(pack(pc + 1, 0, count));
+    else if (op === "sep" && flag === 0) stack.push(pack(pc + 1, 0, count));
     else out.push(key);
   }
 }
@@ -548,13 +537,13 @@ function runProgram(program: Instruction[], topic: string): boolean {
       const rest = (key - count) / SPAN;
       const pc = (rest - (rest % 2)) / 2;
       const { op, set, cp: expected } = program[pc];
-      if (op === CHAR ? hasChar(set!, cp) : op !== MATCH && expected === cp) {
+      if (op === "char" ? hasChar(set!, cp) : op !== "match" && expected === cp) {
         addThread(program, key + 2 * SPAN, next, seen); // pc + 1, same flag and count
       }
     }
     threads = next;
   }
-  return threads.some((key) => program[Math.floor(key / SPAN / 2)].op === MATCH);
+  return threads.some((key) => program[Math.floor(key / SPAN / 2)].op === "match");
 }
 
 function templateMatcher(root: Node): (topic: string) => boolean {
@@ -566,7 +555,7 @@ function templateMatcher(root: Node): (topic: string) => boolean {
   }
   const program: Instruction[] = [];
   emit(root, program);
-  program.push({ op: MATCH });
+  program.push({ op: "match" });
   return (topic) => runProgram(program, topic);
 }
 
@@ -588,7 +577,7 @@ class CompiledSelector implements TopicSelector {
  *
  * @throws {InvalidSelectorError} for an empty selector or a malformed template: unbalanced braces,
  * an empty expression, a bad variable name, a reserved operator (`=`, `,`, `!`, `@`, `|`), a prefix
- * length outside 1 to 9999, or prefix and explode together.
+ * length outside 1 to 9999, prefix and explode together, or more than 32 variables.
  *
  * @example
  * ```ts
@@ -606,7 +595,16 @@ export function compileSelector(source: string): TopicSelector {
     return new CompiledSelector(source, "exact", (topic) => topic === source);
   }
   const matcher = templateMatcher(parseTemplate(source));
-  return new CompiledSelector(source, "template", (topic) => topic === source || matcher(topic));
+  // The hub asks every subscriber about the same topic in turn: remember the last answer.
+  let lastTopic: string | undefined;
+  let lastAnswer = false;
+  return new CompiledSelector(source, "template", (topic) => {
+    if (topic !== lastTopic) {
+      lastAnswer = topic === source || matcher(topic);
+      lastTopic = topic;
+    }
+    return lastAnswer;
+  });
 }
 
 const CACHE_LIMIT = 1000;

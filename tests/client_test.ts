@@ -315,6 +315,48 @@ Deno.test("the hub's retry is the backoff base and the reconnection sends Last-E
   }
 });
 
+Deno.test("5xx answers are retried, and a 503's Retry-After is waited out", async () => {
+  let requests = 0;
+  const stub = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    requests++;
+    if (new URL(request.url).pathname === "/busy") {
+      return new Response("connection limit reached\n", {
+        status: 503,
+        headers: { "retry-after": "3600" },
+      });
+    }
+    if (requests <= 2) return new Response("oops\n", { status: 500 });
+    if (requests > 3) return new Response(null, { status: 204 });
+    return new Response("id: 1\ndata: through\n\n", {
+      headers: { "content-type": "text/event-stream" },
+    });
+  });
+  const base = `http://127.0.0.1:${stub.addr.port}`;
+  const noWait = { topics: ["t"], transport: "sse", minDelayMs: 0, maxDelayMs: 0 } as const;
+  const flaky = subscribe(`${base}/flaky`, noWait);
+  const seen = record(flaky);
+  try {
+    await flaky.closed; // by the 204 after the event
+    assert.deepEqual(seen.events.map((event) => event.data), ["through"]);
+    assert.deepEqual(seen.errors.slice(0, 2).map((error) => error.status), [500, 500]);
+    assert.equal(requests, 4);
+
+    requests = 0;
+    const busy = subscribe(`${base}/busy`, noWait);
+    const busySeen = record(busy);
+    await waitUntil("the 503", () => busySeen.errors.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // a zero backoff would retry at once
+    assert.equal(requests, 1);
+    assert.equal(busy.state, "reconnecting");
+    assert.equal(busySeen.errors[0].status, 503);
+    assert.equal(busySeen.errors[0].reason, "connection limit reached");
+    await busy.close();
+  } finally {
+    await flaky.close();
+    await stub.shutdown();
+  }
+});
+
 Deno.test("a token function is called again before exp and no event is lost or repeated", async () => {
   const server = await startServer({ env: QUIET });
   let calls = 0;

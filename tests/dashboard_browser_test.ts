@@ -59,7 +59,7 @@ const textOf = (selector: string) =>
 function seriousProblems(page: Page): string[] {
   return page.problems
     .filter((problem) =>
-      problem.kind !== "log" || /Content Security Policy|Refused to/i.test(problem.text)
+      problem.kind !== "log" || /Content Security Policy|Refused to|violates/i.test(problem.text)
     )
     .map((problem) => `${problem.kind}: ${problem.text}`);
 }

@@ -6,13 +6,31 @@
  * @module
  */
 
-/** Something the page logged or threw, as reported by the DevTools protocol. */
+/**
+ * Something the page logged or threw, as reported by the DevTools protocol.
+ *
+ * @example
+ * ```ts
+ * import type { PageProblem } from "./cdp_page.ts";
+ * const problem: PageProblem = { kind: "exception", text: "TypeError: x is undefined" };
+ * console.assert(problem.kind === "exception");
+ * ```
+ */
 export interface PageProblem {
   kind: "exception" | "console" | "log";
   text: string;
 }
 
-/** Options of {@link Page.waitFor}. */
+/**
+ * Options of {@link Page.waitFor}.
+ *
+ * @example
+ * ```ts
+ * import type { WaitOptions } from "./cdp_page.ts";
+ * const patient: WaitOptions = { timeoutMs: 30_000, intervalMs: 250 };
+ * console.assert(patient.timeoutMs === 30_000);
+ * ```
+ */
 export interface WaitOptions {
   /** Give up after this long. Default 15 000 ms. */
   timeoutMs?: number;
@@ -20,7 +38,19 @@ export interface WaitOptions {
   intervalMs?: number;
 }
 
-/** A DevTools protocol session on one page target. */
+/**
+ * A DevTools protocol session on one page target. Get one from `Browser.newPage()` (see
+ * `chromium.ts`) or {@link Page.connect}.
+ *
+ * @example
+ * ```ts ignore
+ * import { launchChromium } from "./chromium.ts";
+ * const browser = await launchChromium();
+ * const page = await browser.newPage("about:blank");
+ * console.log(await page.evaluate<number>("1 + 1"), page.problems);
+ * await browser.close();
+ * ```
+ */
 export class Page {
   #socket: WebSocket;
   #nextId = 1;

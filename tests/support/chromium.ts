@@ -10,7 +10,15 @@ import { Page } from "./cdp_page.ts";
 
 export { Page, type PageProblem, type WaitOptions } from "./cdp_page.ts";
 
-/** Where Chromium is looked for, in order (after `$TIDINGS_CHROMIUM`). */
+/**
+ * Where Chromium is looked for, in order (after `$TIDINGS_CHROMIUM`).
+ *
+ * @example
+ * ```ts
+ * import { CHROMIUM_CANDIDATES } from "./chromium.ts";
+ * console.assert(CHROMIUM_CANDIDATES[0] === "/usr/bin/chromium");
+ * ```
+ */
 export const CHROMIUM_CANDIDATES: readonly string[] = [
   "/usr/bin/chromium",
   "/usr/bin/chromium-browser",
@@ -40,7 +48,16 @@ export function findChromium(): string | null {
   return null;
 }
 
-/** Options of {@link launchChromium}. */
+/**
+ * Options of {@link launchChromium}.
+ *
+ * @example
+ * ```ts
+ * import type { LaunchOptions } from "./chromium.ts";
+ * const phone: LaunchOptions = { width: 390, height: 844 };
+ * console.assert(phone.width === 390);
+ * ```
+ */
 export interface LaunchOptions {
   /** The executable; default {@link findChromium}. */
   executable?: string;
@@ -49,7 +66,21 @@ export interface LaunchOptions {
   height?: number;
 }
 
-/** A running headless Chromium with its own temporary profile. */
+/**
+ * A running headless Chromium with its own temporary profile.
+ *
+ * @example
+ * ```ts ignore
+ * import { launchChromium } from "./chromium.ts";
+ * const browser = await launchChromium();
+ * try {
+ *   const page = await browser.newPage("http://127.0.0.1:8000/");
+ *   await page.waitFor("the page is ready", "document.readyState === 'complete'");
+ * } finally {
+ *   await browser.close();
+ * }
+ * ```
+ */
 export interface Browser {
   /** The DevTools HTTP endpoint, e.g. `http://127.0.0.1:41234`. */
   endpoint: string;
