@@ -73,7 +73,7 @@ export const VERSION = "0.1.0";
  * @property {number} [heartbeatMs] The hub's heartbeat interval (default 15000): an event stream
  * silent for twice as long is dead (0: never assume so).
  * @property {number} [fallbackMs] After an automatic fallback, how long to stay on WebSocket before
- * trying SSE again (default 60000).
+ * trying SSE again (default 60000); doubled after each failed try, up to 32 times.
  */
 
 /**
@@ -253,6 +253,8 @@ export class Subscription extends EventTarget {
   /** @type {number | undefined} */
   #fallbackSince;
   #webSocketOpened = false;
+  /** How long to stay on WebSocket before the next SSE probe: doubles after each failed probe. */
+  #probeAfterMs = 0;
   /** @type {Promise<void>} */
   #closed;
   #onExternalAbort = () => void this.close();
@@ -279,6 +281,7 @@ export class Subscription extends EventTarget {
       : (input, init) => fetch(input, init);
     this.#transport = this.#options.transport === "websocket" ? "websocket" : "sse";
     this.#lastEventId = options.lastEventId;
+    this.#probeAfterMs = this.#options.fallbackMs;
     const external = options.signal;
     if (external?.aborted) this.#controller.abort();
     else external?.addEventListener("abort", this.#onExternalAbort, { once: true });
@@ -490,9 +493,11 @@ export class Subscription extends EventTarget {
         attempt = 0;
         retriedUnauthorized = false;
       }
+      const wasProbing = this.#probing;
       const fellBack = this.#weighTransport(transport, outcome);
       if (outcome.onPurpose) continue;
-      this.#setState("reconnecting");
+      // A failed try of SSE goes straight back to a working WebSocket: no visible interruption.
+      if (!(fellBack && wasProbing)) this.#setState("reconnecting");
       if (outcome.error) this.#notify("error", outcome.error);
       if (fellBack) continue;
       const baseMs = this.#retryMs ?? this.#options.minDelayMs;
@@ -518,10 +523,14 @@ export class Subscription extends EventTarget {
       if (outcome.receivedBytes) {
         this.#suspects = 0;
         this.#probing = false;
+        this.#probeAfterMs = this.#options.fallbackMs;
         return false;
       }
       if (!outcome.silent && !(outcome.suspect && (++this.#suspects >= 2 || this.#probing))) {
         return false;
+      }
+      if (this.#probing) {
+        this.#probeAfterMs = Math.min(2 * this.#probeAfterMs, 32 * this.#options.fallbackMs);
       }
       this.#mode = "websocket";
       this.#fallbackSince = Date.now();
@@ -531,10 +540,9 @@ export class Subscription extends EventTarget {
       return true;
     }
     if (outcome.opened) this.#webSocketOpened = true;
-    const { fallbackMs } = this.#options;
     if (
       this.#returnToSse || !this.#webSocketOpened ||
-      Date.now() - (this.#fallbackSince ?? 0) >= fallbackMs
+      Date.now() - (this.#fallbackSince ?? 0) >= this.#probeAfterMs
     ) {
       // Back to SSE: on schedule (a probe; one more proxy-like failure returns here at once), or
       // because WebSocket fails too, so the trouble is not the transport.
@@ -596,7 +604,7 @@ export class Subscription extends EventTarget {
       }, Math.max(MIN_REFRESH_DELAY_MS, refreshAt - Date.now())));
     }
     if (transport === "websocket" && this.#options.transport === "auto") {
-      const due = (this.#fallbackSince ?? 0) + this.#options.fallbackMs - Date.now();
+      const due = (this.#fallbackSince ?? 0) + this.#probeAfterMs - Date.now();
       timers.push(setTimeout(() => {
         this.#returnToSse = true;
         connection.endOnPurpose();

@@ -47,6 +47,11 @@ export interface SubscriptionOptions {
    * KV when it comes back). Without it, the subscription just catches up from KV.
    */
   onStalled?: () => void;
+  /**
+   * Once history is sent and nothing is queued, hand the registered subscriber over to the
+   * caller (who switches it to push mode) and end the generator without unregistering it.
+   */
+  handOff?: (subscriber: Subscriber) => void;
 }
 
 /**
@@ -168,6 +173,7 @@ export async function* subscribeUpdates(
   );
   const registeredAt = broker.cursor;
   let waitingForConsumer = false;
+  let handedOff = false;
   subscriber.onOverflow = () => {
     if (waitingForConsumer) options.onStalled?.();
   };
@@ -198,6 +204,11 @@ export async function* subscribeUpdates(
         // 2. Live updates, queued by the fan-out.
         batch = subscriber.take().filter((update) => update.seq > sentSeq);
         if (batch.length === 0) {
+          if (options.handOff && !options.throttleMs && subscriber.overflowedAt === undefined) {
+            handedOff = true;
+            options.handOff(subscriber);
+            return;
+          }
           if (!(await subscriber.notifier.wait(signal))) return;
           continue;
         }
@@ -221,7 +232,7 @@ export async function* subscribeUpdates(
       }
     }
   } finally {
-    fanout.remove(subscriber);
+    if (!handedOff) fanout.remove(subscriber);
   }
 }
 

@@ -15,7 +15,9 @@ import { clientIp } from "../lib/client_ip.ts";
 import { JwtError } from "../lib/jwt.ts";
 import { log } from "../lib/log.ts";
 import { authorize, canReceivePrivate, type MercureClaims } from "../lib/mercure_auth.ts";
-import { sseResponse } from "../lib/sse_response.ts";
+import { ssePushResponse } from "../lib/sse_response.ts";
+import { pushSubscription } from "../lib/push_subscription.ts";
+import { encodeEventBytes } from "../lib/sse_encoder.ts";
 import type { StoredUpdate } from "../lib/update.ts";
 import type { SubscriptionOptions } from "../lib/subscription.ts";
 import { InvalidSelectorError, matchesSelector, SelectorSet } from "../lib/topic_selector.ts";
@@ -260,16 +262,27 @@ export async function openStream(
   const prepared = await prepareSubscription(request, context, plan);
   if (prepared instanceof Response) return prepared;
   const { hub, config } = context;
-  return sseResponse(async function* (signal) {
-    yield* hub.subscribe(prepared.options(signal));
-    if (hub.closing.aborted) {
-      yield { retry: config.retryMs, comment: "server restarting, come back" };
+  const comeBack = encodeEventBytes({
+    retry: config.retryMs,
+    comment: "server restarting, come back",
+  });
+  return ssePushResponse(async (sink, signal) => {
+    const options = prepared.options(signal);
+    if (options.throttleMs) {
+      // Throttled streams conflate in the generator; they never switch to push mode.
+      for await (const chunk of hub.subscribe(options)) {
+        if (!sink.write(chunk) && !(await sink.drained(signal))) return;
+      }
+    } else {
+      await pushSubscription(hub, options, sink);
     }
+    if (hub.closing.aborted) sink.write(comeBack);
   }, {
     signal: AbortSignal.any([request.signal, prepared.forced]),
     heartbeatMs: config.heartbeatMs,
     retryMs: config.retryMs,
     headers: prepared.headers,
+    bufferBytes: config.subscriberBufferBytes,
     onClose: prepared.release,
   });
 }

@@ -458,6 +458,7 @@ Deno.test("the WebSocket transport stops for good on a bad token", async () => {
 function startBreakingProxy(target: string) {
   const mode = { sse: "html" as "html" | "silent" | "pass" };
   const sseRequests: (string | null)[] = [];
+  const sseTimes: number[] = [];
   const sockets = new Set<Promise<void>>();
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
     const url = new URL(request.url);
@@ -468,6 +469,7 @@ function startBreakingProxy(target: string) {
       return response;
     }
     sseRequests.push(request.headers.get("last-event-id"));
+    sseTimes.push(Date.now());
     if (mode.sse === "html") {
       return new Response("<html>buffering proxy</html>", {
         headers: { "content-type": "text/html" },
@@ -493,6 +495,7 @@ function startBreakingProxy(target: string) {
     url: `http://127.0.0.1:${server.addr.port}`,
     mode,
     sseRequests,
+    sseTimes,
     async close() {
       await Promise.all(sockets);
       await server.shutdown();
@@ -527,29 +530,40 @@ function pipeWebSocket(downstream: WebSocket, upstreamUrl: string): Promise<void
 Deno.test("auto falls back to WebSocket when a proxy answers SSE with HTML, then returns to SSE", async () => {
   const server = await startServer({ env: QUIET });
   const proxy = startBreakingProxy(server.url);
+  const fallbackMs = 500;
   const subscription = subscribe(`${proxy.url}${HUB}`, {
     topics: ["fallback"],
     ...FAST,
-    fallbackMs: 1_500,
+    fallbackMs,
   });
   const seen = record(subscription);
   try {
     await waitUntil("open on WebSocket", () => subscription.state === "open");
     assert.equal(subscription.transport, "websocket");
     assert.equal(proxy.sseRequests.length, 2, "two consecutive proxy-like failures");
-    const early = await publishData(server, "fallback", ["1", "2"]);
+    const first = await publishData(server, "fallback", ["1", "2"]);
     await waitUntil("two events", () => seen.events.length === 2);
     assert.equal(seen.events[0].topic, "fallback", "WebSocket frames carry the topic");
 
+    // SSE is tried again after fallbackMs; still broken, so back to WebSocket, and the next try
+    // waits twice as long.
+    await waitUntil("a first try of SSE", () => proxy.sseRequests.length === 3);
+    await waitUntil("a second try of SSE", () => proxy.sseRequests.length === 4);
+    const [, , third, fourth] = proxy.sseTimes;
+    assert.ok(fourth - third >= 2 * fallbackMs - 50, `tries ${fourth - third} ms apart`);
+    await waitUntil("back on WebSocket", () => subscription.transport === "websocket");
+    const second = await publishData(server, "fallback", ["3"]);
+    await waitUntil("three events", () => seen.events.length === 3);
+
     proxy.mode.sse = "pass";
     await waitUntil("back on SSE", () => subscription.transport === "sse", 10_000);
-    const late = await publishData(server, "fallback", ["3", "4"]);
-    await waitUntil("four events", () => seen.events.length === 4);
+    const late = await publishData(server, "fallback", ["4", "5"]);
+    await waitUntil("five events", () => seen.events.length === 5);
     await new Promise((resolve) => setTimeout(resolve, 200)); // room for a wrong duplicate
-    assert.deepEqual(idsOf(seen.events), [...early, ...late]);
-    assert.equal(proxy.sseRequests.at(-1), early[1], "SSE resumed after the last WebSocket event");
+    assert.deepEqual(idsOf(seen.events), [...first, ...second, ...late]);
+    assert.equal(proxy.sseRequests.at(-1), second[0], "SSE resumed after the last WebSocket event");
     const afterFirstOpen = seen.states.slice(seen.states.indexOf("open"));
-    assert.deepEqual(afterFirstOpen, ["open"], "the planned switch back did not flicker");
+    assert.deepEqual(afterFirstOpen, ["open"], "the tries of SSE did not interrupt the stream");
   } finally {
     await subscription.close();
     await proxy.close();

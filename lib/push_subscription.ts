@@ -1,0 +1,84 @@
+/**
+ * The live fast path of an event stream. History and catch-up run in the subscription generator
+ * ({@link subscribeUpdates}); once the subscriber is caught up, the generator hands it over and
+ * every later dispatch writes straight into the connection's buffer: one write per dispatch, no
+ * promise or generator hop per event. A connection whose buffer passes its bound is reported as
+ * stalled (the caller drops it; the client resumes from KV).
+ *
+ * @module
+ */
+
+import type { Subscriber } from "./fanout.ts";
+import type { SseSink } from "./sse_response.ts";
+import {
+  encodeBatch,
+  subscribeUpdates,
+  type SubscriptionOptions,
+  type SubscriptionSource,
+} from "./subscription.ts";
+
+/**
+ * Runs one subscription into an SSE sink until its signal aborts, its final update is sent, or the
+ * client stalls.
+ *
+ * @example
+ * ```ts
+ * import { Hub } from "./hub.ts";
+ * import { pushSubscription } from "./push_subscription.ts";
+ * import { ssePushResponse } from "./sse_response.ts";
+ * import { SelectorSet } from "./topic_selector.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const hub = await Hub.open(kv);
+ * await hub.publish({ topics: ["t"], data: "old", type: "end" });
+ * const response = ssePushResponse((sink, signal) =>
+ *   pushSubscription(hub, {
+ *     selectors: new SelectorSet(["t"]), afterSeq: 0, accepts: () => true, signal,
+ *     isFinal: (update) => update.type === "end",
+ *   }, sink), { heartbeatMs: 0 });
+ * console.assert((await response.text()).includes("data: old"));
+ * hub.close();
+ * kv.close();
+ * ```
+ */
+export async function pushSubscription(
+  source: SubscriptionSource,
+  options: SubscriptionOptions,
+  sink: SseSink,
+): Promise<void> {
+  const { signal } = options;
+  let live: Subscriber | undefined;
+  const history = subscribeUpdates(source, {
+    ...options,
+    handOff: (subscriber) => live = subscriber,
+  });
+  for await (const batch of history) {
+    if (!sink.write(encodeBatch(batch)) && !(await sink.drained(signal))) return;
+  }
+  if (!live || signal.aborted) {
+    if (live) source.fanout.remove(live);
+    return;
+  }
+  const subscriber = live;
+  try {
+    await new Promise<void>((resolve) => {
+      signal.addEventListener("abort", () => resolve(), { once: true });
+      subscriber.sink = (updates) => {
+        let batch = updates;
+        const finalIndex = options.isFinal ? batch.findIndex(options.isFinal) : -1;
+        if (finalIndex >= 0) batch = batch.slice(0, finalIndex + 1);
+        const fits = sink.write(encodeBatch(batch));
+        if (options.onSent) { for (const update of batch) options.onSent(update); }
+        if (finalIndex >= 0) {
+          sink.close();
+          resolve();
+        } else if (!fits) {
+          options.onStalled?.();
+          resolve();
+        }
+      };
+    });
+  } finally {
+    subscriber.sink = undefined;
+    source.fanout.remove(subscriber);
+  }
+}
