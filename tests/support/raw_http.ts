@@ -71,20 +71,21 @@ function dechunk(): TransformStream<Uint8Array, Uint8Array> {
 }
 
 /**
- * Sends `head` (a full request head, CRLFs included, plus any body) on a new connection and parses
- * the response head. The body streams from the connection.
+ * Reads a response (head, then a streaming body) from a connection the request was written to.
+ * Closing the response closes the connection.
  *
  * @throws when the server drops the connection before a full response head.
  * @example
  * ```ts
- * import { rawRequest } from "./raw_http.ts";
- * const response = await rawRequest(8000, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+ * import { readResponse } from "./raw_http.ts";
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: 8000 });
+ * await conn.write(new TextEncoder().encode("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+ * const response = await readResponse(conn);
  * console.assert(response.status === 200);
  * response.close();
  * ```
  */
-export async function rawRequest(port: number, head: string | Uint8Array): Promise<RawResponse> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+export async function readResponse(conn: Deno.Conn): Promise<RawResponse> {
   let closed = false;
   const close = () => {
     if (closed) return;
@@ -96,8 +97,6 @@ export async function rawRequest(port: number, head: string | Uint8Array): Promi
     }
   };
   try {
-    const bytes = typeof head === "string" ? encoder.encode(head) : head;
-    for (let offset = 0; offset < bytes.length;) offset += await conn.write(bytes.subarray(offset));
     let received: Uint8Array = new Uint8Array(0);
     const buffer = new Uint8Array(65536);
     let headEnd = -1;
@@ -139,6 +138,31 @@ export async function rawRequest(port: number, head: string | Uint8Array): Promi
     close();
     throw error;
   }
+}
+
+/**
+ * Sends `head` (a full request head, CRLFs included, plus any body) on a new connection and reads
+ * the response with {@link readResponse}.
+ *
+ * @throws when the server drops the connection before a full response head.
+ * @example
+ * ```ts
+ * import { rawRequest } from "./raw_http.ts";
+ * const response = await rawRequest(8000, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+ * console.assert(response.status === 200);
+ * response.close();
+ * ```
+ */
+export async function rawRequest(port: number, head: string | Uint8Array): Promise<RawResponse> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const bytes = typeof head === "string" ? encoder.encode(head) : head;
+    for (let offset = 0; offset < bytes.length;) offset += await conn.write(bytes.subarray(offset));
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
+  return await readResponse(conn);
 }
 
 /**

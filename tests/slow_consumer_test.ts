@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { startServer } from "./support/server.ts";
+import { type EventStreamHandle, openEventStream, publish } from "./support/sse_client.ts";
+import { mercureToken } from "./support/tokens.ts";
+import { readMetrics, waitUntil } from "./support/hub_probe.ts";
+import { readResponse } from "./support/raw_http.ts";
+import { type ParsedEvent, SseParser } from "../lib/sse_parser.js";
+
+const STALLED = 300;
+const HEALTHY = 5;
+const EVENTS = 128; // 2 MiB in 16 KiB events
+const PADDING = "x".repeat(16 * 1024);
+
+/** The server's resident and peak memory, from /proc (Deno needs -A to read /proc itself). */
+async function memoryOf(pid: number): Promise<string> {
+  const { stdout } = await new Deno.Command("cat", { args: [`/proc/${pid}/status`] }).output();
+  const status = new TextDecoder().decode(stdout);
+  const field = (name: string) => new RegExp(`^${name}:\\s+(.*)$`, "m").exec(status)?.[1];
+  return `VmRSS ${field("VmRSS")}, VmHWM ${field("VmHWM")}`;
+}
+
+/** Reads a stalled connection to its end; resolves with its events and how it ended. */
+async function drain(conn: Deno.Conn): Promise<{ events: ParsedEvent[]; ending: string }> {
+  const events: ParsedEvent[] = [];
+  const parser = new SseParser({ onEvent: (event) => events.push(event) });
+  const response = await readResponse(conn);
+  assert.equal(response.status, 200);
+  let ending = "end of stream";
+  try {
+    for await (const chunk of response.body) parser.feed(chunk);
+  } catch (error) {
+    ending = (error as Error).name; // e.g. ConnectionReset
+  } finally {
+    response.close();
+  }
+  return { events, ending };
+}
+
+Deno.test("stalled clients are dropped while healthy subscribers get every event, and a stalled one resumes without loss", async () => {
+  const server = await startServer({
+    env: { TIDINGS_DEMO_FEEDS: "off", TIDINGS_SUBSCRIBER_BUFFER_BYTES: "65536" },
+  });
+  const stalled: Deno.Conn[] = [];
+  const healthy: EventStreamHandle[] = [];
+  try {
+    const token = await mercureToken({ publish: ["*"] });
+    const request = new TextEncoder().encode(
+      "GET /.well-known/mercure?topic=firehose HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    );
+    for (let i = 0; i < STALLED; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      stalled.push(conn);
+      await conn.write(request); // and never read (until the end of the test)
+    }
+    for (let i = 0; i < HEALTHY; i++) {
+      healthy.push(await openEventStream(`${server.url}/.well-known/mercure?topic=firehose`));
+    }
+    await waitUntil("every stream to be open", async () => {
+      const metrics = await readMetrics(server.url);
+      return metrics.get("tidings_open_connections") === STALLED + HEALTHY;
+    }, 15_000);
+    console.log(
+      `server memory with ${STALLED + HEALTHY} streams open: ${await memoryOf(server.pid)}`,
+    );
+
+    const started = Date.now();
+    const ids: string[] = [];
+    for (let n = 0; n < EVENTS; n++) {
+      const result = await publish(server.url, token, {
+        topic: "firehose",
+        data: `${n} ${PADDING}`,
+      });
+      assert.equal(result.status, 200, result.body);
+      ids.push(result.body);
+    }
+    const expected = ids.map((id, n) => ({ id, data: `${n} ${PADDING}` }));
+    for (const subscriber of healthy) {
+      const events = await subscriber.waitFor(EVENTS, 30_000);
+      assert.deepEqual(
+        events.map((event) => ({ id: event.lastEventId, data: event.data })),
+        expected,
+      );
+    }
+    console.log(
+      `healthy subscribers had all ${EVENTS} events after ${Date.now() - started} ms; ` +
+        `server memory: ${await memoryOf(server.pid)}`,
+    );
+
+    // Every stalled connection is dropped by the server; the healthy ones stay.
+    await waitUntil("the stalled connections to be dropped", async () => {
+      const metrics = await readMetrics(server.url);
+      return metrics.get("tidings_slow_consumer_disconnects_total") === STALLED &&
+        metrics.get("tidings_open_connections") === HEALTHY;
+    }, 20_000);
+    console.log(`server memory after dropping them: ${await memoryOf(server.pid)}`);
+    for (const subscriber of healthy) {
+      assert.equal(subscriber.events.length, EVENTS, "no duplicate or stray event");
+    }
+
+    // Reading them now: what was already in flight, then the end of the stream.
+    const drained = await Promise.all(stalled.splice(0).map(drain));
+    for (const { events } of drained) {
+      assert.ok(events.length < EVENTS, "a stalled connection was dropped before the end");
+      // What did arrive is a prefix of the log, in order.
+      assert.deepEqual(
+        events.map((event) => ({ id: event.lastEventId, data: event.data })),
+        expected.slice(0, events.length),
+      );
+    }
+    console.log(
+      "stalled connections ended with:",
+      Object.entries(Object.groupBy(drained, ({ ending }) => ending)).map(([ending, list]) =>
+        `${ending} x${list!.length}`
+      ).join(", "),
+    );
+
+    // One of them comes back with Last-Event-ID and gets the rest: nothing lost, nothing twice.
+    const before = drained[0].events;
+    const lastEventId = before.at(-1)?.lastEventId ?? "earliest";
+    const resumed = await openEventStream(`${server.url}/.well-known/mercure?topic=firehose`, {
+      headers: { "last-event-id": lastEventId },
+    });
+    try {
+      assert.equal(resumed.response.headers.get("last-event-id"), lastEventId);
+      const rest = await resumed.waitFor(EVENTS - before.length, 15_000);
+      assert.deepEqual(
+        [...before, ...rest].map((event) => ({ id: event.lastEventId, data: event.data })),
+        expected,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(resumed.events.length, EVENTS - before.length);
+    } finally {
+      await resumed.close();
+    }
+  } finally {
+    for (const conn of stalled) conn.close();
+    for (const subscriber of healthy) await subscriber.close();
+    await server.close();
+  }
+});
