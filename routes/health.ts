@@ -34,14 +34,16 @@ export function handleHealth(): Response {
 export async function handleReady(context: AppContext): Promise<Response> {
   if (context.hub.closing.aborted) return text("shutting down\n", 503);
   if (!context.hub.broker.running) return text("broker stopped\n", 503);
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const check = context.hub.log.headSeq();
-    const timeout = new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error("KV did not answer within 1 s")), 1000)
-    );
-    await Promise.race([check, timeout]);
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("KV did not answer within 1 s")), 1000);
+    });
+    await Promise.race([context.hub.log.headSeq(), timeout]);
   } catch (error) {
     return text(`KV unreachable: ${(error as Error).message}\n`, 503);
+  } finally {
+    clearTimeout(timer);
   }
   return text("ready\n");
 }

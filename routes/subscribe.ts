@@ -101,6 +101,9 @@ export async function planMercureSubscription(
   const topics = url.searchParams.getAll("topic");
   if (topics.length === 0) return refuse(400, "missing topic: add at least one ?topic= selector");
   if (topics.length > 64) return refuse(400, "too many topic selectors (at most 64)");
+  if (topics.some((topic) => topic.length > 1024)) {
+    return refuse(400, "topic selector longer than 1024 characters");
+  }
   let selectors: SelectorSet;
   try {
     selectors = new SelectorSet(topics);
