@@ -27,6 +27,7 @@ import { handleCreateOrder, handleGetOrder } from "./routes/orders.ts";
 import { handleTyping } from "./routes/chat.ts";
 import { handleHealth, handleMetrics, handleReady } from "./routes/health.ts";
 import { serveStatic } from "./routes/static.ts";
+import { serveClientLibrary } from "./routes/client_library.ts";
 import { maybeCompress } from "./lib/compression.ts";
 import { handleWebSocket, isWebSocketUpgrade } from "./routes/websocket.ts";
 
@@ -139,6 +140,9 @@ function route(request: Request): Response | Promise<Response> {
   if (path === "/metrics") return handleMetrics(context);
   if (method !== "GET" && method !== "HEAD") {
     return refuse(405, "method not allowed", { allow: "GET" });
+  }
+  if (path === "/client.js" || path.startsWith("/client/") || path === "/lib/sse_parser.js") {
+    return serveClientLibrary(path).then((library) => library ?? serveStatic(path));
   }
   return serveStatic(path);
 }
