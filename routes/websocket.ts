@@ -1,7 +1,8 @@
 /**
  * The WebSocket fallback: `GET /.well-known/mercure?topic=…` with `Upgrade: websocket` gets the
  * same subscription (selectors, auth, replay via `lastEventID`, ids, filters) as one JSON text
- * frame per event: `{"id","type","data","topic"}`. Browsers cannot set headers on a WebSocket, so
+ * frame per event: `{"id","type","data","topic"}`, plus `{"type":"tidings:heartbeat"}` frames on
+ * the heartbeat interval. Browsers cannot set headers on a WebSocket, so
  * a token comes from the `authorization` query parameter or the `mercureAuthorization` cookie.
  *
  * @module
@@ -13,6 +14,30 @@ import { planMercureSubscription, prepareSubscription } from "./subscribe.ts";
 
 /** Bytes a socket may hold unsent before the client counts as stalled and is dropped. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+const HEARTBEAT_FRAME = JSON.stringify({ type: "tidings:heartbeat" });
+const openSockets = new Set<WebSocket>();
+let heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+
+/** One shared timer sends a heartbeat frame to every open socket, so clients can spot dead ones. */
+function trackSocket(socket: WebSocket, heartbeatMs: number): () => void {
+  openSockets.add(socket);
+  if (heartbeatTimer === undefined) {
+    heartbeatTimer = setInterval(() => {
+      for (const open of openSockets) {
+        if (open.readyState === WebSocket.OPEN) open.send(HEARTBEAT_FRAME);
+      }
+    }, heartbeatMs);
+    Deno.unrefTimer(heartbeatTimer);
+  }
+  return () => {
+    openSockets.delete(socket);
+    if (openSockets.size === 0 && heartbeatTimer !== undefined) {
+      clearInterval(heartbeatTimer);
+      heartbeatTimer = undefined;
+    }
+  };
+}
 
 /**
  * Whether a request asks to upgrade to a WebSocket.
@@ -63,12 +88,15 @@ export async function handleWebSocket(request: Request, context: AppContext): Pr
   if (prepared instanceof Response) return prepared;
   const { socket, response } = Deno.upgradeWebSocket(request);
   const closed = new AbortController();
+  let untrack = () => {};
   socket.onclose = () => {
     closed.abort();
+    untrack();
     prepared.release();
   };
   socket.onerror = () => closed.abort();
   socket.onopen = async () => {
+    untrack = trackSocket(socket, context.config.heartbeatMs);
     try {
       if (plan.resumedFrom !== undefined) {
         socket.send(JSON.stringify({ type: "tidings:resumed", lastEventID: plan.resumedFrom }));
