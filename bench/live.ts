@@ -58,6 +58,9 @@ interface Verification {
   maxLost: number;
   duplicates: number;
   connectionsWithDuplicates: number;
+  outOfOrder: number;
+  connectionsWithReordering: number;
+  maxDisplacement: number;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -273,6 +276,8 @@ export async function runLive(rig: Rig, spec: LiveSpec): Promise<Outcome> {
   out.add("events delivered", received, "", "none");
   out.add("events lost", lost, "", "lower");
   out.add("events duplicated", duplicates, "", "lower");
+  const outOfOrder = verdicts.reduce((sum, v) => sum + v.outOfOrder, 0);
+  out.add("events out of order", outOfOrder, "", "lower");
   out.add("server RSS under load", rssLoaded / MB, "MB", "lower", 1);
   out.add("server CPU", cpu[0], "cores", "none", 2);
   out.add("client CPU (publisher)", cpu[1], "cores", "none", 2);

@@ -113,7 +113,13 @@ function verify(expectedPerTopic: number[]) {
   let maxLost = 0;
   let duplicates = 0;
   let connectionsWithDuplicates = 0;
+  let outOfOrder = 0;
+  let connectionsWithReordering = 0;
+  let maxDisplacement = 0;
   for (const subscriber of subscribers) {
+    outOfOrder += subscriber.outOfOrder;
+    if (subscriber.outOfOrder > 0) connectionsWithReordering++;
+    if (subscriber.maxDisplacement > maxDisplacement) maxDisplacement = subscriber.maxDisplacement;
     const missing = Math.max(0, (expectedPerTopic[subscriber.topic] ?? 0) - subscriber.unique);
     if (missing > 0) connectionsWithLoss++;
     lost += missing;

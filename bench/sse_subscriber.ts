@@ -2,9 +2,10 @@
  * One raw-TCP SSE subscriber for the load tool: writes an HTTP/1.1 GET, parses the response head,
  * then the body (chunked or close-delimited) line by line, without `fetch`, streams or strings on
  * the hot path. It checks the bench payload `"<seq> <sendTimeMs>"` of each `data:` line: sequence
- * numbers (lost, duplicated) and publish→deliver latency.
+ * numbers (exactly: lost, duplicated, out of order) and publish→deliver latency.
  *
- * State per connection is a handful of numbers plus its read buffer.
+ * State per connection is a handful of numbers, a bitset of the sequence numbers seen (one bit
+ * per event, allocated at the first event) and its read buffer.
  *
  * @module
  */
@@ -13,7 +14,6 @@ import type { LatencyHistogram } from "./histogram.ts";
 
 const LF = 10;
 const CR = 13;
-const WINDOW = 32;
 
 /** Counters shared by every subscriber of one process. */
 export interface SharedTally {
@@ -56,19 +56,23 @@ const enum Body {
 export class SseSubscriber {
   /** Index of the topic this connection follows (for the expected sequence count). */
   readonly topic: number;
-  /** Lowest sequence number not yet seen. */
-  base = 0;
-  /** Bit i set = seq `base + 1 + i` already seen (tolerates reordering by up to 32). */
-  mask = 0;
   /** Distinct sequence numbers seen. */
   unique = 0;
-  /** Sequence numbers seen twice (or too late to tell). */
+  /** Sequence numbers seen again. */
   duplicates = 0;
+  /** Events that arrived after a higher sequence number. */
+  outOfOrder = 0;
+  /** Largest distance by which an event arrived late (highest seen − its seq). */
+  maxDisplacement = 0;
+  /** Highest sequence number seen. */
+  highest = -1;
   /** The latest `id:` value, kept only when asked for (resume scenario). */
   lastId: string | undefined;
   /** Set once the stream ends. */
   ended = false;
   #conn: Deno.TcpConn | undefined;
+  /** Bitset of the sequence numbers seen (grows on demand; absent until the first event). */
+  #seen: Uint8Array | undefined;
   #tally: SharedTally;
   #bufferBytes: number;
   #keepIds: boolean;
@@ -314,40 +318,26 @@ export class SseSubscriber {
   }
 
   #sequence(seq: number): void {
-    if (seq < this.base) {
+    const byte = seq >>> 3;
+    let seen = this.#seen;
+    if (seen === undefined || byte >= seen.length) {
+      const grown = new Uint8Array(Math.max(16, (byte + 1) * 2));
+      if (seen) grown.set(seen);
+      this.#seen = seen = grown;
+    }
+    const bit = 1 << (seq & 7);
+    if (seen[byte] & bit) {
       this.duplicates++;
       return;
     }
-    if (seq - this.base - 1 >= WINDOW) {
-      // Out of the window: the numbers skipped stay unseen (lost, or duplicates if they come later).
-      if (seq - this.base > 4 * WINDOW) {
-        this.base = seq - WINDOW;
-        this.mask = 0;
-      }
-      while (seq - this.base - 1 >= WINDOW) this.#advance();
-    }
-    if (seq === this.base) {
-      this.unique++;
-      this.#advance();
-      return;
-    }
-    const bit = 1 << (seq - this.base - 1);
-    if (this.mask & bit) {
-      this.duplicates++;
+    seen[byte] |= bit;
+    this.unique++;
+    if (seq < this.highest) {
+      this.outOfOrder++;
+      if (this.highest - seq > this.maxDisplacement) this.maxDisplacement = this.highest - seq;
     } else {
-      this.mask = (this.mask | bit) >>> 0;
-      this.unique++;
+      this.highest = seq;
     }
-  }
-
-  /** Moves `base` past itself and past every already seen number after it. */
-  #advance(): void {
-    this.base++;
-    while (this.mask & 1) {
-      this.mask >>>= 1;
-      this.base++;
-    }
-    this.mask >>>= 1;
   }
 }
 
