@@ -8,7 +8,7 @@
 import { LatencyHistogram } from "./histogram.ts";
 import type { Rig } from "./live.ts";
 import { describeCounts, type Outcome, OutcomeBuilder } from "./outcome.ts";
-import { cpuMeter } from "./proc_stats.ts";
+import { cpuMeter, machineMeter } from "./proc_stats.ts";
 import type { PublishPlan, PublishResult } from "./publisher.ts";
 import { type SharedTally, SseSubscriber } from "./sse_subscriber.ts";
 
@@ -61,6 +61,7 @@ export async function runDurable(
       Math.max(1, Math.min(processes.length, Math.ceil(publishers / 25))),
     );
     const meter = await cpuMeter([rig.target.pid, ...share.map((p) => p.pid)]);
+    const machine = await machineMeter();
     const results = await Promise.all(share.map((process, i) =>
       process.call<PublishResult>({
         op: "publish",
@@ -74,6 +75,7 @@ export async function runDurable(
       })
     ));
     const cpu = await meter.stop();
+    const others = Math.max(0, (await machine.stop()) - cpu.reduce((a, b) => a + b, 0));
     const ok = results.reduce((sum, r) => sum + r.ok, 0);
     const failed = results.reduce((sum, r) => sum + r.failed, 0);
     const seconds = (Math.max(...results.map((r) =>
@@ -112,8 +114,18 @@ export async function runDurable(
       }
       out.fail(`${publishers} publishers: ${failed} publishes failed: ${describeCounts(errors)}`);
     }
+    out.add(
+      `${publishers} publisher(s): other processes on the machine`,
+      others,
+      "cores",
+      "none",
+      2,
+    );
     if (Math.max(...cpu.slice(1)) > 0.9) {
       out.note(`${publishers} publishers: a client process was saturated (>0.9 core)`);
+    }
+    if (others > 0.15) {
+      out.note(`${publishers} publishers: other processes used ${others.toFixed(2)} cores`);
     }
     await sleep(500);
   }

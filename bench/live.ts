@@ -9,7 +9,7 @@
 import { type HistogramSnapshot, LatencyHistogram } from "./histogram.ts";
 import type { SubscriptionGroup } from "./load_worker.ts";
 import { describeCounts, type Outcome, OutcomeBuilder } from "./outcome.ts";
-import { cpuMeter, treeRssBytes } from "./proc_stats.ts";
+import { cpuMeter, machineMeter, treeRssBytes } from "./proc_stats.ts";
 import type { PublishResult } from "./publisher.ts";
 import type { RunningTarget } from "./servers.ts";
 import type { LoadWorker, WorkerPool } from "./worker_pool.ts";
@@ -61,6 +61,8 @@ interface Verification {
   outOfOrder: number;
   connectionsWithReordering: number;
   maxDisplacement: number;
+  /** topic → order hash → connections that saw that order. */
+  orders: Record<number, Record<number, number>>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -212,6 +214,7 @@ export async function runLive(rig: Rig, spec: LiveSpec): Promise<Outcome> {
 
   // 3. Publish and measure.
   const meter = await cpuMeter([serverPid, rig.publisher.pid, ...rig.subscribers.pids]);
+  const machine = await machineMeter();
   const maxCount = spec.rate > 0 ? Math.round((spec.rate * spec.durationMs) / 1000) : 50_000_000;
   const published = await rig.publisher.call<PublishResult>({
     op: "publish",
@@ -251,6 +254,7 @@ export async function runLive(rig: Rig, spec: LiveSpec): Promise<Outcome> {
     received = now;
   }
   const cpu = await meter.stop();
+  const machineBusy = await machine.stop();
   const lastReceivedAt = Math.max(...stats.map((s) => s.lastReceivedAt));
   const windowSeconds = Math.max(0.001, (lastReceivedAt - published.startedAt) / 1000);
   const latency = new LatencyHistogram();
@@ -288,6 +292,15 @@ export async function runLive(rig: Rig, spec: LiveSpec): Promise<Outcome> {
     "none",
     2,
   );
+  out.add(
+    "client CPU (subscribers, all processes)",
+    cpu.slice(2).reduce((x, y) => x + y, 0),
+    "cores",
+    "none",
+    2,
+  );
+  const others = Math.max(0, machineBusy - cpu.reduce((x, y) => x + y, 0));
+  out.add("other processes on the machine", others, "cores", "none", 2);
 
   if (published.failed > 0) {
     out.fail(`${published.failed} publishes failed: ${describeCounts(published.errors)}`);
@@ -299,9 +312,44 @@ export async function runLive(rig: Rig, spec: LiveSpec): Promise<Outcome> {
   }
   if (duplicates > 0) {
     const affected = verdicts.reduce((sum, v) => sum + v.connectionsWithDuplicates, 0);
+    out.fail(`${duplicates} events duplicated over ${affected} connections`);
+  }
+  // Connections that saw another order than the most common one on their topic.
+  const merged: Record<number, Record<number, number>> = {};
+  for (const v of verdicts) {
+    for (const [topic, hashes] of Object.entries(v.orders)) {
+      const into = merged[Number(topic)] ??= {};
+      for (const [hash, count] of Object.entries(hashes)) {
+        into[Number(hash)] = (into[Number(hash)] ?? 0) + count;
+      }
+    }
+  }
+  let divergent = 0;
+  for (const hashes of Object.values(merged)) {
+    const counts = Object.values(hashes);
+    divergent += counts.reduce((a, b) => a + b, 0) - Math.max(...counts);
+  }
+  out.add("connections with a different order than their topic's majority", divergent, "", "lower");
+  if (divergent > 0 && lost === 0) {
     out.fail(
-      `${duplicates} events duplicated (or reordered by more than 32) over ${affected} connections`,
+      `${divergent} connections received the events of their topic in a different order than the others`,
     );
+  }
+  if (outOfOrder > 0) {
+    const affected = verdicts.reduce((sum, v) => sum + v.connectionsWithReordering, 0);
+    const worst = Math.max(...verdicts.map((v) => v.maxDisplacement));
+    out.note(
+      `${outOfOrder} events arrived after a later one, on ${affected} connections (worst: ${worst} places late); ` +
+        `${spec.publishers} concurrent publishers can legitimately reorder by up to ~${spec.publishers}`,
+    );
+    if (worst > spec.publishers * 2) {
+      out.note(
+        `reordering of up to ${worst} places is more than ${spec.publishers} concurrent publishers explain ` +
+          `unless a publish waited long (publish request max ${
+            publishLatency.maxMs.toFixed(0)
+          } ms)`,
+      );
+    }
   }
   if (dropped > 0) {
     out.fail(`${dropped} subscriber connections were closed by the server during the run`);
@@ -318,12 +366,16 @@ export async function runLive(rig: Rig, spec: LiveSpec): Promise<Outcome> {
       `a client process used ${clientBusy.toFixed(2)} cores: the client may be the bottleneck`,
     );
   }
-  if (total > navigator.hardwareConcurrency * 0.9) {
+  if (machineBusy > navigator.hardwareConcurrency * 0.9) {
     out.note(
-      `server + clients used ${
-        total.toFixed(2)
-      } of ${navigator.hardwareConcurrency} cores: machine saturated`,
+      `machine saturated: ${
+        machineBusy.toFixed(2)
+      } of ${navigator.hardwareConcurrency} cores busy ` +
+        `(server + bench clients ${total.toFixed(2)})`,
     );
+  }
+  if (others > 0.15) {
+    out.note(`other processes used ${others.toFixed(2)} cores during the measurement`);
   }
   await attachServerLog(rig, out);
   return out.outcome;

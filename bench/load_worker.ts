@@ -127,12 +127,22 @@ function verify(expectedPerTopic: number[]) {
     duplicates += subscriber.duplicates;
     if (subscriber.duplicates > 0) connectionsWithDuplicates++;
   }
+  // Delivery orders: per topic, how many connections saw each order (by hash).
+  const orders: Record<number, Record<number, number>> = {};
+  for (const subscriber of subscribers) {
+    const perTopic = orders[subscriber.topic] ??= {};
+    perTopic[subscriber.orderHash] = (perTopic[subscriber.orderHash] ?? 0) + 1;
+  }
   return {
+    orders,
     lost,
     connectionsWithLoss,
     maxLost,
     duplicates,
     connectionsWithDuplicates,
+    outOfOrder,
+    connectionsWithReordering,
+    maxDisplacement,
     connections: subscribers.length,
   };
 }

@@ -129,6 +129,37 @@ export async function cpuMeter(pids: number[]): Promise<{ stop(): Promise<number
   };
 }
 
+async function machineTicks(): Promise<{ busy: number; total: number }> {
+  const line = (await readProcFiles("/proc/stat")).split("\n")[0];
+  const values = line.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (values[3] ?? 0) + (values[4] ?? 0);
+  const total = values.slice(0, 8).reduce((sum, value) => sum + value, 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * Measures how many cores the whole machine kept busy over an interval (all processes, from
+ * /proc/stat), to tell the load of the processes under test from anything else running.
+ *
+ * @example
+ * ```ts
+ * import { machineMeter } from "./proc_stats.ts";
+ * const meter = await machineMeter();
+ * console.assert((await meter.stop()) >= 0);
+ * ```
+ */
+export async function machineMeter(): Promise<{ stop(): Promise<number> }> {
+  const before = await machineTicks();
+  const start = performance.now();
+  return {
+    async stop() {
+      const after = await machineTicks();
+      const seconds = Math.max(0.001, (performance.now() - start) / 1000);
+      return (after.busy - before.busy) / TICKS_PER_SECOND / seconds;
+    },
+  };
+}
+
 /**
  * The machine, for the report: cores, memory, CPU model, kernel.
  *

@@ -44,10 +44,13 @@ async function runScenario(rig: Rig, scenario: string, options: BenchOptions): P
         subscribers: s.fanoutSubscribers,
         topics: 1,
         rate: s.fanoutRate,
-        publishers: 4,
+        publishers: 16,
       }, scenario);
     case "fanout-max":
-      return await live({ subscribers: s.fanoutSubscribers, topics: 1, rate: 0, publishers: 4 }, scenario);
+      return await live(
+        { subscribers: s.fanoutSubscribers, topics: 1, rate: 0, publishers: 4 },
+        scenario,
+      );
     case "burst":
       return await live({
         subscribers: s.burstSubscribers,
@@ -60,7 +63,7 @@ async function runScenario(rig: Rig, scenario: string, options: BenchOptions): P
         subscribers: s.topicsSubscribers,
         topics: s.topics,
         rate: s.topicsRate,
-        publishers: 8,
+        publishers: 16,
       }, scenario);
     case "idle":
       return await live(

@@ -66,6 +66,9 @@ export class SseSubscriber {
   maxDisplacement = 0;
   /** Highest sequence number seen. */
   highest = -1;
+  /** Rolling hash of the order in which distinct events arrived (equal on every connection of a
+   * topic when the hub delivers one consistent order). */
+  orderHash = 0;
   /** The latest `id:` value, kept only when asked for (resume scenario). */
   lastId: string | undefined;
   /** Set once the stream ends. */
@@ -332,6 +335,7 @@ export class SseSubscriber {
     }
     seen[byte] |= bit;
     this.unique++;
+    this.orderHash = (Math.imul(this.orderHash, 31) + seq + 1) | 0;
     if (seq < this.highest) {
       this.outOfOrder++;
       if (this.highest - seq > this.maxDisplacement) this.maxDisplacement = this.highest - seq;

@@ -90,6 +90,6 @@ export function checkTargets(outcomes: Outcome[], smoke = false): TargetCheck[] 
       });
     }
   }
-  if (smoke) for (const check of checks) check.met = undefined;
+  if (smoke) { for (const check of checks) check.met = undefined; }
   return checks;
 }

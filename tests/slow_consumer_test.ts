@@ -8,8 +8,9 @@ import { type ParsedEvent, SseParser } from "../lib/sse_parser.js";
 
 const STALLED = 300;
 const HEALTHY = 5;
-const EVENTS = 128; // 2 MiB in 16 KiB events
-const PADDING = "x".repeat(16 * 1024);
+const ROUND = 32; // events published between checks: 1 MiB
+const MAX_EVENTS = 512; // 16 MiB; loopback sockets here absorb about 4 MiB per stalled client
+const PADDING = "x".repeat(32 * 1024);
 
 /** The server's resident and peak memory, from /proc (Deno needs -A to read /proc itself). */
 async function memoryOf(pid: number): Promise<string> {
@@ -63,44 +64,54 @@ Deno.test("stalled clients are dropped while healthy subscribers get every event
       `server memory with ${STALLED + HEALTHY} streams open: ${await memoryOf(server.pid)}`,
     );
 
+    // Publish until every stalled client has overflowed (the kernel buffers some MiB first).
     const started = Date.now();
     const ids: string[] = [];
-    for (let n = 0; n < EVENTS; n++) {
-      const result = await publish(server.url, token, {
-        topic: "firehose",
-        data: `${n} ${PADDING}`,
-      });
-      assert.equal(result.status, 200, result.body);
-      ids.push(result.body);
+    let dropped = 0;
+    while (dropped < STALLED) {
+      assert.ok(ids.length < MAX_EVENTS, `only ${dropped} stalled clients dropped`);
+      for (let i = 0; i < ROUND; i++) {
+        const n = ids.length;
+        const result = await publish(server.url, token, {
+          topic: "firehose",
+          data: `${n} ${PADDING}`,
+        });
+        assert.equal(result.status, 200, result.body);
+        ids.push(result.body);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      dropped = (await readMetrics(server.url)).get("tidings_slow_consumer_disconnects_total") ?? 0;
     }
+    const total = ids.length;
     const expected = ids.map((id, n) => ({ id, data: `${n} ${PADDING}` }));
+    console.log(
+      `all ${STALLED} stalled clients dropped after ${total} events (${total / 32} MiB); ` +
+        `server memory: ${await memoryOf(server.pid)}`,
+    );
     for (const subscriber of healthy) {
-      const events = await subscriber.waitFor(EVENTS, 30_000);
+      const events = await subscriber.waitFor(total, 30_000);
       assert.deepEqual(
         events.map((event) => ({ id: event.lastEventId, data: event.data })),
         expected,
       );
     }
-    console.log(
-      `healthy subscribers had all ${EVENTS} events after ${Date.now() - started} ms; ` +
-        `server memory: ${await memoryOf(server.pid)}`,
-    );
-
-    // Every stalled connection is dropped by the server; the healthy ones stay.
-    await waitUntil("the stalled connections to be dropped", async () => {
+    console.log(`healthy subscribers had all ${total} events after ${Date.now() - started} ms`);
+    // The healthy ones are still connected; every stalled one is gone.
+    await waitUntil("only the healthy connections to remain", async () => {
       const metrics = await readMetrics(server.url);
-      return metrics.get("tidings_slow_consumer_disconnects_total") === STALLED &&
-        metrics.get("tidings_open_connections") === HEALTHY;
-    }, 20_000);
+      return metrics.get("tidings_open_connections") === HEALTHY &&
+        metrics.get("tidings_slow_consumer_disconnects_total") === STALLED;
+    }, 10_000);
     console.log(`server memory after dropping them: ${await memoryOf(server.pid)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
     for (const subscriber of healthy) {
-      assert.equal(subscriber.events.length, EVENTS, "no duplicate or stray event");
+      assert.equal(subscriber.events.length, total, "no duplicate or stray event");
     }
 
     // Reading them now: what was already in flight, then the end of the stream.
     const drained = await Promise.all(stalled.splice(0).map(drain));
     for (const { events } of drained) {
-      assert.ok(events.length < EVENTS, "a stalled connection was dropped before the end");
+      assert.ok(events.length < total, "a stalled connection was dropped before the end");
       // What did arrive is a prefix of the log, in order.
       assert.deepEqual(
         events.map((event) => ({ id: event.lastEventId, data: event.data })),
@@ -122,13 +133,13 @@ Deno.test("stalled clients are dropped while healthy subscribers get every event
     });
     try {
       assert.equal(resumed.response.headers.get("last-event-id"), lastEventId);
-      const rest = await resumed.waitFor(EVENTS - before.length, 15_000);
+      const rest = await resumed.waitFor(total - before.length, 15_000);
       assert.deepEqual(
         [...before, ...rest].map((event) => ({ id: event.lastEventId, data: event.data })),
         expected,
       );
       await new Promise((resolve) => setTimeout(resolve, 200));
-      assert.equal(resumed.events.length, EVENTS - before.length);
+      assert.equal(resumed.events.length, total - before.length);
     } finally {
       await resumed.close();
     }
