@@ -10,7 +10,7 @@
  * @module
  */
 
-import { makeHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
+import { estimateUpdateSize, makeHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
 
 const HEAD: Deno.KvKey = ["head"];
 const EPOCH: Deno.KvKey = ["meta", "epoch"];
@@ -31,34 +31,6 @@ export interface CommitStats {
   events: number;
   lastCommitMs: number;
 }
-
-/**
- * Rough size in bytes of an update as KV stores it (V8 serialisation of strings is at most two
- * bytes per UTF-16 unit).
- *
- * @example
- * ```ts
- * import { estimateUpdateSize } from "./event_log.ts";
- * console.assert(estimateUpdateSize({ topics: ["a"], data: "hello" }) > 5);
- * ```
- */
-export function estimateUpdateSize(input: UpdateInput): number {
-  let size = 128 + stringSize(input.data) + stringSize(input.id ?? "x".repeat(48)) +
-    stringSize(input.type ?? "");
-  for (const topic of input.topics) size += stringSize(topic) + 8;
-  return size;
-}
-
-/** V8 stores a string with only Latin-1 characters at one byte each, any other at two. */
-function stringSize(text: string): number {
-  for (let i = 0; i < text.length; i++) {
-    if (text.charCodeAt(i) > 0xff) return text.length * 2;
-  }
-  return text.length;
-}
-
-/** The largest update (by {@link estimateUpdateSize}) a KV value can hold. */
-export const MAX_UPDATE_SIZE = 63 * 1024;
 
 /**
  * The append side and read side of the log.

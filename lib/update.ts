@@ -138,3 +138,31 @@ export function concatBytes(parts: Uint8Array[]): Uint8Array {
   }
   return joined;
 }
+
+/**
+ * Rough size in bytes of an update as KV stores it (V8 serialisation of strings is at most two
+ * bytes per UTF-16 unit).
+ *
+ * @example
+ * ```ts
+ * import { estimateUpdateSize } from "./update.ts";
+ * console.assert(estimateUpdateSize({ topics: ["a"], data: "hello" }) > 5);
+ * ```
+ */
+export function estimateUpdateSize(input: UpdateInput): number {
+  let size = 128 + stringSize(input.data) + stringSize(input.id ?? "x".repeat(48)) +
+    stringSize(input.type ?? "");
+  for (const topic of input.topics) size += stringSize(topic) + 8;
+  return size;
+}
+
+/** V8 stores a string with only Latin-1 characters at one byte each, any other at two. */
+function stringSize(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) > 0xff) return text.length * 2;
+  }
+  return text.length;
+}
+
+/** The largest update (by {@link estimateUpdateSize}) a KV value can hold. */
+export const MAX_UPDATE_SIZE = 63 * 1024;

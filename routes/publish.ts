@@ -7,7 +7,7 @@
  */
 
 import type { AppContext } from "../lib/context.ts";
-import { estimateUpdateSize, MAX_UPDATE_SIZE } from "../lib/event_log.ts";
+import { estimateUpdateSize, MAX_UPDATE_SIZE } from "../lib/update.ts";
 import { BadRequest, readBodyText, refuse } from "../lib/http_errors.ts";
 import { JwtError } from "../lib/jwt.ts";
 import { authorize, canPublishTo } from "../lib/mercure_auth.ts";

@@ -23,11 +23,13 @@ Deno.test("a throttled stream sends at most one event per interval, each newer, 
         if (handle.events[seen].data === "49") return;
       }
     })();
+    // 50 updates over about a second: several throttle intervals.
     for (let n = 0; n < 50; n++) {
       assert.equal(
         (await publish(server.url, token, { topic: "ticker", data: `${n}` })).status,
         200,
       );
+      await new Promise((resolve) => setTimeout(resolve, 15));
     }
     await watching;
     const values = stream.events.map((event) => Number(event.data));
