@@ -200,7 +200,8 @@ export async function prepareSubscription(
   metrics.connectionOpened(ip);
   const subscriber = `urn:uuid:${crypto.randomUUID()}`;
   const ends: Array<() => Promise<void>> = [];
-  if (config.subscriptionEvents) {
+  // Chat presence reads these records too, so a named chat viewer is recorded either way.
+  if (config.subscriptionEvents || plan.payload !== undefined) {
     for (const selector of selectorSources(plan.selectors)) {
       ends.push(await openSubscription(hub, selector, subscriber, plan.payload));
     }
