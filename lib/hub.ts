@@ -16,6 +16,8 @@ import {
   usesTopicLogs,
 } from "./subscription.ts";
 import { trimmedUpTo } from "./retention.ts";
+import { pushSubscription } from "./push_subscription.ts";
+import type { SseSink } from "./sse_response.ts";
 import type { SelectorSet } from "./topic_selector.ts";
 import { parseHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
 
@@ -178,6 +180,33 @@ export class Hub {
   subscribeUpdates(options: SubscriptionOptions): AsyncGenerator<StoredUpdate[], void, void> {
     if (options.afterSeq !== undefined) this.counters.replays++;
     return subscribeUpdates(this, options);
+  }
+
+  /**
+   * Runs a subscription into an SSE sink: history from KV, then live pushes (see
+   * {@link pushSubscription}).
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "./hub.ts";
+   * import { ssePushResponse } from "./sse_response.ts";
+   * import { SelectorSet } from "./topic_selector.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const hub = await Hub.open(kv);
+   * await hub.publish({ topics: ["t"], data: "x", type: "end" });
+   * const response = ssePushResponse((sink, signal) =>
+   *   hub.pushSubscription({
+   *     selectors: new SelectorSet(["t"]), afterSeq: 0, accepts: () => true, signal,
+   *     isFinal: (update) => update.type === "end",
+   *   }, sink), { heartbeatMs: 0 });
+   * console.assert((await response.text()).includes("data: x"));
+   * hub.close();
+   * kv.close();
+   * ```
+   */
+  pushSubscription(options: SubscriptionOptions, sink: SseSink): Promise<void> {
+    if (options.afterSeq !== undefined) this.counters.replays++;
+    return pushSubscription(this, options, sink);
   }
 
   /** Open subscriptions in this isolate. */

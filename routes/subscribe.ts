@@ -16,7 +16,6 @@ import { JwtError } from "../lib/jwt.ts";
 import { log } from "../lib/log.ts";
 import { authorize, canReceivePrivate, type MercureClaims } from "../lib/mercure_auth.ts";
 import { ssePushResponse } from "../lib/sse_response.ts";
-import { pushSubscription } from "../lib/push_subscription.ts";
 import { encodeEventBytes } from "../lib/sse_encoder.ts";
 import type { StoredUpdate } from "../lib/update.ts";
 import type { SubscriptionOptions } from "../lib/subscription.ts";
@@ -278,7 +277,7 @@ export async function openStream(
         if (!sink.write(chunk) && !(await sink.drained(signal))) return;
       }
     } else {
-      await pushSubscription(hub, options, sink);
+      await hub.pushSubscription(options, sink);
     }
     if (hub.closing.aborted) sink.write(comeBack);
   }, {

@@ -149,3 +149,46 @@ Deno.test("stalled clients are dropped while healthy subscribers get every event
     await server.close();
   }
 });
+
+Deno.test("stalled clients that asked for gzip are dropped too: compression keeps the back-pressure", async () => {
+  const server = await startServer({
+    env: { TIDINGS_DEMO_FEEDS: "off", TIDINGS_SUBSCRIBER_BUFFER_BYTES: "65536" },
+  });
+  const stalled: Deno.Conn[] = [];
+  try {
+    const token = await mercureToken({ publish: ["*"] });
+    const request = new TextEncoder().encode(
+      "GET /.well-known/mercure?topic=zipped HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+        "Accept-Encoding: gzip\r\n\r\n",
+    );
+    for (let i = 0; i < 10; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      stalled.push(conn);
+      await conn.write(request);
+    }
+    await waitUntil("the streams to open", async () => {
+      return (await readMetrics(server.url)).get("tidings_open_connections") === 10;
+    });
+    // Random text compresses little, so the compressed stream fills the sockets too.
+    const randomText = () =>
+      Array.from(crypto.getRandomValues(new Uint8Array(16 * 1024)), (byte) => byte % 64 + 48)
+        .map((code) => String.fromCharCode(code)).join("");
+    let dropped = 0;
+    for (let n = 0; dropped < 10; n++) {
+      assert.ok(n < MAX_EVENTS * 2, `only ${dropped} of 10 gzip clients dropped`);
+      const result = await publish(server.url, token, { topic: "zipped", data: randomText() });
+      assert.equal(result.status, 200);
+      if (n % ROUND === ROUND - 1) {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const metrics = await readMetrics(server.url);
+        dropped = metrics.get("tidings_slow_consumer_disconnects_total") ?? 0;
+      }
+    }
+    await waitUntil("the connections to close", async () => {
+      return (await readMetrics(server.url)).get("tidings_open_connections") === 0;
+    });
+  } finally {
+    for (const conn of stalled) conn.close();
+    await server.close();
+  }
+});

@@ -73,7 +73,17 @@ export async function waitUntil(
   }
 }
 
-/** An HTTP client whose (kept-alive) connection is served by a known isolate. */
+/**
+ * An HTTP client whose (kept-alive) connection is served by a known isolate.
+ *
+ * @example
+ * ```ts
+ * import { type PinnedClient, pinnedClients } from "./hub_probe.ts";
+ * const [first]: PinnedClient[] = (await pinnedClients("http://127.0.0.1:8000", "token", [1])).clients;
+ * await fetch("http://127.0.0.1:8000/metrics", { client: first.client });
+ * first.client.close();
+ * ```
+ */
 export interface PinnedClient {
   client: Deno.HttpClient;
   /** The isolate's short id, as the `x-tidings-isolate` header of a publish names it. */

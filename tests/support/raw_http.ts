@@ -7,7 +7,17 @@
 
 const encoder = new TextEncoder();
 
-/** The status line and headers of a raw response, and its body (de-chunked, not decoded). */
+/**
+ * The status line and headers of a raw response, and its body (de-chunked, not decoded).
+ *
+ * @example
+ * ```ts
+ * import { type RawResponse, rawRequest } from "./raw_http.ts";
+ * const response: RawResponse = await rawRequest(8000, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+ * console.log(response.status, response.headers.get("content-encoding"));
+ * response.close();
+ * ```
+ */
 export interface RawResponse {
   status: number;
   headers: Headers;
