@@ -9,7 +9,9 @@
 import { listSubscriptions } from "../lib/active_subscriptions.ts";
 import type { AppContext } from "../lib/context.ts";
 import { BadRequest } from "../lib/http_errors.ts";
+import type { Hub } from "../lib/hub.ts";
 import { matchesSelector } from "../lib/topic_selector.ts";
+import { makeHubId } from "../lib/update.ts";
 import { authorizeSubscriber } from "./subscribe.ts";
 
 const PREFIX = "/.well-known/mercure/subscriptions";
@@ -46,7 +48,7 @@ export async function handleSubscriptionsApi(
       "the subscriptions API needs a subscriber token whose mercure.subscribe matches this URL",
     );
   }
-  const lastEventID = String(context.hub.broker.cursor);
+  const lastEventID = await newestEventId(context.hub);
   let records = await listSubscriptions(context.hub.kv, topic);
   if (subscriber !== undefined) {
     records = records.filter((record) => record.subscriber === subscriber);
@@ -60,6 +62,18 @@ export async function handleSubscriptionsApi(
     lastEventID,
     subscriptions: records,
   });
+}
+
+/**
+ * The `lastEventID` of the API: the id of the newest update in the log, usable as `Last-Event-ID`,
+ * or `earliest` when there is none yet.
+ */
+async function newestEventId(hub: Hub): Promise<string> {
+  const head = Math.max(hub.broker.cursor, await hub.log.headSeq());
+  if (head === 0) return "earliest";
+  const [update] = await hub.log.read(head - 1, head, 1);
+  // Trimmed already: a hub id for the same position resumes from the same place.
+  return update?.id ?? makeHubId(head, hub.log.epoch);
 }
 
 function jsonLd(body: unknown): Response {

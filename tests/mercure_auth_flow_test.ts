@@ -1,0 +1,190 @@
+/**
+ * Black-box tests of Mercure subscriber authorization (draft-07) against the real server: private
+ * updates reach only subscribers whose token allows them, wherever the token comes from; bad
+ * tokens and (when disabled) anonymous subscribers are refused; a token's `exp` ends its stream.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { ParsedEvent } from "../lib/sse_parser.js";
+import { type RunningServer, startServer } from "./support/server.ts";
+import { type EventStreamHandle, openEventStream, publish } from "./support/sse_client.ts";
+import { mercureToken } from "./support/tokens.ts";
+
+const HUB = "/.well-known/mercure";
+const USER_1 = "https://example.com/users/1";
+
+/** The hub URL with the given query parameters (repeat a name to repeat the parameter). */
+function hubUrl(server: RunningServer, params: [string, string][]): string {
+  return `${server.url}${HUB}?${new URLSearchParams(params)}`;
+}
+
+/** Opens a subscription and waits for its first bytes, so the hub has registered it. */
+async function subscribe(
+  server: RunningServer,
+  params: [string, string][],
+  headers: HeadersInit = {},
+): Promise<EventStreamHandle> {
+  const stream = await openEventStream(hubUrl(server, params), { headers });
+  if (stream.response.status !== 200) {
+    const text = await stream.response.text().catch(() => "");
+    throw new Error(`subscription refused: ${stream.response.status} ${text}`);
+  }
+  const deadline = Date.now() + 5000;
+  while (stream.retry === undefined && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.notEqual(stream.retry, undefined, "the stream starts with the hub's retry hint");
+  return stream;
+}
+
+/** A refusal as the hub answers it: status, content type and the reason line. */
+async function refusal(response: Response) {
+  return {
+    status: response.status,
+    type: response.headers.get("content-type"),
+    text: await response.text(),
+  };
+}
+
+const refused = (status: number, reason: string) => ({
+  status,
+  type: "text/plain; charset=utf-8",
+  text: `${reason}\n`,
+});
+
+const message = (data: string, lastEventId: string): ParsedEvent => ({
+  type: "message",
+  data,
+  lastEventId,
+});
+
+Deno.test("private updates reach only subscribers whose token allows them", async (t) => {
+  const server = await startServer({ env: { TIDINGS_DEMO_FEEDS: "off" } });
+  const publisher = await mercureToken({ publish: ["*"] });
+  const streams: EventStreamHandle[] = [];
+  try {
+    await t.step(
+      "from the Authorization header, the authorization query or the cookie",
+      async () => {
+        const open = async (params: [string, string][], headers: HeadersInit = {}) => {
+          const stream = await subscribe(server, [["topic", USER_1], ...params], headers);
+          streams.push(stream);
+          return stream;
+        };
+        const bearer = async (subscribe: string[]) => ({
+          authorization: `Bearer ${await mercureToken({ subscribe })}`,
+        });
+        const viaHeader = await open([], await bearer(["https://example.com/users/{id}"]));
+        const viaQuery = await open([[
+          "authorization",
+          await mercureToken({ subscribe: [USER_1] }),
+        ]]);
+        const viaCookie = await open([], {
+          cookie: `theme=dark; mercureAuthorization=${await mercureToken({ subscribe: ["*"] })}`,
+        });
+        const anonymous = await open([]);
+        const otherUser = await open([], await bearer(["https://example.com/users/2"]));
+        const publisherOnly = await open([], { authorization: `Bearer ${publisher}` });
+
+        const sent: ParsedEvent[] = [];
+        const send = async (fields: Record<string, string | string[]>) => {
+          const result = await publish(server.url, publisher, fields);
+          assert.equal(result.status, 200, result.body);
+          sent.push(message(String(fields.data), result.body));
+        };
+        await send({ topic: USER_1, data: "private to user 1", private: "on" });
+        // Private with USER_1 as an alternate topic: a match on any topic authorises.
+        await send({
+          topic: ["https://example.com/books/9", USER_1],
+          data: "alternate",
+          private: "",
+        });
+        await send({ topic: USER_1, data: "public" });
+        const [secret, alternate, open_] = sent;
+        for (const stream of [viaHeader, viaQuery, viaCookie]) {
+          assert.deepEqual(await stream.waitFor(3), [secret, alternate, open_]);
+        }
+        for (const stream of [anonymous, otherUser, publisherOnly]) {
+          assert.deepEqual(await stream.waitFor(1), [open_]);
+        }
+      },
+    );
+
+    await t.step("a token that cannot be trusted is refused with 401 wherever it is", async () => {
+      const forged = await mercureToken({ subscribe: ["*"] }, {}, "not-the-hub-secret");
+      const expired = await mercureToken(
+        { subscribe: ["*"] },
+        { exp: Math.floor(Date.now() / 1000) - 60 },
+      );
+      const cases: [[string, string][], HeadersInit, string][] = [
+        [[], { authorization: `Bearer ${forged}` }, "invalid token: signature invalid"],
+        [[["authorization", forged]], {}, "invalid token: signature invalid"],
+        [[], { cookie: `mercureAuthorization=${forged}` }, "invalid token: signature invalid"],
+        [[], { authorization: `Bearer ${expired}` }, "invalid token: token expired"],
+        [
+          [],
+          { authorization: "Bearer not-a-jwt" },
+          "invalid token: malformed token: expected 3 segments, got 1",
+        ],
+      ];
+      for (const [params, headers, reason] of cases) {
+        const response = await fetch(hubUrl(server, [["topic", USER_1], ...params]), { headers });
+        assert.deepEqual(await refusal(response), refused(401, reason), reason);
+      }
+    });
+
+    await t.step("a subscriber is disconnected when its token's exp passes", async () => {
+      const exp = Math.floor(Date.now() / 1000) + 2;
+      const token = await mercureToken({ subscribe: ["*"] }, { exp });
+      const stream = await subscribe(server, [["topic", USER_1]], {
+        authorization: `Bearer ${token}`,
+      });
+      streams.push(stream);
+      const result = await publish(server.url, publisher, {
+        topic: USER_1,
+        data: "before exp",
+        private: "on",
+      });
+      assert.deepEqual(await stream.waitFor(1), [message("before exp", result.body)]);
+      const ended = await Promise.race([
+        stream.ended.then(() => Date.now()),
+        new Promise<"still open">((resolve) => setTimeout(() => resolve("still open"), 8000)),
+      ]);
+      assert.notEqual(ended, "still open", "the stream ended within 5 s after exp");
+      assert.ok(
+        Number(ended) >= exp * 1000 - 100,
+        `ended ${exp * 1000 - Number(ended)} ms before exp`,
+      );
+      assert.equal(stream.events.length, 1);
+    });
+  } finally {
+    for (const stream of streams) await stream.close();
+    await server.close();
+  }
+});
+
+Deno.test("with TIDINGS_ANONYMOUS=off only subscribers with a token are admitted", async () => {
+  const server = await startServer({
+    env: { TIDINGS_DEMO_FEEDS: "off", TIDINGS_ANONYMOUS: "off" },
+  });
+  let stream: EventStreamHandle | undefined;
+  try {
+    const anonymous = await fetch(hubUrl(server, [["topic", USER_1]]));
+    assert.deepEqual(
+      await refusal(anonymous),
+      refused(401, "anonymous subscriptions are disabled: present a subscriber token"),
+    );
+    const token = await mercureToken({ subscribe: [USER_1] });
+    stream = await subscribe(server, [["topic", USER_1]], { authorization: `Bearer ${token}` });
+    const result = await publish(server.url, await mercureToken({ publish: ["*"] }), {
+      topic: USER_1,
+      data: "hello",
+    });
+    assert.deepEqual(await stream.waitFor(1), [message("hello", result.body)]);
+  } finally {
+    await stream?.close();
+    await server.close();
+  }
+});
