@@ -86,7 +86,6 @@ class HeartbeatHub {
       }
     }
   }
-
 }
 
 const heartbeatHubs = new Map<number, HeartbeatHub>();

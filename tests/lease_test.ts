@@ -45,8 +45,9 @@ Deno.test("a lease left by a dead holder is taken over once it expires", async (
 Deno.test("a job that runs to its end with once is not started again", async () => {
   const kv = await Deno.openKv(":memory:");
   let runs = 0;
-  await runWithLease(kv, "game", async () => {
+  await runWithLease(kv, "game", () => {
     runs++;
+    return Promise.resolve();
   }, { signal: new AbortController().signal, once: true, ttlMs: 200 });
   kv.close();
   assert.equal(runs, 1);

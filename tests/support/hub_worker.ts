@@ -1,3 +1,4 @@
+/// <reference lib="deno.worker" />
 /**
  * A worker isolate running its own hub on a shared KV file, driven by messages, for tests of
  * delivery across isolates (BroadcastChannel + KV), e.g. `new Worker(new URL("./hub_worker.ts",
