@@ -1,10 +1,11 @@
-// tidings dashboard: one EventSource per demo feed, each drawn into its panel.
+// tidings dashboard: one subscription per demo feed (the tidings client library), each drawn
+// into its panel.
 // Plain ES modules, no build step; works under `Content-Security-Policy: default-src 'self'`.
 
 import { byId, finite, setText } from "./dom.js";
 import { Feed } from "./feed.js";
-import { showAlert, showPrice } from "./stocks.js";
-import { showMetrics } from "./system.js";
+import { forgetPriceHistory, showAlert, showPrice } from "./stocks.js";
+import { forgetNetworkSamples, showMetrics } from "./system.js";
 import { startChat } from "./chat.js";
 import { startOrders } from "./orders.js";
 import { startGame } from "./game.js";
@@ -39,8 +40,10 @@ function showTick(data) {
 
 function start() {
   new Feed("clock", "/feeds/clock", { tick: showTick });
-  new Feed("stocks", "/feeds/stocks", { price_update: showPrice, alert: showAlert });
-  new Feed("system", "/feeds/system", { metrics: showMetrics });
+  new Feed("stocks", "/feeds/stocks", { price_update: showPrice, alert: showAlert }, {
+    onReset: forgetPriceHistory,
+  });
+  new Feed("system", "/feeds/system", { metrics: showMetrics }, { onReset: forgetNetworkSamples });
   startChat();
   startOrders();
   startGame();

@@ -124,7 +124,9 @@ async function postTyping() {
 
 /** Connects the chat feed and wires the name form and the message box. */
 export function startChat() {
-  feed = new Feed("chat", feedUrl(), { chat_status: showChatStatus });
+  feed = new Feed("chat", feedUrl(), { chat_status: showChatStatus }, {
+    onReset: () => previous = null, // the replayed statuses start the log over
+  });
   const form = byId("chat-join");
   const nameInput = byId("chat-name");
   form.addEventListener("submit", (event) => {

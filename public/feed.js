@@ -1,14 +1,16 @@
-// One EventSource per feed, with its connection indicator in the header.
+// One subscription per feed, through the tidings client library (/client.js), with its
+// connection indicator in the header.
 //
-// States shown: "connecting" (first attempt), "live" (open), "reconnecting" (retrying after an
-// error), "replaying" (reopened after an error; the missed events are arriving), "done" (a finite
-// feed ended), "closed" (given up, or replaced), "idle" (not started).
+// States shown: "connecting" (first attempt), "live" (open), "reconnecting" (the connection
+// dropped or an attempt failed; the client retries with backoff), "replaying" (reopened; the
+// missed events are arriving), "done" (a finite feed ended: its final event, or the server's 204),
+// "closed" (refused for good, or replaced), "idle" (not started).
 //
-// The browser retries a dropped connection by itself, but gives up for good on any answer that
-// is not a 200 event stream (a 503 while the server restarts, say). Then we retry ourselves with
-// a growing delay, resuming with ?lastEventID=, after checking with a plain request that the feed
-// is back: a 204 means a finite feed has ended.
+// The client does the hard parts: it resumes after the last event with Last-Event-ID, backs off
+// with jitter (following the server's retry: and Retry-After), stops for good on a 204 or a 4xx,
+// and says when the server lost the history it was asked to resume after ("reset").
 
+import { subscribe } from "/client.js";
 import { parseData } from "./dom.js";
 
 /**
@@ -17,7 +19,7 @@ import { parseData } from "./dom.js";
  */
 const REPLAY_QUIET_MS = 400;
 const REPLAY_MAX_MS = 2000;
-const FIRST_RETRY_MS = 1000;
+/** The longest wait between two attempts: a restarted server is back on the page within it. */
 const MAX_RETRY_MS = 15_000;
 
 const LABELS = {
@@ -40,41 +42,24 @@ export function showFeedState(name, state, detail = "") {
   indicator.title = detail ? `${name}: ${LABELS[state] ?? state} — ${detail}` : `${name}: ${state}`;
 }
 
-/** Asks for the feed without EventSource: its HTTP status, or 0 when unreachable. */
-async function probe(url) {
-  const controller = new AbortController();
-  try {
-    const response = await fetch(url, {
-      signal: controller.signal,
-      headers: { accept: "text/event-stream" },
-      cache: "no-store",
-    });
-    return response.status;
-  } catch {
-    return 0;
-  } finally {
-    controller.abort();
-  }
-}
-
 /**
  * A feed connection. `handlers` maps SSE event types to functions receiving the parsed JSON data
- * (events whose data is not a JSON object are ignored). `finalType`, when given, is the event
- * type after which the feed is complete: the connection is closed and shows "done".
+ * (events whose data is not a JSON object are ignored). Options: `finalType`, the event type after
+ * which the feed is complete (the connection is closed and shows "done"); `onReset`, called when
+ * the server lost the events missed while disconnected and replays all it has (forget what was
+ * drawn from the old ones).
  */
 export class Feed {
   constructor(name, url, handlers, options = {}) {
     this.name = name;
     this.handlers = handlers;
     this.finalType = options.finalType ?? null;
-    this.source = null;
+    this.onReset = options.onReset ?? null;
+    this.subscription = null;
     this.url = url;
     this.lastEventId = "";
-    this.hadError = false;
-    this.attempts = 0;
+    this.problem = "";
     this.quietTimer = 0;
-    this.retryTimer = 0;
-    this.generation = 0;
     this.replayDeadline = 0;
     this.state = "idle";
     this.open(url);
@@ -85,49 +70,32 @@ export class Feed {
     this.close("connecting");
     this.url = url;
     this.lastEventId = "";
-    this.hadError = false;
-    this.attempts = 0;
-    this.connect(url);
-  }
-
-  /** Closes the connection and shows `state` (default "closed"). */
-  close(state = "closed") {
-    this.generation++;
-    clearTimeout(this.quietTimer);
-    clearTimeout(this.retryTimer);
-    if (this.source) this.source.close();
-    this.source = null;
-    this.setState(state);
-  }
-
-  connect(url) {
-    const source = new EventSource(url);
-    this.source = source;
-    const current = () => source === this.source;
-    source.addEventListener("open", () => {
+    this.problem = "";
+    // The feeds speak SSE only (the WebSocket fallback lives at /.well-known/mercure).
+    const subscription = subscribe(url, { topics: [], transport: "sse", maxDelayMs: MAX_RETRY_MS });
+    this.subscription = subscription;
+    const current = () => subscription === this.subscription;
+    subscription.addEventListener("statechange", (event) => {
+      if (current()) this.follow(subscription, event.detail.previous);
+    });
+    subscription.addEventListener("error", (event) => {
       if (!current()) return;
-      this.attempts = 0;
-      if (this.hadError) {
-        this.setState("replaying");
-        this.replayDeadline = Date.now() + REPLAY_MAX_MS;
-        this.settleSoon();
-      } else {
-        this.setState("live");
+      this.problem = event.detail?.message ?? "";
+      if (this.state === "reconnecting") this.setState("reconnecting"); // the title says why
+    });
+    subscription.addEventListener("reset", () => {
+      if (!current() || !this.onReset) return;
+      try {
+        this.onReset();
+      } catch (error) {
+        console.warn(`dashboard: ${this.name} reset not handled:`, error);
       }
     });
-    source.addEventListener("error", () => {
-      if (!current()) return;
-      this.hadError = true;
-      clearTimeout(this.quietTimer);
-      if (source.readyState === EventSource.CLOSED) this.retryLater();
-      else this.setState("reconnecting");
-    });
     for (const [type, handler] of Object.entries(this.handlers)) {
-      source.addEventListener(type, (event) => {
+      subscription.on(type, (event) => {
         if (!current()) return;
-        if (event.lastEventId) this.lastEventId = event.lastEventId;
+        if (event.id) this.lastEventId = event.id;
         if (this.state === "replaying") this.settleSoon();
-        else if (this.state !== "live") this.setState("live");
         const data = parseData(event);
         if (data) {
           try {
@@ -141,35 +109,50 @@ export class Feed {
     }
   }
 
-  /** The feed's URL resuming after the last event seen. */
-  resumeUrl() {
-    if (!this.lastEventId) return this.url;
-    const url = new URL(this.url, location.href);
-    url.searchParams.set("lastEventID", this.lastEventId);
-    return url.pathname + url.search;
+  /** Closes the connection and shows `state` (default "closed"). */
+  close(state = "closed") {
+    const subscription = this.subscription;
+    this.subscription = null;
+    this.problem = "";
+    clearTimeout(this.quietTimer);
+    void subscription?.close();
+    this.setState(state);
   }
 
-  retryLater() {
-    if (this.source) this.source.close();
-    this.source = null;
-    this.setState("reconnecting");
-    const generation = this.generation;
-    const delay = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** this.attempts++);
-    this.retryTimer = setTimeout(async () => {
-      const url = this.resumeUrl();
-      const status = await probe(url);
-      if (generation !== this.generation) return;
-      if (status === 200) this.connect(url);
-      else if (status === 204) this.close("done");
-      else if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
-        this.close("closed");
-      } else this.retryLater();
-    }, delay * (0.8 + Math.random() * 0.4));
+  /** Mirrors the subscription's state on the indicator. */
+  follow(subscription, previous) {
+    switch (subscription.state) {
+      case "open":
+        this.problem = "";
+        if (previous === "reconnecting") {
+          this.setState("replaying");
+          this.replayDeadline = Date.now() + REPLAY_MAX_MS;
+          this.settleSoon();
+        } else {
+          this.setState("live");
+        }
+        break;
+      case "reconnecting":
+        clearTimeout(this.quietTimer);
+        this.setState("reconnecting");
+        break;
+      case "closed":
+        // Not closed by us: refused for good (an error), or a finite feed that ended (204).
+        this.subscription = null;
+        clearTimeout(this.quietTimer);
+        if (subscription.error) this.problem = subscription.error.message;
+        this.setState(subscription.error ? "closed" : "done");
+        break;
+    }
   }
 
   setState(state) {
     this.state = state;
-    showFeedState(this.name, state, this.lastEventId ? `last event ${this.lastEventId}` : "");
+    const resume = this.lastEventId ? `last event ${this.lastEventId}` : "";
+    const detail = ["reconnecting", "closed"].includes(state) && this.problem
+      ? [this.problem, resume].filter(Boolean).join("; ")
+      : resume;
+    showFeedState(this.name, state, detail);
   }
 
   settleSoon() {

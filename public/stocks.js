@@ -83,6 +83,17 @@ export function showPrice(data) {
   setText(byId("stocks-updated"), `updated ${formatClock(data.time, formatClock(Date.now()))}`);
 }
 
+/**
+ * Forgets the prices drawn so far (the rows stay): the server lost the events missed while
+ * disconnected and replays its whole history, which redraws the sparklines.
+ */
+export function forgetPriceHistory() {
+  for (const row of rows.values()) {
+    row.history.length = 0;
+    row.last = null;
+  }
+}
+
 /** Shows one `alert` at the top of the alerts list. */
 export function showAlert(data) {
   const symbol = text(data.symbol, "?", 10);

@@ -88,6 +88,12 @@ function showNetwork(bytesIn, bytesOut) {
   setText(empty, "network rates n/a on this host");
 }
 
+/** Forgets the network samples drawn so far: the server replays its history instead. */
+export function forgetNetworkSamples() {
+  network.in.length = 0;
+  network.out.length = 0;
+}
+
 /** Shows one `metrics` event. */
 export function showMetrics(data) {
   showGauge("cpu", finite(data.cpu));

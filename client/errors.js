@@ -1,0 +1,77 @@
+// @ts-check
+/**
+ * Errors of the tidings client: why a subscription stopped for good or why one attempt failed, and
+ * how a listener's exception is reported without breaking delivery.
+ *
+ * @module
+ */
+
+/**
+ * Why a subscription stopped for good, or why an attempt failed.
+ *
+ * @example
+ * ```ts
+ * import { SubscriptionError } from "./errors.js";
+ * const error = new SubscriptionError("the hub answered 401: invalid token", { status: 401 });
+ * console.assert(error.status === 401);
+ * ```
+ */
+export class SubscriptionError extends Error {
+  /**
+   * An error with the hub's status and reason, when it gave them.
+   *
+   * @param {string} message
+   * @param {{ status?: number, reason?: string, cause?: unknown }} [details]
+   * @example
+   * ```ts
+   * import { SubscriptionError } from "./errors.js";
+   * new SubscriptionError("network error", { cause: new TypeError("refused") });
+   * ```
+   */
+  constructor(message, details = {}) {
+    super(message, { cause: details.cause });
+    this.name = "SubscriptionError";
+    /** The HTTP status the hub answered, if any. */
+    this.status = details.status;
+    /** The hub's reason (response body or `X-Tidings-Refusal`), if any. */
+    this.reason = details.reason;
+  }
+}
+
+/**
+ * The message of anything thrown.
+ *
+ * @param {unknown} error
+ * @returns {string}
+ * @example
+ * ```ts
+ * import { messageOf } from "./errors.js";
+ * console.assert(messageOf(new TypeError("refused")) === "refused");
+ * console.assert(messageOf("plain") === "plain");
+ * ```
+ */
+export function messageOf(error) {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Reports a listener's exception on its own (`reportError`, else an uncaught throw in a later
+ * task), so it does not break delivery to the other listeners.
+ *
+ * @param {unknown} error
+ * @example
+ * ```ts
+ * import { reportLater } from "./errors.js";
+ * try {
+ *   JSON.parse("{");
+ * } catch (error) {
+ *   reportLater(error);
+ * }
+ * ```
+ */
+export function reportLater(error) {
+  if (typeof globalThis.reportError === "function") globalThis.reportError(error);
+  else {setTimeout(() => {
+      throw error;
+    });}
+}

@@ -1,0 +1,299 @@
+// @ts-check
+/**
+ * The loop behind a subscription: connect, deliver, and when the connection ends, wait (backoff
+ * with full jitter, the hub's `retry:` and `Retry-After`) and connect again after the last event
+ * received, until the subscription closes or the hub refuses it for good. It also refreshes a
+ * token function's token before it expires, and (auto mode) moves between SSE and WebSocket.
+ *
+ * @module
+ */
+
+import { wait } from "./abortable.js";
+import { reconnectDelay } from "./backoff.js";
+import { messageOf, SubscriptionError } from "./errors.js";
+import { subscriptionUrl } from "./options.js";
+import { connectSse } from "./sse_transport.js";
+import { TokenSource } from "./token.js";
+import { TransportChooser } from "./transport_choice.js";
+import { connectWebSocket } from "./websocket_transport.js";
+
+/**
+ * @typedef {import("./abortable.js").Connection} Connection
+ * @typedef {import("./attempt.js").Attempt} Attempt
+ * @typedef {import("./attempt.js").Outcome} Outcome
+ * @typedef {import("./event_delivery.js").TidingsEvent} TidingsEvent
+ * @typedef {import("./options.js").Settings} Settings
+ */
+
+/**
+ * What the loop tells its subscription.
+ *
+ * @typedef {object} ReconnectorHost
+ * @property {(state: "open" | "reconnecting") => void} state The connection opened, or an attempt
+ * failed or a connection dropped.
+ * @property {(event: TidingsEvent) => void} event An event arrived.
+ * @property {(detail: { requested: string }) => void} reset The hub lost the history after the
+ * requested id and replays all it has.
+ * @property {(error: SubscriptionError) => void} error An attempt failed (not the final error).
+ */
+
+/** A token refresh never ends a connection sooner than this after it opened. */
+const MIN_REFRESH_DELAY_MS = 1_000;
+
+/**
+ * Keeps a subscription connected.
+ *
+ * @example
+ * ```ts
+ * import { Reconnector } from "./reconnector.js";
+ * import { validated } from "./options.js";
+ * const reconnector = new Reconnector({
+ *   hubUrl: new URL("http://localhost:8000/feeds/clock"),
+ *   settings: validated({ topics: [] }),
+ *   fetch,
+ *   signal: AbortSignal.timeout(1000),
+ *   lastEventId: undefined,
+ *   host: { state: console.log, event: console.log, reset: console.log, error: console.log },
+ * });
+ * const finalError = await reconnector.run(); // after the signal aborts: undefined
+ * ```
+ */
+export class Reconnector {
+  #hubUrl;
+  #settings;
+  #fetch;
+  #signal;
+  #host;
+  #tokens;
+  #chooser;
+  /** @type {"sse" | "websocket"} */
+  #transport;
+  /** @type {string | undefined} */
+  #lastEventId;
+  /** @type {number | undefined} The hub's `retry:`. */
+  #retryMs;
+
+  /**
+   * @param {{ hubUrl: URL, settings: Settings, fetch: typeof fetch, signal: AbortSignal,
+   *   lastEventId: string | undefined, host: ReconnectorHost }} options `signal` ends the loop
+   * @example
+   * ```ts
+   * import { Reconnector } from "./reconnector.js";
+   * import { validated } from "./options.js";
+   * const reconnector = new Reconnector({
+   *   hubUrl: new URL("http://localhost:8000/.well-known/mercure"),
+   *   settings: validated({ topics: ["news"], transport: "websocket" }),
+   *   fetch,
+   *   signal: AbortSignal.abort(),
+   *   lastEventId: "e-1",
+   *   host: { state() {}, event() {}, reset() {}, error() {} },
+   * });
+   * console.assert(reconnector.transport === "websocket" && reconnector.lastEventId === "e-1");
+   * ```
+   */
+  constructor({ hubUrl, settings, fetch, signal, lastEventId, host }) {
+    this.#hubUrl = hubUrl;
+    this.#settings = settings;
+    this.#fetch = fetch;
+    this.#signal = signal;
+    this.#host = host;
+    this.#tokens = new TokenSource(settings.token);
+    this.#chooser = new TransportChooser(settings.transport, settings.fallbackMs);
+    this.#transport = settings.transport === "websocket" ? "websocket" : "sse";
+    this.#lastEventId = lastEventId;
+  }
+
+  /**
+   * The id of the last event received (or the one given to resume from).
+   *
+   * @returns {string | undefined}
+   * @example
+   * ```ts
+   * import { Reconnector } from "./reconnector.js";
+   * import { validated } from "./options.js";
+   * const host = { state() {}, event() {}, reset() {}, error() {} };
+   * const hubUrl = new URL("http://localhost:8000/feeds/clock");
+   * const settings = validated({ topics: [] });
+   * const signal = AbortSignal.abort();
+   * const reconnector = new Reconnector({ hubUrl, settings, fetch, signal, lastEventId: "e", host });
+   * console.assert(reconnector.lastEventId === "e");
+   * ```
+   */
+  get lastEventId() {
+    return this.#lastEventId;
+  }
+
+  /**
+   * The transport of the current (or next) connection.
+   *
+   * @returns {"sse" | "websocket"}
+   * @example
+   * ```ts
+   * import { Reconnector } from "./reconnector.js";
+   * import { validated } from "./options.js";
+   * const host = { state() {}, event() {}, reset() {}, error() {} };
+   * const hubUrl = new URL("http://localhost:8000/feeds/clock");
+   * const settings = validated({ topics: [] });
+   * const signal = AbortSignal.abort();
+   * const reconnector = new Reconnector({ hubUrl, settings, fetch, signal, lastEventId: "e", host });
+   * console.assert(reconnector.transport === "sse");
+   * ```
+   */
+  get transport() {
+    return this.#transport;
+  }
+
+  /**
+   * Connects and reconnects until the signal aborts, the hub says the stream is finished (204) or
+   * refuses it for good.
+   *
+   * @returns {Promise<SubscriptionError | undefined>} the final refusal, if any
+   * @example
+   * ```ts
+   * import { Reconnector } from "./reconnector.js";
+   * import { validated } from "./options.js";
+   * const reconnector = new Reconnector({
+   *   hubUrl: new URL("http://localhost:8000/feeds/no-such-feed"),
+   *   settings: validated({ topics: [] }),
+   *   fetch,
+   *   signal: AbortSignal.timeout(1000),
+   *   lastEventId: undefined,
+   *   host: { state() {}, event() {}, reset() {}, error() {} },
+   * });
+   * console.log((await reconnector.run())?.status); // 404 from a tidings hub
+   * ```
+   */
+  async run() {
+    const signal = this.#signal;
+    let attempt = 0;
+    let retriedUnauthorized = false;
+    while (!signal.aborted) {
+      const transport = this.#chooser.next;
+      /** @type {Outcome | undefined} */
+      let outcome;
+      /** @type {string | undefined} */
+      let token;
+      try {
+        token = await this.#tokens.current(signal);
+      } catch (error) {
+        const message = `the token function failed: ${messageOf(error)}`;
+        outcome = { kind: "retry", error: new SubscriptionError(message, { cause: error }) };
+      }
+      if (signal.aborted) break;
+      outcome ??= transport === "sse"
+        ? await connectSse(this.#attempt("sse", token))
+        : await connectWebSocket(this.#attempt("websocket", token));
+      if (signal.aborted) break;
+      if (outcome.kind === "finished") break;
+      if (outcome.kind === "fatal") {
+        if (
+          outcome.error?.status === 401 && typeof this.#settings.token === "function" &&
+          !retriedUnauthorized
+        ) {
+          retriedUnauthorized = true; // the token may have expired meanwhile: one fresh try
+          this.#tokens.forget();
+          continue;
+        }
+        return outcome.error;
+      }
+      if (outcome.opened) {
+        attempt = 0;
+        retriedUnauthorized = false;
+      }
+      const wasProbing = this.#chooser.probing;
+      const fellBack = this.#chooser.weigh(transport, outcome);
+      if (outcome.onPurpose) continue;
+      // A failed try of SSE goes straight back to a working WebSocket: no visible interruption.
+      if (!(fellBack && wasProbing)) this.#host.state("reconnecting");
+      if (outcome.error) this.#host.error(outcome.error);
+      if (fellBack) continue;
+      const baseMs = this.#retryMs ?? this.#settings.minDelayMs;
+      const { maxDelayMs: maxMs } = this.#settings;
+      await wait(
+        reconnectDelay({ attempt, baseMs, maxMs, retryAfterMs: outcome.retryAfterMs }),
+        signal,
+      );
+      attempt++;
+    }
+    return undefined;
+  }
+
+  /**
+   * What a transport needs for one attempt, resuming after the last event received.
+   *
+   * @param {"sse" | "websocket"} transport
+   * @param {string | undefined} token
+   * @returns {Attempt}
+   */
+  #attempt(transport, token) {
+    const requested = this.#lastEventId;
+    return {
+      url: (kind) => subscriptionUrl(this.#hubUrl, this.#settings, kind, requested, token),
+      token,
+      lastEventId: requested,
+      signal: this.#signal,
+      fetch: this.#fetch,
+      heartbeatMs: this.#settings.heartbeatMs,
+      opened: (connection) => {
+        this.#transport = transport;
+        this.#host.state("open");
+        return this.#planReconnects(connection, transport);
+      },
+      received: (id, type, data, topic) => this.#received(id, type, data, topic),
+      retry: (ms) => this.#retryMs = ms,
+      resumed: (resumedFrom) => {
+        if (requested !== undefined && requested !== "earliest" && resumedFrom === "earliest") {
+          this.#host.reset({ requested });
+        }
+      },
+    };
+  }
+
+  /**
+   * Timers that end a healthy connection on purpose: the token refresh (the new token is fetched
+   * first), and the scheduled return from WebSocket to SSE.
+   *
+   * @param {Connection} connection
+   * @param {"sse" | "websocket"} transport
+   * @returns {() => void} cancels them
+   */
+  #planReconnects(connection, transport) {
+    /** @type {ReturnType<typeof setTimeout>[]} */
+    const timers = [];
+    const refreshAt = this.#tokens.refreshAt;
+    if (typeof this.#settings.token === "function" && refreshAt !== undefined) {
+      timers.push(setTimeout(async () => {
+        try {
+          await this.#tokens.current(connection.signal, true);
+        } catch (error) {
+          this.#host.error(new SubscriptionError(`token refresh: ${messageOf(error)}`));
+          return; // keep the connection; the hub ends it at expiry and the next attempt retries
+        }
+        connection.endOnPurpose();
+      }, Math.max(MIN_REFRESH_DELAY_MS, refreshAt - Date.now())));
+    }
+    const sseTryInMs = this.#chooser.msUntilSseTry(transport);
+    if (sseTryInMs !== undefined) {
+      timers.push(setTimeout(() => {
+        this.#chooser.trySseNext();
+        connection.endOnPurpose();
+      }, sseTryInMs));
+    }
+    return () => timers.forEach((timer) => clearTimeout(timer));
+  }
+
+  /**
+   * @param {string} id
+   * @param {string} type
+   * @param {string} data
+   * @param {string | undefined} topic
+   */
+  #received(id, type, data, topic) {
+    if (this.#signal.aborted) return;
+    if (id !== "") this.#lastEventId = id;
+    /** @type {TidingsEvent} */
+    const event = { id, type, data, json: () => JSON.parse(data) };
+    if (topic !== undefined) event.topic = topic;
+    this.#host.event(event);
+  }
+}

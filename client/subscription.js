@@ -1,0 +1,309 @@
+// @ts-check
+/**
+ * A live subscription: the public face of the client. It holds the state, tells listeners what
+ * happens (`statechange`, `reset`, `error`) and hands out the events; a {@linkcode Reconnector}
+ * keeps it connected.
+ *
+ * @module
+ */
+
+import { EventDelivery } from "./event_delivery.js";
+import { messageOf, reportLater, SubscriptionError } from "./errors.js";
+import { validated } from "./options.js";
+import { Reconnector } from "./reconnector.js";
+
+/**
+ * Where a subscription is: `"connecting"` until the first connection opens, `"open"` while events
+ * can flow, `"reconnecting"` after an attempt failed or a connection dropped, `"closed"` for good.
+ *
+ * @typedef {"connecting" | "open" | "reconnecting" | "closed"} SubscriptionState
+ */
+
+/**
+ * @typedef {import("./event_delivery.js").TidingsEvent} TidingsEvent
+ * @typedef {import("./options.js").SubscribeOptions} SubscribeOptions
+ */
+
+/**
+ * A live subscription: iterate it (`for await`), or listen per event type with `on()`. It is an
+ * `EventTarget` for its own notifications: `"statechange"`, `"reset"` (the hub lost the history
+ * after `lastEventId`: re-fetch your state) and `"error"` (detail: a {@linkcode SubscriptionError},
+ * for every failed attempt and for the final one).
+ *
+ * @example
+ * ```ts
+ * import { subscribe } from "./tidings_client.js";
+ * const subscription = subscribe("http://localhost:8000/.well-known/mercure", { topics: ["chat"] });
+ * subscription.onstatechange = () => console.log(subscription.state);
+ * subscription.addEventListener("reset", () => console.log("reload the chat history"));
+ * await subscription.close();
+ * ```
+ */
+export class Subscription extends EventTarget {
+  /**
+   * Called on every state change.
+   *
+   * @type {((event: CustomEvent) => void) | null}
+   */
+  onstatechange = null;
+  /**
+   * Called when the hub lost the history.
+   *
+   * @type {((event: CustomEvent) => void) | null}
+   */
+  onreset = null;
+  /**
+   * Called on every error.
+   *
+   * @type {((event: CustomEvent<SubscriptionError>) => void) | null}
+   */
+  onerror = null;
+
+  #controller = new AbortController();
+  /** @type {SubscriptionState} */
+  #state = "connecting";
+  /** @type {SubscriptionError | undefined} */
+  #error;
+  #delivery = new EventDelivery();
+  /** @type {Reconnector} */
+  #reconnector;
+  /** @type {AbortSignal | undefined} */
+  #externalSignal;
+  /** @type {Promise<void>} */
+  #closed;
+  #onExternalAbort = () => void this.close();
+
+  /**
+   * Use `subscribe`, which calls this.
+   *
+   * @param {string | URL} hubUrl
+   * @param {SubscribeOptions} options
+   * @example
+   * ```ts
+   * import { Subscription } from "./subscription.js";
+   * const subscription = new Subscription("http://localhost:8000/feeds/clock", { topics: [] });
+   * await subscription.close();
+   * ```
+   */
+  constructor(hubUrl, options) {
+    super();
+    const url = new URL(hubUrl, pageHref());
+    const settings = validated(options);
+    const chosen = options.fetch;
+    /** @type {typeof fetch} */
+    const fetcher = chosen
+      ? (input, init) => chosen(input, init)
+      : (input, init) => fetch(input, init);
+    this.#reconnector = new Reconnector({
+      hubUrl: url,
+      settings,
+      fetch: fetcher,
+      signal: this.#controller.signal,
+      lastEventId: options.lastEventId,
+      host: {
+        state: (state) => this.#setState(state),
+        event: (event) => this.#delivery.deliver(event),
+        reset: (detail) => this.#notify("reset", detail),
+        error: (error) => this.#notify("error", error),
+      },
+    });
+    const external = this.#externalSignal = options.signal;
+    if (external?.aborted) this.#controller.abort();
+    else external?.addEventListener("abort", this.#onExternalAbort, { once: true });
+    this.#closed = this.#reconnector.run()
+      .then((error) => {
+        this.#error = error;
+      }, (error) => {
+        this.#error = new SubscriptionError(`client failure: ${messageOf(error)}`, {
+          cause: error,
+        });
+      })
+      .then(() => this.#shutDown());
+  }
+
+  /**
+   * The current state.
+   *
+   * @returns {SubscriptionState}
+   * @example
+   * ```ts
+   * import { subscribe } from "./tidings_client.js";
+   * const subscription = subscribe("http://localhost:8000/feeds/clock", { topics: [] });
+   * console.assert(subscription.state === "connecting");
+   * await subscription.close();
+   * ```
+   */
+  get state() {
+    return this.#state;
+  }
+
+  /**
+   * The id of the last event received (or the one given to resume from): where a reconnection
+   * resumes.
+   *
+   * @returns {string | undefined}
+   * @example
+   * ```ts
+   * import { subscribe } from "./tidings_client.js";
+   * const subscription = subscribe("http://localhost:8000/feeds/clock", { topics: [], lastEventId: "x" });
+   * console.assert(subscription.lastEventId === "x");
+   * await subscription.close();
+   * ```
+   */
+  get lastEventId() {
+    return this.#reconnector.lastEventId;
+  }
+
+  /**
+   * The transport of the current (or next) connection.
+   *
+   * @returns {"sse" | "websocket"}
+   * @example
+   * ```ts
+   * import { subscribe } from "./tidings_client.js";
+   * const subscription = subscribe("http://localhost:8000/feeds/clock", { topics: [] });
+   * console.assert(subscription.transport === "sse");
+   * await subscription.close();
+   * ```
+   */
+  get transport() {
+    return this.#reconnector.transport;
+  }
+
+  /**
+   * Why the subscription closed, when the hub refused it for good (401, 403, 404, …).
+   *
+   * @returns {SubscriptionError | undefined}
+   * @example
+   * ```ts
+   * import { subscribe } from "./tidings_client.js";
+   * const subscription = subscribe("http://localhost:8000/nowhere", {
+   *   topics: ["x"],
+   *   signal: AbortSignal.timeout(1000),
+   * });
+   * await subscription.closed;
+   * console.log(subscription.error?.status); // 404 from a hub; undefined if none answered
+   * ```
+   */
+  get error() {
+    return this.#error;
+  }
+
+  /**
+   * Resolves once the subscription is closed and every connection and timer is released.
+   *
+   * @returns {Promise<void>}
+   * @example
+   * ```ts
+   * import { subscribe } from "./tidings_client.js";
+   * const subscription = subscribe("http://localhost:8000/feeds/orders/o-1", {
+   *   topics: [],
+   *   signal: AbortSignal.timeout(1000),
+   * });
+   * await subscription.closed; // the order completed (204), a 404, or the signal aborted
+   * ```
+   */
+  get closed() {
+    return this.#closed;
+  }
+
+  /**
+   * Calls `callback` for every event of `type` (`"message"` for events published without one).
+   *
+   * @param {string} type
+   * @param {(event: TidingsEvent) => void} callback
+   * @returns {() => void} removes the listener
+   * @example
+   * ```ts
+   * import { subscribe } from "./tidings_client.js";
+   * const subscription = subscribe("http://localhost:8000/feeds/stocks", { topics: [] });
+   * const stop = subscription.on("price_update", (event) => console.log(event.json()));
+   * stop();
+   * await subscription.close();
+   * ```
+   */
+  on(type, callback) {
+    return this.#delivery.on(type, callback);
+  }
+
+  /**
+   * Closes the subscription: the connection, every timer and every iteration end.
+   *
+   * @returns {Promise<void>} resolves when everything is released
+   * @example
+   * ```ts
+   * import { subscribe } from "./tidings_client.js";
+   * const subscription = subscribe("http://localhost:8000/feeds/clock", { topics: [] });
+   * await subscription.close();
+   * console.assert(subscription.state === "closed");
+   * ```
+   */
+  close() {
+    this.#controller.abort();
+    return this.#closed;
+  }
+
+  /**
+   * Iterates the events that arrive from now on, until the subscription closes. Leaving the loop
+   * ends only this iteration; {@linkcode Subscription.close} ends the subscription. After a final
+   * refusal the iteration throws the {@linkcode SubscriptionError}.
+   *
+   * @returns {AsyncIterableIterator<TidingsEvent>}
+   * @example
+   * ```ts
+   * import { subscribe } from "./tidings_client.js";
+   * const subscription = subscribe("http://localhost:8000/feeds/clock", {
+   *   topics: [],
+   *   signal: AbortSignal.timeout(500),
+   * });
+   * for await (const event of subscription) console.log(event.data);
+   * ```
+   */
+  [Symbol.asyncIterator]() {
+    return this.#delivery.iterate();
+  }
+
+  /** @param {SubscriptionState} state */
+  #setState(state) {
+    if (this.#state === state) return;
+    const previous = this.#state;
+    this.#state = state;
+    this.#notify("statechange", { state, previous });
+  }
+
+  /**
+   * @param {"statechange" | "reset" | "error"} type
+   * @param {unknown} detail
+   */
+  #notify(type, detail) {
+    const event = new CustomEvent(type, { detail });
+    const handler = type === "statechange"
+      ? this.onstatechange
+      : type === "reset"
+      ? this.onreset
+      : this.onerror;
+    try {
+      handler?.call(this, /** @type {CustomEvent<any>} */ (event));
+    } catch (error) {
+      reportLater(error);
+    }
+    this.dispatchEvent(event);
+  }
+
+  #shutDown() {
+    this.#controller.abort();
+    this.#externalSignal?.removeEventListener("abort", this.#onExternalAbort);
+    if (this.#error) this.#notify("error", this.#error);
+    this.#setState("closed");
+    this.#delivery.finish(this.#error);
+  }
+}
+
+/** @returns {string | undefined} the page's address in a browser */
+function pageHref() {
+  try {
+    return globalThis.location?.href;
+  } catch {
+    return undefined; // Deno without --location
+  }
+}
