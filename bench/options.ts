@@ -40,6 +40,8 @@ export interface BenchOptions {
   jsonPath?: string;
   markdownPath?: string;
   maxMinutes: number;
+  /** Runs of each scenario × target; tables show the median of each figure. */
+  repeat: number;
 }
 
 /** Headings of the scenario tables. */
@@ -127,6 +129,7 @@ export function parseOptions(args: string[]): BenchOptions {
     "json",
     "markdown",
     "max-minutes",
+    "repeat",
     "fanout-subscribers",
     "fanout-rate",
     "burst-subscribers",
@@ -205,6 +208,7 @@ export function parseOptions(args: string[]): BenchOptions {
     nchanDurableReference: flags.get("nchan-durable") !== "false",
     jsonPath: flags.get("json"),
     markdownPath: flags.get("markdown"),
-    maxMinutes: int("max-minutes", smoke ? 3 : 40),
+    maxMinutes: int("max-minutes", smoke ? 3 : 40 * Math.max(1, int("repeat", 1))),
+    repeat: Math.max(1, int("repeat", 1)),
   };
 }

@@ -24,6 +24,9 @@ export interface Outcome {
   notes: string[];
   /** Correctness problems: lost events, failed connections or publishes. */
   failures: string[];
+  /** Which repetition (1-based) this was; merged outcomes say how many they summarise. */
+  round?: number;
+  rounds?: number;
 }
 
 /**
@@ -111,4 +114,50 @@ export class OutcomeBuilder {
  */
 export function describeCounts(counts: Record<string, number>): string {
   return Object.entries(counts).map(([message, count]) => `${message} ×${count}`).join("; ");
+}
+
+/**
+ * Merges repetitions of the same scenario × target: each metric becomes the median of its runs;
+ * notes and failures are kept, prefixed with the run number when there were several.
+ *
+ * @example
+ * ```ts
+ * import { mergeRounds } from "./outcome.ts";
+ * const run = (value: number, round: number) => ({ scenario: "s", target: "t", round, notes: [], failures: [],
+ *   metrics: [{ name: "m", value, unit: "", better: "higher" as const }] });
+ * console.assert(mergeRounds([run(1, 1), run(5, 2), run(3, 3)])[0].metrics[0].value === 3);
+ * ```
+ */
+export function mergeRounds(outcomes: Outcome[]): Outcome[] {
+  const groups = new Map<string, Outcome[]>();
+  for (const outcome of outcomes) {
+    const key = `${outcome.scenario}\u0000${outcome.target}`;
+    groups.set(key, [...(groups.get(key) ?? []), outcome]);
+  }
+  return [...groups.values()].map((runs) => {
+    if (runs.length === 1) return runs[0];
+    const names = [...new Set(runs.flatMap((run) => run.metrics.map((metric) => metric.name)))];
+    const metrics: Metric[] = names.map((name) => {
+      const sample = runs.flatMap((run) => run.metrics).find((metric) => metric.name === name)!;
+      const values = runs.map((run) => run.metrics.find((metric) => metric.name === name)?.value)
+        .filter((value): value is number => value !== undefined && Number.isFinite(value))
+        .sort((a, b) => a - b);
+      const value = values.length === 0
+        ? undefined
+        : values.length % 2
+        ? values[(values.length - 1) / 2]
+        : (values[values.length / 2 - 1] + values[values.length / 2]) / 2;
+      return { ...sample, value };
+    });
+    const tagged = (pick: (run: Outcome) => string[]) =>
+      runs.flatMap((run) => pick(run).map((text) => `run ${run.round ?? "?"}: ${text}`));
+    return {
+      scenario: runs[0].scenario,
+      target: runs[0].target,
+      metrics,
+      notes: tagged((run) => run.notes),
+      failures: tagged((run) => run.failures),
+      rounds: runs.length,
+    };
+  });
 }

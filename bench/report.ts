@@ -45,6 +45,8 @@ export function renderTables(outcomes: Outcome[], titles: Record<string, string>
       if (base && run !== base) columns.push(`${run.target} ÷ nchan`);
     }
     lines.push(`### ${titles[scenario] ?? scenario}`, "");
+    const rounds = Math.max(...runs.map((run) => run.rounds ?? 1));
+    if (rounds > 1) lines.push(`Median of ${rounds} runs per target (targets interleaved).`, "");
     lines.push(`| metric | ${columns.join(" | ")} |`);
     lines.push(`|---|${columns.map(() => "---:").join("|")}|`);
     const names = [...new Set(runs.flatMap((o) => o.metrics.map((m) => m.name)))];

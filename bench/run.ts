@@ -7,7 +7,7 @@
 
 import { runCatchUp, runDurable } from "./durable_and_catchup.ts";
 import { type LiveSpec, type Rig, runLive } from "./live.ts";
-import type { Outcome } from "./outcome.ts";
+import { mergeRounds, type Outcome } from "./outcome.ts";
 import { machineInfo } from "./proc_stats.ts";
 import { renderTables, renderTargets } from "./report.ts";
 import { type RunningTarget, startNchan, startTidings } from "./servers.ts";
@@ -97,7 +97,7 @@ async function main(): Promise<number> {
   );
   const pool = WorkerPool.spawn(options.clientProcesses);
   const publisher = LoadWorker.spawn();
-  const outcomes: Outcome[] = [];
+  let outcomes: Outcome[] = [];
   let running: RunningTarget | undefined;
   let port = options.port;
   const watchdog = setTimeout(() => {
@@ -107,41 +107,47 @@ async function main(): Promise<number> {
   }, options.maxMinutes * 60_000);
   try {
     for (const scenario of options.scenarios) {
-      for (const targetName of options.targets) {
-        if (scenario === "durable" && targetName === "nchan" && !options.nchanDurableReference) {
-          continue;
-        }
-        const t0 = performance.now();
-        running = await startTarget(targetName, options, port++);
-        const rig: Rig = {
-          target: running,
-          subscribers: pool,
-          publisher,
-          tag: `b${Date.now().toString(36)}`,
-        };
-        try {
-          const outcome = await runScenario(rig, scenario, options);
-          outcomes.push(outcome);
-          const trouble = outcome.failures.length ? ` — ${outcome.failures.length} FAILURE(S)` : "";
-          console.error(
-            `bench: ${scenario} × ${running.label} done in ${
-              ((performance.now() - t0) / 1000).toFixed(1)
-            } s${trouble}`,
-          );
-        } catch (error) {
-          outcomes.push({
-            scenario,
-            target: running.label,
-            metrics: [],
-            notes: [],
-            failures: [`scenario crashed: ${(error as Error).message}`],
-          });
-          console.error(`bench: ${scenario} × ${running.label} crashed:`, error);
-        } finally {
-          // Server first: its sockets take the TIME_WAIT state, the client's ephemeral ports stay free.
-          await running.stop();
-          running = undefined;
-          await pool.broadcast({ op: "close" }).catch(() => {});
+      for (let round = 1; round <= options.repeat; round++) {
+        for (const targetName of options.targets) {
+          if (scenario === "durable" && targetName === "nchan" && !options.nchanDurableReference) {
+            continue;
+          }
+          const t0 = performance.now();
+          running = await startTarget(targetName, options, port++);
+          const rig: Rig = {
+            target: running,
+            subscribers: pool,
+            publisher,
+            tag: `b${Date.now().toString(36)}`,
+          };
+          try {
+            const outcome = await runScenario(rig, scenario, options);
+            outcome.round = round;
+            outcomes.push(outcome);
+            const trouble = outcome.failures.length
+              ? ` — ${outcome.failures.length} FAILURE(S)`
+              : "";
+            console.error(
+              `bench: ${scenario} × ${running.label} done in ${
+                ((performance.now() - t0) / 1000).toFixed(1)
+              } s${trouble}`,
+            );
+          } catch (error) {
+            outcomes.push({
+              round,
+              scenario,
+              target: running.label,
+              metrics: [],
+              notes: [],
+              failures: [`scenario crashed: ${(error as Error).message}`],
+            });
+            console.error(`bench: ${scenario} × ${running.label} crashed:`, error);
+          } finally {
+            // Server first: its sockets take the TIME_WAIT state, the client's ephemeral ports stay free.
+            await running.stop();
+            running = undefined;
+            await pool.broadcast({ op: "close" }).catch(() => {});
+          }
         }
       }
     }
@@ -151,6 +157,8 @@ async function main(): Promise<number> {
     await publisher.stop();
   }
 
+  const rounds = outcomes;
+  outcomes = mergeRounds(rounds);
   const checks = checkTargets(outcomes, options.smoke);
   const report = [
     `## Run of ${started.toISOString()}${options.smoke ? " (smoke sizes: not a measurement)" : ""}`,

@@ -215,6 +215,8 @@ export interface TidingsOptions {
   env?: Record<string, string>;
   /** Where the server's stdout/stderr go. */
   logPath?: string;
+  /** Extra `deno serve` flags (e.g. `--inspect=127.0.0.1:9229` for profiling). */
+  denoFlags?: string[];
 }
 
 /** The secret the bench signs tokens with. */
@@ -244,6 +246,7 @@ export async function startTidings(options: TidingsOptions): Promise<RunningTarg
   const args = [
     "serve",
     ...(options.isolates > 1 ? ["--parallel"] : []),
+    ...(options.denoFlags ?? []),
     `--port=${options.port}`,
     `--host=${HOST}`,
     "--allow-net",
