@@ -39,7 +39,8 @@ export class Subscriber {
   onOverflow: () => void = () => {};
   /**
    * Live push mode: when set, each dispatch hands this subscriber's matched updates to the sink
-   * at once, as one batch, instead of queueing them for a generator to take.
+   * at once, as one batch, instead of queueing them for a generator to take. The sink must not
+   * keep the array it is given.
    */
   sink: ((updates: StoredUpdate[]) => void) | undefined;
   /** Set by the fan-out while a dispatch has queued something for this subscriber. */
@@ -114,7 +115,11 @@ export class Subscriber {
    */
   flush(): void {
     if (this.sink) {
-      if (this.#queue.length > 0) this.sink(this.take());
+      if (this.#queue.length === 0) return;
+      // The sink reads the batch during the call and keeps no reference: reuse the array.
+      this.sink(this.#queue);
+      this.#queue.length = 0;
+      this.#queuedBytes = 0;
     } else {
       this.notifier.notify();
     }

@@ -45,7 +45,7 @@ export async function pushSubscription(
   options: SubscriptionOptions,
   sink: SseSink,
 ): Promise<void> {
-  const { signal } = options;
+  const { signal, isFinal } = options;
   let live: Subscriber | undefined;
   const history = subscribeUpdates(source, {
     ...options,
@@ -64,10 +64,10 @@ export async function pushSubscription(
       signal.addEventListener("abort", () => resolve(), { once: true });
       subscriber.sink = (updates) => {
         let batch = updates;
-        const finalIndex = options.isFinal ? batch.findIndex(options.isFinal) : -1;
+        const finalIndex = isFinal ? batch.findIndex(isFinal) : -1;
         if (finalIndex >= 0) batch = batch.slice(0, finalIndex + 1);
         const fits = sink.write(encodeBatch(batch));
-        if (options.onSent) { for (const update of batch) options.onSent(update); }
+        options.onSent?.(batch.length);
         if (finalIndex >= 0) {
           sink.close();
           resolve();

@@ -37,8 +37,8 @@ export interface SubscriptionOptions {
   maxQueuedBytes?: number;
   /** Deliver at most one update per topic per interval: the latest. */
   throttleMs?: number;
-  /** Called for every update sent, after it is sent (metrics, end-of-stream detection). */
-  onSent?: (update: StoredUpdate) => void;
+  /** Called after each write with the number of updates it carried (metrics). */
+  onSent?: (count: number) => void;
   /** Ends the stream after sending an update for which this returns true. */
   isFinal?: (update: StoredUpdate) => boolean;
   /**
@@ -66,6 +66,7 @@ export interface SubscriptionOptions {
  * ```
  */
 export function encodeBatch(updates: StoredUpdate[]): Uint8Array {
+  if (updates.length === 1) return updateBytes(updates[0]);
   if (updates.some((update) => update.priority)) return encodePrioritisedBatch(updates);
   return concatBytes(updates.map(updateBytes));
 }
@@ -224,7 +225,7 @@ export async function* subscribeUpdates(
       waitingForConsumer = true;
       yield batch;
       waitingForConsumer = false;
-      if (options.onSent) { for (const update of batch) options.onSent(update); }
+      options.onSent?.(batch.length);
       if (finalIndex >= 0) return;
       if (options.throttleMs) {
         if (!(await sleep(options.throttleMs, signal))) return;

@@ -231,7 +231,7 @@ export async function prepareSubscription(
       throttleMs,
       maxQueuedBytes: config.subscriberBufferBytes,
       isFinal: plan.isFinal,
-      onSent: () => metrics.delivered++,
+      onSent: (count) => metrics.delivered += count,
       onStalled: () => {
         metrics.count("slow_consumer_disconnects_total");
         log("info", "slow consumer disconnected", { ip });
