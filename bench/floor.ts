@@ -65,18 +65,24 @@ async function weigh(kind: string, port: number, connections: number): Promise<s
   try {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const before = await treeRssBytes(child.pid);
-    const share = Math.ceil(connections / pool.workers.length);
-    const opened = await Promise.all(pool.workers.map((worker) =>
-      worker.call<{ opened: number }>({
-        op: "subscribe",
-        host: HOST,
-        port,
-        groups: [{ path: "/", topic: 0, count: share }],
-        concurrency: 64,
-        bufferBytes: 4096,
-        timeoutMs: 60_000,
-      })
-    ));
+    const workers = pool.workers.length;
+    const opened = await Promise.all(
+      pool.workers.map((worker, i) =>
+        worker.call<{ opened: number }>({
+          op: "subscribe",
+          host: HOST,
+          port,
+          groups: [{
+            path: "/",
+            topic: 0,
+            count: Math.floor(connections / workers) + (i < connections % workers ? 1 : 0),
+          }],
+          concurrency: 64,
+          bufferBytes: 4096,
+          timeoutMs: 60_000,
+        })
+      ),
+    );
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const after = await treeRssBytes(child.pid);
     const open = opened.reduce((sum, o) => sum + o.opened, 0);

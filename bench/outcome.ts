@@ -149,8 +149,20 @@ export function mergeRounds(outcomes: Outcome[]): Outcome[] {
         : (values[values.length / 2 - 1] + values[values.length / 2]) / 2;
       return { ...sample, value };
     });
-    const tagged = (pick: (run: Outcome) => string[]) =>
-      runs.flatMap((run) => pick(run).map((text) => `run ${run.round ?? "?"}: ${text}`));
+    // A text every run produced is kept once; the others are tagged with their run.
+    const tagged = (pick: (run: Outcome) => string[]) => {
+      const everywhere = pick(runs[0]).filter((text) =>
+        runs.every((run) => pick(run).includes(text))
+      );
+      return [
+        ...everywhere,
+        ...runs.flatMap((run) =>
+          pick(run).filter((text) => !everywhere.includes(text)).map((text) =>
+            `run ${run.round ?? "?"}: ${text}`
+          )
+        ),
+      ];
+    };
     return {
       scenario: runs[0].scenario,
       target: runs[0].target,

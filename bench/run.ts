@@ -178,7 +178,7 @@ async function main(): Promise<number> {
     await Deno.writeTextFile(
       options.jsonPath,
       JSON.stringify(
-        { started: started.toISOString(), machine, args: Deno.args, outcomes, checks },
+        { started: started.toISOString(), machine, args: Deno.args, outcomes, checks, rounds },
         null,
         2,
       ),
