@@ -198,11 +198,16 @@ export async function prepareSubscription(
   }
   metrics.connectionOpened(ip);
   const subscriber = `urn:uuid:${crypto.randomUUID()}`;
-  const ends: Array<() => Promise<void>> = [];
+  // Recorded in the background: the stream starts without waiting for these KV commits.
+  const ends: Array<Promise<() => Promise<void>>> = [];
   // Chat presence reads these records too, so a named chat viewer is recorded either way.
   if (config.subscriptionEvents || plan.payload !== undefined) {
     for (const selector of selectorSources(plan.selectors)) {
-      ends.push(await openSubscription(hub, selector, subscriber, plan.payload));
+      ends.push(
+        openSubscription(hub, selector, subscriber, plan.payload).catch(() => () =>
+          Promise.resolve()
+        ),
+      );
     }
   }
   const stops: AbortSignal[] = [hub.closing];
@@ -242,7 +247,7 @@ export async function prepareSubscription(
       if (released) return;
       released = true;
       metrics.connectionClosed(ip);
-      for (const end of ends) end().catch(() => {});
+      for (const end of ends) end.then((close) => close()).catch(() => {});
       log("info", "connection closed", { ip });
     },
   };
