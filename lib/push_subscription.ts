@@ -9,6 +9,8 @@
  */
 
 import type { Subscriber } from "./fanout.ts";
+import type { StoredUpdate } from "./update.ts";
+import { abortable } from "./abortable.ts";
 import type { SseSink } from "./sse_response.ts";
 import {
   encodeBatch,
@@ -46,39 +48,40 @@ export async function pushSubscription(
   sink: SseSink,
 ): Promise<void> {
   const { signal, isFinal } = options;
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => finish = resolve);
+  const writeLive = (updates: StoredUpdate[]) => {
+    let batch = updates;
+    const finalIndex = isFinal ? batch.findIndex(isFinal) : -1;
+    if (finalIndex >= 0) batch = batch.slice(0, finalIndex + 1);
+    const fits = sink.write(encodeBatch(batch));
+    options.onSent?.(batch.length);
+    if (finalIndex >= 0) {
+      sink.close();
+      finish();
+    } else if (!fits) {
+      options.onStalled?.();
+      finish();
+    }
+  };
   let live: Subscriber | undefined;
+  // The sink is installed inside the hand-off, synchronously, so no dispatch can slip between the
+  // generator's last batch and the first push.
   const history = subscribeUpdates(source, {
     ...options,
-    handOff: (subscriber) => live = subscriber,
+    handOff: (subscriber) => {
+      live = subscriber;
+      subscriber.sink = writeLive;
+    },
   });
   for await (const batch of history) {
     if (!sink.write(encodeBatch(batch)) && !(await sink.drained(signal))) return;
   }
-  if (!live || signal.aborted) {
-    if (live) source.fanout.remove(live);
-    return;
-  }
-  const subscriber = live;
+  if (!live) return;
   try {
-    await new Promise<void>((resolve) => {
-      signal.addEventListener("abort", () => resolve(), { once: true });
-      subscriber.sink = (updates) => {
-        let batch = updates;
-        const finalIndex = isFinal ? batch.findIndex(isFinal) : -1;
-        if (finalIndex >= 0) batch = batch.slice(0, finalIndex + 1);
-        const fits = sink.write(encodeBatch(batch));
-        options.onSent?.(batch.length);
-        if (finalIndex >= 0) {
-          sink.close();
-          resolve();
-        } else if (!fits) {
-          options.onStalled?.();
-          resolve();
-        }
-      };
-    });
+    if (!signal.aborted) await abortable(finished, signal);
   } finally {
-    subscriber.sink = undefined;
-    source.fanout.remove(subscriber);
+    live.sink = undefined;
+    source.fanout.remove(live);
   }
 }
