@@ -74,9 +74,8 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   log("info", "shutting down", { signal, connections: metrics.connections });
   hub.beginShutdown();
-  const deadline = Date.now() + 3500;
-  while (hub.log.pending > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  await new Promise((r) => setTimeout(r, 150));
+  await hub.flush(3500); // Deno Deploy allows 5 s between SIGINT and SIGKILL
+  await new Promise((resolve) => setTimeout(resolve, 150)); // let the last responses go out
   hub.close();
   kv.close();
   Deno.exit(0);

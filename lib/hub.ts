@@ -233,7 +233,7 @@ export class Hub {
   }
 
   /**
-   * Waits until every queued append is committed.
+   * Waits until every queued append is committed (or `timeoutMs` passed).
    *
    * @example
    * ```ts
@@ -245,8 +245,11 @@ export class Hub {
    * kv.close();
    * ```
    */
-  async flush(): Promise<void> {
-    while (this.log.pending > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  async flush(timeoutMs = Infinity): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.log.pending > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   }
 
   /**
