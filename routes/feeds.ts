@@ -47,7 +47,7 @@ export function handleFeed(
   path: string,
 ): Response | Promise<Response> {
   const parts = path.split("/").filter((part) => part !== "");
-  if (parts.length === 1 && parts[0] in CURRENT_STATE) {
+  if (parts.length === 1 && Object.hasOwn(CURRENT_STATE, parts[0])) {
     return sharedFeed(request, context, parts[0]);
   }
   if (parts.length === 2 && parts[0] === "orders") return orderFeed(request, context, parts[1]);
@@ -104,8 +104,8 @@ async function finiteFeed(
   kind: "orders" | "games",
   id: string,
   finalType: string,
+  state: FiniteFeedState | null,
 ): Promise<Response> {
-  const state = (await context.hub.kv.get<FiniteFeedState>([kind, id])).value;
   if (!state) throw new BadRequest(404, `unknown ${kind === "orders" ? "order" : "game"} ${id}`);
   const topic = `${kind}/${id}`;
   const lastEventId = requestedLastEventId(request, new URL(request.url));
@@ -128,7 +128,7 @@ async function orderFeed(request: Request, context: AppContext, id: string): Pro
   }
   const state = (await context.hub.kv.get<FiniteFeedState>(["orders", id])).value;
   if (state?.status === "running") startOrder(context, id, (state.item as string | null) ?? null);
-  return finiteFeed(request, context, "orders", id, "order_complete");
+  return finiteFeed(request, context, "orders", id, "order_complete", state);
 }
 
 async function gameFeed(request: Request, context: AppContext, id: string): Promise<Response> {
@@ -156,5 +156,5 @@ async function gameFeed(request: Request, context: AppContext, id: string): Prom
   ) {
     throw new BadRequest(503, "too many live games here; try again later", { "retry-after": "30" });
   }
-  return finiteFeed(request, context, "games", id, "game_final");
+  return finiteFeed(request, context, "games", id, "game_final", state);
 }

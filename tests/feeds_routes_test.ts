@@ -54,6 +54,7 @@ Deno.test("bad and unknown orders, bad game ids and unknown feeds are refused wi
       ["/orders/ord_aaaaaaaaaaaa", undefined, 404, /unknown order/],
       ["/feeds/games/Bad_Id!", undefined, 400, /bad game id/],
       ["/feeds/weather", undefined, 404, /unknown feed/],
+      ["/feeds/toString", undefined, 404, /unknown feed/],
       ["/orders", { method: "POST", body: "{not json" }, 400, /malformed JSON/],
       ["/orders", { method: "POST", body: '{"item": 42}' }, 400, /item must be a string/],
       ["/chat/typing", { method: "POST", body: "[]" }, 400, /JSON body must be an object/],
