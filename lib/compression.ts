@@ -108,7 +108,10 @@ const COMPRESSIBLE = /^(text\/|application\/(json|ld\+json|javascript)|image\/sv
  * ```ts
  * import { maybeCompress } from "./compression.ts";
  * const request = new Request("http://x/", { headers: { "accept-encoding": "gzip" } });
- * const response = maybeCompress(request, new Response("x".repeat(1000), { headers: { "content-type": "text/plain" } }));
+ * const response = maybeCompress(
+ *   request,
+ *   new Response("x".repeat(1000), { headers: { "content-type": "text/plain", "content-length": "1000" } }),
+ * );
  * console.assert(response.headers.get("content-encoding") === "gzip");
  * ```
  */
@@ -118,9 +121,10 @@ export function maybeCompress(request: Request, response: Response): Response {
   if (!COMPRESSIBLE.test(type)) return response;
   const encoding = negotiateEncoding(request.headers.get("accept-encoding"));
   if (!encoding) return response;
-  const length = Number(response.headers.get("content-length") ?? "NaN");
-  if (length < 512) return response;
-  const body = type.startsWith("text/event-stream")
+  const stream = type.startsWith("text/event-stream");
+  // Other responses only when their length is known and worth it (tiny bodies grow when gzipped).
+  if (!stream && !(Number(response.headers.get("content-length")) >= 512)) return response;
+  const body = stream
     ? response.body.pipeThrough(flushingCompressor(encoding))
     : response.body.pipeThrough(new CompressionStream(encoding));
   const headers = new Headers(response.headers);

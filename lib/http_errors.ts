@@ -1,3 +1,5 @@
+import { concatBytes } from "./update.ts";
+
 /**
  * Refusals: every 4xx/5xx tidings sends says why, in plain text.
  *
@@ -57,34 +59,41 @@ export class BadRequest extends Error {
  * ```
  */
 export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > maxBytes) throw new BadRequest(413, `body larger than ${maxBytes} bytes`);
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > maxBytes) {
+    throw new BadRequest(413, `body larger than ${maxBytes} bytes`);
+  }
   if (!request.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = request.body.getReader();
-  while (true) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new BadRequest(413, `body larger than ${maxBytes} bytes`);
+  let bytes: Uint8Array;
+  if (declared !== null) {
+    // A declared length was checked: read it in one native call.
+    bytes = new Uint8Array(await request.arrayBuffer());
+  } else {
+    // No length (chunked): count while reading, and stop at the limit.
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const reader = request.body.getReader();
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > maxBytes) {
+        await reader.cancel().catch(() => {});
+        throw new BadRequest(413, `body larger than ${maxBytes} bytes`);
+      }
+      chunks.push(value);
     }
-    chunks.push(value);
+    bytes = concatBytes(chunks);
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
+  if (bytes.length > maxBytes) throw new BadRequest(413, `body larger than ${maxBytes} bytes`);
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    return utf8.decode(bytes);
   } catch {
     throw new BadRequest(400, "body is not valid UTF-8");
   }
 }
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * Reads a JSON object body; an empty body gives `{}`.

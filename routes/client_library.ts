@@ -72,6 +72,7 @@ export async function serveClientLibrary(pathname: string): Promise<Response | u
   return new Response(bytes, {
     headers: {
       "content-type": "text/javascript; charset=utf-8",
+      "content-length": String(bytes.length),
       "cache-control": "no-cache",
       "x-content-type-options": "nosniff",
     },

@@ -14,7 +14,6 @@ import { authorize, canPublishTo } from "../lib/mercure_auth.ts";
 import { isSafeFieldValue } from "../lib/sse_encoder.ts";
 import { matchesSelector } from "../lib/topic_selector.ts";
 import type { UpdateInput } from "../lib/update.ts";
-import { log } from "../lib/log.ts";
 import { clientIp } from "../lib/client_ip.ts";
 import type { RateLimiter } from "../lib/rate_limit.ts";
 
@@ -143,7 +142,6 @@ export async function handlePublish(
   const stored = await context.hub.publish(update);
   metrics.count("events_published_total");
   metrics.histograms.publish_latency_ms.observe(performance.now() - started);
-  log("debug", "published", { id: stored.id, topics: stored.topics });
   return new Response(stored.id, {
     status: 200,
     headers: {

@@ -58,6 +58,7 @@ export async function serveStatic(pathname: string): Promise<Response> {
   return new Response(bytes, {
     headers: {
       "content-type": TYPES[extension] ?? "application/octet-stream",
+      "content-length": String(bytes.length),
       "cache-control": "no-cache",
       ...SECURITY_HEADERS,
     },

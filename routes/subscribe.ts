@@ -159,11 +159,11 @@ export interface PreparedSubscription {
  * console.assert(typeof prepareSubscription === "function");
  * ```
  */
-export async function prepareSubscription(
+export function prepareSubscription(
   request: Request,
   context: AppContext,
   plan: StreamPlan,
-): Promise<PreparedSubscription | Response> {
+): PreparedSubscription | Response {
   const { hub, config, metrics } = context;
   const url = new URL(request.url);
   const throttleRaw = url.searchParams.get("throttle");
@@ -267,7 +267,7 @@ export async function openStream(
   context: AppContext,
   plan: StreamPlan,
 ): Promise<Response> {
-  const prepared = await prepareSubscription(request, context, plan);
+  const prepared = prepareSubscription(request, context, plan);
   if (prepared instanceof Response) return prepared;
   const { hub, config } = context;
   const comeBack = encodeEventBytes({

@@ -84,7 +84,7 @@ export function frameOf(update: StoredUpdate): string {
 export async function handleWebSocket(request: Request, context: AppContext): Promise<Response> {
   const plan = await planMercureSubscription(request, context);
   if (plan instanceof Response) return plan;
-  const prepared = await prepareSubscription(request, context, plan);
+  const prepared = prepareSubscription(request, context, plan);
   if (prepared instanceof Response) return prepared;
   const { socket, response } = Deno.upgradeWebSocket(request);
   const closed = new AbortController();

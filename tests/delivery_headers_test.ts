@@ -59,10 +59,10 @@ for (const coding of ["gzip", "deflate"] as const) {
       assert.deepEqual(await stream.waitFor(1), ["first"]);
       await publish(server.url, token, { topic: "zip", data: "second\nline" });
       assert.deepEqual(await stream.waitFor(2), ["first", "second\nline"]);
-      // Other compressible responses too.
+      // Other compressible responses too, when they are big enough to gain from it.
       const page = await rawRequest(
         server.port,
-        `GET /client.js HTTP/1.1\r\nHost: x\r\nAccept-Encoding: ${coding}\r\nConnection: close\r\n\r\n`,
+        `GET /client/tidings_client.js HTTP/1.1\r\nHost: x\r\nAccept-Encoding: ${coding}\r\nConnection: close\r\n\r\n`,
       );
       assert.equal(page.headers.get("content-encoding"), coding);
       const script = await new Response(
@@ -70,7 +70,7 @@ for (const coding of ["gzip", "deflate"] as const) {
           new DecompressionStream(coding) as unknown as TransformStream<Uint8Array, Uint8Array>,
         ),
       ).text();
-      assert.equal(script, await (await fetch(`${server.url}/client.js`)).text());
+      assert.equal(script, await (await fetch(`${server.url}/client/tidings_client.js`)).text());
     } finally {
       await stream.close();
       await server.close();
@@ -89,7 +89,7 @@ Deno.test("TIDINGS_COMPRESSION=off sends event streams and pages uncompressed", 
     assert.deepEqual(await stream.waitFor(1), ["plain"]);
     const page = await rawRequest(
       server.port,
-      "GET /client.js HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
+      "GET /client/tidings_client.js HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
     );
     assert.equal(page.status, 200);
     assert.equal(page.headers.get("content-encoding"), null);
