@@ -262,11 +262,11 @@ export function prepareSubscription(
  * console.assert(typeof openStream === "function");
  * ```
  */
-export async function openStream(
+export function openStream(
   request: Request,
   context: AppContext,
   plan: StreamPlan,
-): Promise<Response> {
+): Response {
   const prepared = prepareSubscription(request, context, plan);
   if (prepared instanceof Response) return prepared;
   const { hub, config } = context;
