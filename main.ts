@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Config, ConfigError, loadConfig } from "./lib/config.ts";
+import { loadConfigOrExit } from "./lib/config.ts";
 import type { AppContext } from "./lib/context.ts";
 import { rememberClientIp } from "./lib/client_ip.ts";
 import { preflight, withCors } from "./lib/cors.ts";
@@ -31,16 +31,7 @@ import { serveClientLibrary } from "./routes/client_library.ts";
 import { maybeCompress } from "./lib/compression.ts";
 import { handleWebSocket, isWebSocketUpgrade } from "./routes/websocket.ts";
 
-let config: Config;
-try {
-  config = loadConfig();
-} catch (error) {
-  if (error instanceof ConfigError) {
-    console.error(`tidings: ${error.message}`);
-    Deno.exit(2);
-  }
-  throw error;
-}
+const config = loadConfigOrExit();
 setLogLevel(config.logLevel);
 
 if (config.kvPath && config.kvPath !== ":memory:") {

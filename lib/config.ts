@@ -163,3 +163,26 @@ export function loadConfig(env: Env = (name) => Deno.env.get(name)): Config {
     onDeploy,
   };
 }
+
+/**
+ * Loads the settings, or prints the bad one (naming the variable and the accepted values) and
+ * exits with code 2: what a service does at start-up.
+ *
+ * @example
+ * ```ts
+ * import { loadConfigOrExit } from "./config.ts";
+ * const config = loadConfigOrExit((name) => ({ PORT: "8080" } as Record<string, string>)[name]);
+ * console.assert(config.port === 8080);
+ * ```
+ */
+export function loadConfigOrExit(env?: Env): Config {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`tidings: ${error.message}`);
+      Deno.exit(2);
+    }
+    throw error;
+  }
+}

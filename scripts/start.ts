@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ConfigError, loadConfig } from "../lib/config.ts";
+import { loadConfigOrExit } from "../lib/config.ts";
 
 /**
  * The permission flags the server needs, and no more: writes only where its KV file lives.
@@ -32,16 +32,7 @@ export function serverPermissions(kvPath: string | undefined): string[] {
 }
 
 if (import.meta.main) {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(`tidings: ${error.message}`);
-      Deno.exit(2);
-    }
-    throw error;
-  }
+  const config = loadConfigOrExit();
   const parallel = Deno.args.includes("--parallel");
   const args = [
     "serve",
