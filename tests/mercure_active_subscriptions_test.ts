@@ -9,7 +9,12 @@
 import assert from "node:assert/strict";
 import type { ParsedEvent } from "../lib/sse_parser.js";
 import { type RunningServer, startServer } from "./support/server.ts";
-import { type EventStreamHandle, openEventStream, publish } from "./support/sse_client.ts";
+import {
+  type EventStreamHandle,
+  openEventStream,
+  openSubscribed,
+  publish,
+} from "./support/sse_client.ts";
 import { mercureToken } from "./support/tokens.ts";
 
 const HUB = "/.well-known/mercure";
@@ -24,19 +29,9 @@ async function subscribe(
   topic: string,
   headers: HeadersInit = {},
 ): Promise<EventStreamHandle> {
-  const stream = await openEventStream(`${server.url}${HUB}?${new URLSearchParams({ topic })}`, {
+  return await openSubscribed(`${server.url}${HUB}?${new URLSearchParams({ topic })}`, {
     headers,
   });
-  if (stream.response.status !== 200) {
-    const text = await stream.response.text().catch(() => "");
-    throw new Error(`subscription refused: ${stream.response.status} ${text}`);
-  }
-  const deadline = Date.now() + 5000;
-  while (stream.retry === undefined && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  assert.notEqual(stream.retry, undefined, "the stream starts with the hub's retry hint");
-  return stream;
 }
 
 /** Waits until `count` events of a stream satisfy `accept`; returns them. */

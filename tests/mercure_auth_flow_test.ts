@@ -9,7 +9,12 @@
 import assert from "node:assert/strict";
 import type { ParsedEvent } from "../lib/sse_parser.js";
 import { type RunningServer, startServer } from "./support/server.ts";
-import { type EventStreamHandle, openEventStream, publish } from "./support/sse_client.ts";
+import {
+  type EventStreamHandle,
+  openSubscribed,
+  parsedEvent as message,
+  publish,
+} from "./support/sse_client.ts";
 import { mercureToken } from "./support/tokens.ts";
 
 const HUB = "/.well-known/mercure";
@@ -26,17 +31,7 @@ async function subscribe(
   params: [string, string][],
   headers: HeadersInit = {},
 ): Promise<EventStreamHandle> {
-  const stream = await openEventStream(hubUrl(server, params), { headers });
-  if (stream.response.status !== 200) {
-    const text = await stream.response.text().catch(() => "");
-    throw new Error(`subscription refused: ${stream.response.status} ${text}`);
-  }
-  const deadline = Date.now() + 5000;
-  while (stream.retry === undefined && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  assert.notEqual(stream.retry, undefined, "the stream starts with the hub's retry hint");
-  return stream;
+  return await openSubscribed(hubUrl(server, params), { headers });
 }
 
 /** A refusal as the hub answers it: status, content type and the reason line. */
@@ -52,12 +47,6 @@ const refused = (status: number, reason: string) => ({
   status,
   type: "text/plain; charset=utf-8",
   text: `${reason}\n`,
-});
-
-const message = (data: string, lastEventId: string): ParsedEvent => ({
-  type: "message",
-  data,
-  lastEventId,
 });
 
 Deno.test("private updates reach only subscribers whose token allows them", async (t) => {

@@ -6,10 +6,14 @@
  */
 
 import assert from "node:assert/strict";
-import type { ParsedEvent } from "../lib/sse_parser.js";
 import { importSignKey, signJwt } from "../lib/jwt.ts";
 import { type RunningServer, startServer } from "./support/server.ts";
-import { type EventStreamHandle, openEventStream, publish } from "./support/sse_client.ts";
+import {
+  type EventStreamHandle,
+  openSubscribed,
+  parsedEvent as message,
+  publish,
+} from "./support/sse_client.ts";
 import { mercureToken } from "./support/tokens.ts";
 
 const HUB = "/.well-known/mercure";
@@ -17,17 +21,7 @@ const MAX_BODY_BYTES = 2048;
 
 /** Opens a subscription and waits for its first bytes, so the hub has registered it. */
 async function subscribe(server: RunningServer, query: string): Promise<EventStreamHandle> {
-  const stream = await openEventStream(`${server.url}${HUB}?${query}`);
-  if (stream.response.status !== 200) {
-    const text = await stream.response.text().catch(() => "");
-    throw new Error(`subscription refused: ${stream.response.status} ${text}`);
-  }
-  const deadline = Date.now() + 5000;
-  while (stream.retry === undefined && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  assert.notEqual(stream.retry, undefined, "the stream starts with the hub's retry hint");
-  return stream;
+  return await openSubscribed(`${server.url}${HUB}?${query}`);
 }
 
 /** Posts a raw body to the hub and returns status, body and headers. */
@@ -35,12 +29,6 @@ async function post(server: RunningServer, body: BodyInit, headers: HeadersInit)
   const response = await fetch(`${server.url}${HUB}`, { method: "POST", body, headers });
   return { status: response.status, text: await response.text(), headers: response.headers };
 }
-
-const message = (data: string, lastEventId: string, type = "message"): ParsedEvent => ({
-  type,
-  data,
-  lastEventId,
-});
 
 const base64Url = (text: string) =>
   btoa(text).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");

@@ -6,9 +6,13 @@
  */
 
 import assert from "node:assert/strict";
-import type { ParsedEvent } from "../lib/sse_parser.js";
 import { type RunningServer, startServer } from "./support/server.ts";
-import { type EventStreamHandle, openEventStream, publish } from "./support/sse_client.ts";
+import {
+  type EventStreamHandle,
+  openSubscribed,
+  parsedEvent as message,
+  publish,
+} from "./support/sse_client.ts";
 import { mercureToken } from "./support/tokens.ts";
 
 const HUB = "/.well-known/mercure";
@@ -16,24 +20,8 @@ const UUID_URN = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9
 
 /** Opens a subscription and waits for its first bytes, so the hub has registered it. */
 async function subscribe(server: RunningServer, query: string): Promise<EventStreamHandle> {
-  const stream = await openEventStream(`${server.url}${HUB}?${query}`);
-  if (stream.response.status !== 200) {
-    const text = await stream.response.text().catch(() => "");
-    throw new Error(`subscription refused: ${stream.response.status} ${text}`);
-  }
-  const deadline = Date.now() + 5000;
-  while (stream.retry === undefined && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  assert.notEqual(stream.retry, undefined, "the stream starts with the hub's retry hint");
-  return stream;
+  return await openSubscribed(`${server.url}${HUB}?${query}`);
 }
-
-const message = (data: string, lastEventId: string, type = "message"): ParsedEvent => ({
-  type,
-  data,
-  lastEventId,
-});
 
 Deno.test("the hub answers Mercure publications and delivers them exactly", async (t) => {
   const server = await startServer({ env: { TIDINGS_DEMO_FEEDS: "off" } });

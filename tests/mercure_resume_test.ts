@@ -9,7 +9,12 @@
 import assert from "node:assert/strict";
 import type { ParsedEvent } from "../lib/sse_parser.js";
 import { type RunningServer, startServer } from "./support/server.ts";
-import { type EventStreamHandle, openEventStream, publish } from "./support/sse_client.ts";
+import {
+  type EventStreamHandle,
+  openSubscribed,
+  parsedEvent as message,
+  publish,
+} from "./support/sse_client.ts";
 import { mercureToken } from "./support/tokens.ts";
 
 const HUB = "/.well-known/mercure";
@@ -29,24 +34,8 @@ async function subscribe(server: RunningServer, resume: Resume): Promise<EventSt
   const headers: HeadersInit = resume.header === undefined
     ? {}
     : { "last-event-id": resume.header };
-  const stream = await openEventStream(`${server.url}${HUB}?${params}`, { headers });
-  if (stream.response.status !== 200) {
-    const text = await stream.response.text().catch(() => "");
-    throw new Error(`subscription refused: ${stream.response.status} ${text}`);
-  }
-  const deadline = Date.now() + 5000;
-  while (stream.retry === undefined && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  assert.notEqual(stream.retry, undefined, "the stream starts with the hub's retry hint");
-  return stream;
+  return await openSubscribed(`${server.url}${HUB}?${params}`, { headers });
 }
-
-const message = (data: string, lastEventId: string): ParsedEvent => ({
-  type: "message",
-  data,
-  lastEventId,
-});
 
 Deno.test("a subscription resumes exactly after the event its Last-Event-ID names", async () => {
   const server = await startServer({ env: { TIDINGS_DEMO_FEEDS: "off" } });

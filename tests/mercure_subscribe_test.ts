@@ -9,7 +9,12 @@
 import assert from "node:assert/strict";
 import type { ParsedEvent } from "../lib/sse_parser.js";
 import { type RunningServer, startServer } from "./support/server.ts";
-import { type EventStreamHandle, openEventStream, publish } from "./support/sse_client.ts";
+import {
+  type EventStreamHandle,
+  openSubscribed,
+  parsedEvent as message,
+  publish,
+} from "./support/sse_client.ts";
 import { mercureToken } from "./support/tokens.ts";
 
 const HUB = "/.well-known/mercure";
@@ -22,24 +27,8 @@ function hubUrl(server: RunningServer, params: [string, string][]): string {
 
 /** Opens a subscription and waits for its first bytes, so the hub has registered it. */
 async function subscribe(server: RunningServer, topics: string[]): Promise<EventStreamHandle> {
-  const stream = await openEventStream(hubUrl(server, topics.map((topic) => ["topic", topic])));
-  if (stream.response.status !== 200) {
-    const text = await stream.response.text().catch(() => "");
-    throw new Error(`subscription refused: ${stream.response.status} ${text}`);
-  }
-  const deadline = Date.now() + 5000;
-  while (stream.retry === undefined && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  assert.notEqual(stream.retry, undefined, "the stream starts with the hub's retry hint");
-  return stream;
+  return await openSubscribed(hubUrl(server, topics.map((topic) => ["topic", topic])));
 }
-
-const message = (data: string, lastEventId: string): ParsedEvent => ({
-  type: "message",
-  data,
-  lastEventId,
-});
 
 Deno.test("subscribers receive exactly the updates their topic selectors match", async (t) => {
   const server = await startServer({ env: { TIDINGS_DEMO_FEEDS: "off" } });

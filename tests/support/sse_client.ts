@@ -120,3 +120,46 @@ export async function publish(
   });
   return { status: response.status, body: await response.text(), headers: response.headers };
 }
+
+/**
+ * Opens an event stream, fails unless it is 200, and waits for its first bytes (the hub's retry
+ * hint), so the hub has registered the subscription before the test publishes.
+ *
+ * @example
+ * ```ts
+ * import { openSubscribed } from "./sse_client.ts";
+ * const stream = await openSubscribed("http://127.0.0.1:8000/.well-known/mercure?topic=news");
+ * await stream.close();
+ * ```
+ */
+export async function openSubscribed(
+  url: string,
+  init: RequestInit & { client?: Deno.HttpClient } = {},
+): Promise<EventStreamHandle> {
+  const stream = await openEventStream(url, init);
+  if (stream.response.status !== 200) {
+    const text = await stream.response.text().catch(() => "");
+    throw new Error(`subscription refused: ${stream.response.status} ${text}`);
+  }
+  const deadline = Date.now() + 5000;
+  while (stream.retry === undefined && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  if (stream.retry === undefined) {
+    throw new Error("the stream did not start with the hub's retry hint");
+  }
+  return stream;
+}
+
+/**
+ * An event as the parser reports it, for exact comparisons.
+ *
+ * @example
+ * ```ts
+ * import { parsedEvent } from "./sse_client.ts";
+ * console.assert(parsedEvent("hi", "1").type === "message");
+ * ```
+ */
+export function parsedEvent(data: string, lastEventId: string, type = "message"): ParsedEvent {
+  return { type, data, lastEventId };
+}
