@@ -14,20 +14,9 @@
 import assert from "node:assert/strict";
 import { encodeEvent, encodeEventBytes, type ServerSentEvent } from "../lib/sse_encoder.ts";
 import { type ParsedEvent, parseEventStream, SseParser } from "../lib/sse_parser.js";
+import { seededRandom } from "../lib/feeds/feed.ts";
 
 const SEED = 0x5eed_2024;
-
-/** mulberry32: a tiny seeded PRNG giving floats in [0, 1), so every run sees the same cases. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Random = () => number;
 const randomInt = (random: Random, below: number) => Math.floor(random() * below);
@@ -190,7 +179,7 @@ Deno.test("round trip keeps id and event values with leading spaces, colons and 
 });
 
 Deno.test("the random generator covers every awkward piece (so the property test is not vacuous)", () => {
-  const random = mulberry32(SEED);
+  const random = seededRandom(SEED);
   const allData = generateStreams(random, 60).flat().map((event) => event.data ?? "").join("");
   for (const piece of ["\r\n\r\n", "\n\r", "😀", "世界", "e\u0301", "  lead", ":", "\uFEFF"]) {
     assert.ok(allData.includes(piece), `generator never produced ${JSON.stringify(piece)}`);
@@ -200,7 +189,7 @@ Deno.test("the random generator covers every awkward piece (so the property test
 });
 
 Deno.test("round trip of hundreds of random events survives random byte, text and CR splits", () => {
-  const random = mulberry32(SEED);
+  const random = seededRandom(SEED);
   const streams = generateStreams(random, 60);
   let eventCount = 0;
   let emptyDataCount = 0;
