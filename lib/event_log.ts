@@ -297,6 +297,29 @@ export class EventLog {
   }
 
   /**
+   * The newest update of a topic, if any.
+   *
+   * @example
+   * ```ts
+   * import { EventLog } from "./event_log.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const log = await EventLog.open(kv);
+   * await log.append({ topics: ["t"], data: "1" });
+   * console.assert((await log.newest("t"))?.data === "1");
+   * kv.close();
+   * ```
+   */
+  async newest(topic: string): Promise<StoredUpdate | undefined> {
+    for await (
+      const entry of this.kv.list<StoredUpdate>({ prefix: ["topic", topic] }, {
+        reverse: true,
+        limit: 1,
+      })
+    ) return entry.value;
+    return undefined;
+  }
+
+  /**
    * The position of the update a publisher gave `id` to, if the hub still knows it.
    *
    * @example

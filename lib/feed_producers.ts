@@ -96,7 +96,8 @@ export interface FiniteFeedState {
 
 /**
  * Runs a finite feed once in the cluster under the lease `<kind>:<id>`, and records its final event
- * id in `[kind, id]` when it ends.
+ * (of type `finalType`) id in `[kind, id]` when it ends. A producer taking over from one that died
+ * gets the data of the last event published, to continue from it.
  *
  * @example
  * ```ts
@@ -105,7 +106,7 @@ export interface FiniteFeedState {
  * const kv = await Deno.openKv(":memory:");
  * const hub = await Hub.open(kv);
  * await kv.set(["orders", "o1"], { id: "o1", status: "running", createdAt: "" });
- * await runFiniteFeed(hub, "orders", "o1", "orders/o1", async function* () {
+ * await runFiniteFeed(hub, "orders", "o1", "orders/o1", "done", async function* () {
  *   yield { type: "done", data: {}, final: true };
  * }, new AbortController().signal);
  * console.assert((await kv.get<{ status: string }>(["orders", "o1"])).value?.status === "completed");
@@ -118,14 +119,23 @@ export function runFiniteFeed(
   kind: string,
   id: string,
   topic: string,
-  makeFeed: (signal: AbortSignal) => AsyncIterable<FeedEvent>,
+  finalType: string,
+  makeFeed: (signal: AbortSignal, resumeFrom?: Record<string, unknown>) => AsyncIterable<FeedEvent>,
   signal: AbortSignal,
 ): Promise<void> {
   return runWithLease(hub.kv, `${kind}:${id}`, async (held) => {
     const state = await hub.kv.get<FiniteFeedState>([kind, id]);
     if (!state.value || state.value.status === "completed") return;
-    const last = await pumpFeed(hub, topic, makeFeed(held));
-    if (held.aborted || !last) return;
+    // A producer that died left events behind: finish the record, or continue from its last event.
+    const previous = await hub.log.newest(topic);
+    let last = previous?.type === finalType ? previous : undefined;
+    if (!last) {
+      const resumeFrom = previous
+        ? JSON.parse(previous.data) as Record<string, unknown>
+        : undefined;
+      last = await pumpFeed(hub, topic, makeFeed(held, resumeFrom));
+      if (held.aborted || !last) return;
+    }
     await hub.kv.set(
       [kind, id],
       {
@@ -150,7 +160,7 @@ const competing = new Set<string>();
  * import { ensureFiniteFeed } from "./feed_producers.ts";
  * const kv = await Deno.openKv(":memory:");
  * const hub = await Hub.open(kv);
- * const started = ensureFiniteFeed(hub, "orders", "o2", "orders/o2", async function* () {}, 10);
+ * const started = ensureFiniteFeed(hub, "orders", "o2", "orders/o2", "done", async function* () {}, 10);
  * console.assert(started);
  * hub.close();
  * kv.close();
@@ -161,13 +171,15 @@ export function ensureFiniteFeed(
   kind: string,
   id: string,
   topic: string,
-  makeFeed: (signal: AbortSignal) => AsyncIterable<FeedEvent>,
+  finalType: string,
+  makeFeed: (signal: AbortSignal, resumeFrom?: Record<string, unknown>) => AsyncIterable<FeedEvent>,
   maxLocal: number,
 ): boolean {
   const name = `${kind}:${id}`;
   if (competing.has(name)) return true;
   if (competing.size >= maxLocal) return false;
   competing.add(name);
-  runFiniteFeed(hub, kind, id, topic, makeFeed, hub.closing).finally(() => competing.delete(name));
+  runFiniteFeed(hub, kind, id, topic, finalType, makeFeed, hub.closing)
+    .finally(() => competing.delete(name));
   return true;
 }

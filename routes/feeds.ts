@@ -150,7 +150,8 @@ async function gameFeed(request: Request, context: AppContext, id: string): Prom
       "games",
       id,
       `games/${id}`,
-      (signal) => gameSimulation({ signal, speed, gameId: id }),
+      "game_final",
+      (signal, resumeFrom) => gameSimulation({ signal, speed, gameId: id, resumeFrom }),
       MAX_LOCAL_FEEDS,
     )
   ) {

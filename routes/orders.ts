@@ -69,7 +69,9 @@ export function startOrder(context: AppContext, id: string, item: string | null)
     "orders",
     id,
     `orders/${id}`,
-    (signal) => orderWorkflow({ signal, speed, orderId: id, item: item ?? undefined }),
+    "order_complete",
+    (signal, resumeFrom) =>
+      orderWorkflow({ signal, speed, orderId: id, item: item ?? undefined, resumeFrom }),
     Number.MAX_SAFE_INTEGER,
   );
 }

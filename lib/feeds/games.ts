@@ -78,6 +78,11 @@ export interface GameOptions extends FeedOptions {
   periods?: number;
   /** Length of a regulation period in game seconds. Default 720 (12 minutes). */
   periodSeconds?: number;
+  /**
+   * The data of the last event published for this game by a producer that died: play continues
+   * from its score, fouls, timeouts, period and clock instead of a new tip-off.
+   */
+  resumeFrom?: Record<string, unknown>;
 }
 
 interface Team {
@@ -233,6 +238,8 @@ export async function* gameSimulation(options: GameOptions): AsyncGenerator<Feed
   ];
   let period = 1;
   let clock = periodSeconds;
+  const resumed = options.resumeFrom ? restoreGame(options.resumeFrom, teams) : undefined;
+  if (resumed) [period, clock] = resumed;
   const jumpBall = random() < 0.5 ? 0 : 1;
   let offense = jumpBall;
   const snapshot = (lastPlay: string, done = false): FeedEvent => ({
@@ -250,7 +257,7 @@ export async function* gameSimulation(options: GameOptions): AsyncGenerator<Feed
     ...(done ? { final: true } : {}),
   });
   if (signal.aborted) return;
-  yield snapshot(`Tip-off won by ${teams[jumpBall].name}`);
+  yield snapshot(resumed ? "Play resumed" : `Tip-off won by ${teams[jumpBall].name}`);
   while (!signal.aborted) {
     const [attack, defend] = [teams[offense], teams[1 - offense]];
     if (attack.timeouts < TIMEOUTS_PER_TEAM && random() < 0.015) {
@@ -307,4 +314,17 @@ export async function* gameSimulation(options: GameOptions): AsyncGenerator<Feed
 
 function publicTeam({ name, score, shots, fouls, timeouts }: Team) {
   return { name, score, shots, fouls, timeouts };
+}
+
+/** Copies the teams' figures from a published event; returns [period, clock seconds]. */
+function restoreGame(data: Record<string, unknown>, teams: Team[]): [number, number] | undefined {
+  const clock = /^(\d{1,3}):(\d{2})$/.exec(String(data.timeLeft ?? ""));
+  if (typeof data.period !== "number" || !clock) return undefined;
+  for (const [team, key] of [[teams[0], "homeTeam"], [teams[1], "awayTeam"]] as const) {
+    const from = data[key] as Partial<Record<"score" | "shots" | "fouls" | "timeouts", unknown>>;
+    for (const field of ["score", "shots", "fouls", "timeouts"] as const) {
+      if (typeof from?.[field] === "number") team[field] = from[field] as number;
+    }
+  }
+  return [data.period, Number(clock[1]) * 60 + Number(clock[2])];
 }

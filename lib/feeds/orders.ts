@@ -61,6 +61,11 @@ export interface OrderOptions extends FeedOptions {
   orderId: string;
   /** What was ordered, if known. */
   item?: string;
+  /**
+   * The data of the last event published for this order by a producer that died: the workflow
+   * continues from its steps instead of starting over.
+   */
+  resumeFrom?: Record<string, unknown>;
 }
 
 /**
@@ -106,16 +111,33 @@ export async function* orderWorkflow(options: OrderOptions): AsyncGenerator<Feed
     },
     ...(done ? { final: true } : {}),
   });
-  for (let index = 0; index < steps.length; index++) {
+  const first = options.resumeFrom ? restoreSteps(options.resumeFrom, steps) : 0;
+  for (let index = first; index < steps.length; index++) {
     if (signal.aborted) return;
     const step = steps[index];
-    step.status = "in-progress";
-    step.startTime = isoTime(now());
-    yield snapshot(index, false);
+    if (step.status !== "in-progress") {
+      step.status = "in-progress";
+      step.startTime = isoTime(now());
+      yield snapshot(index, false);
+    }
     if (!(await sleep(scaledMs(1000 + random() * 2000, options.speed), signal))) return;
     step.status = "completed";
     // Never before the start, even if the injected clock stood still or stepped back.
-    step.endTime = isoTime(Math.max(now(), Date.parse(step.startTime)));
+    step.endTime = isoTime(Math.max(now(), Date.parse(step.startTime ?? "") || 0));
     yield snapshot(index, index === steps.length - 1);
   }
+}
+
+/** Copies the steps' state from a published event; returns the index of the first unfinished step. */
+function restoreSteps(data: Record<string, unknown>, steps: OrderStep[]): number {
+  const published = Array.isArray(data.steps) ? data.steps : [];
+  for (const [index, step] of steps.entries()) {
+    const from = published[index] as Partial<OrderStep> | undefined;
+    if (!from || from.name !== step.name) continue;
+    if (from.status === "completed" || from.status === "in-progress") step.status = from.status;
+    if (typeof from.startTime === "string") step.startTime = from.startTime;
+    if (typeof from.endTime === "string") step.endTime = from.endTime;
+  }
+  const first = steps.findIndex((step) => step.status !== "completed");
+  return first === -1 ? steps.length : first;
 }
