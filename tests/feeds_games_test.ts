@@ -15,12 +15,6 @@ interface TeamData {
   timeouts: number;
 }
 
-async function all(feed: AsyncGenerator<FeedEvent>): Promise<FeedEvent[]> {
-  const events: FeedEvent[] = [];
-  for await (const event of feed) events.push(event);
-  return events;
-}
-
 /** Points a play description scores, read from its words alone. */
 function pointsOf(play: string): number {
   let points = 0;
@@ -43,7 +37,7 @@ const teams = (event: FeedEvent) => [event.data.homeTeam, event.data.awayTeam] a
 Deno.test("a game's final score is the sum of the points of its made shots", async () => {
   for (const seed of [1, 2, 3]) {
     const signal = new AbortController().signal;
-    const events = await all(
+    const events = await Array.fromAsync(
       gameSimulation({ signal, speed: 10_000, gameId: `game-${seed}`, random: seededRandom(seed) }),
     );
     const [home, away] = teams(events[0]).map((team) => team.name);
@@ -82,7 +76,7 @@ Deno.test("a game's final score is the sum of the points of its made shots", asy
 
 Deno.test("game clock, periods and counters only move forwards", async () => {
   const signal = new AbortController().signal;
-  const events = await all(
+  const events = await Array.fromAsync(
     gameSimulation({ signal, speed: 10_000, gameId: "g", random: seededRandom(9) }),
   );
   assert.deepEqual(events[0].data.period, 1);
@@ -115,7 +109,7 @@ Deno.test("timeouts never exceed the limit even when every chance calls one", as
   // random() = 0: every possession starts with a timeout while any is left, then a turnover.
   const signal = new AbortController().signal;
   const options = { signal, speed: 10_000, gameId: "timeouts", periods: 1, periodSeconds: 120 };
-  const events = await all(gameSimulation({ ...options, random: () => 0 }));
+  const events = await Array.fromAsync(gameSimulation({ ...options, random: () => 0 }));
   for (const event of events) {
     for (const team of teams(event)) assert.ok(team.timeouts <= TIMEOUTS_PER_TEAM);
   }
@@ -137,7 +131,9 @@ Deno.test("a game tied after the last period goes to a five-minute overtime", as
   for (let seed = 1; seed <= 100 && !found; seed++) {
     const signal = new AbortController().signal;
     const options = { signal, speed: 10_000, gameId: "ot", periods: 1, periodSeconds: 30 };
-    const events = await all(gameSimulation({ ...options, random: seededRandom(seed) }));
+    const events = await Array.fromAsync(
+      gameSimulation({ ...options, random: seededRandom(seed) }),
+    );
     if (events.at(-1)!.data.period === 2) found = events;
   }
   assert.ok(found, "no overtime in 100 seeded short games");

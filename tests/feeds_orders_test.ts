@@ -8,16 +8,10 @@ import {
   orderWorkflow,
 } from "../lib/feeds/orders.ts";
 
-async function all(feed: AsyncGenerator<FeedEvent>): Promise<FeedEvent[]> {
-  const events: FeedEvent[] = [];
-  for await (const event of feed) events.push(event);
-  return events;
-}
-
 Deno.test("an order goes through the six steps in order and ends with order_complete", async () => {
   const signal = new AbortController().signal;
   const orderId = newOrderId();
-  const events = await all(
+  const events = await Array.fromAsync(
     orderWorkflow({ signal, speed: 1000, orderId, item: "Blue mug", random: seededRandom(2) }),
   );
   assert.equal(events.length, 12); // every step: started, then completed
@@ -83,7 +77,7 @@ Deno.test("each order step waits 1 to 3 seconds divided by the speed", async () 
   for (const [draw, stepMs] of [[0, 10], [0.999, 29.98]]) {
     const signal = new AbortController().signal;
     const started = performance.now();
-    await all(
+    await Array.fromAsync(
       orderWorkflow({ signal, speed: 100, orderId: "ord_abcdefghijkl", random: () => draw }),
     );
     const elapsed = performance.now() - started;

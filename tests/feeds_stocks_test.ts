@@ -1,15 +1,7 @@
 import assert from "node:assert/strict";
-import { type FeedEvent, roundTo, seededRandom } from "../lib/feeds/feed.ts";
+import { roundTo, seededRandom } from "../lib/feeds/feed.ts";
 import { normalRandom, parseSymbols, stocksFeed } from "../lib/feeds/stocks.ts";
-
-async function take(feed: AsyncGenerator<FeedEvent>, count: number): Promise<FeedEvent[]> {
-  const events: FeedEvent[] = [];
-  for await (const event of feed) {
-    events.push(event);
-    if (events.length === count) break;
-  }
-  return events;
-}
+import { take } from "./support/take.ts";
 
 const isCents = (value: number) => Math.abs(value * 100 - Math.round(value * 100)) < 1e-6;
 

@@ -7,15 +7,7 @@ import { chatFeed, TypingTracker } from "../lib/feeds/chat.ts";
 import { systemFeed } from "../lib/feeds/system.ts";
 import { orderWorkflow } from "../lib/feeds/orders.ts";
 import { gameSimulation } from "../lib/feeds/games.ts";
-
-async function take(feed: AsyncGenerator<FeedEvent>, count: number): Promise<FeedEvent[]> {
-  const events: FeedEvent[] = [];
-  for await (const event of feed) {
-    events.push(event);
-    if (events.length === count) break;
-  }
-  return events;
-}
+import { take } from "./support/take.ts";
 
 Deno.test("seeded random repeats its sequence for a seed and stays in [0, 1)", () => {
   const first = seededRandom(7);

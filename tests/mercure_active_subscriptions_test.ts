@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import type { ParsedEvent } from "../lib/sse_parser.js";
+import { hubUrl } from "./support/mercure.ts";
 import { type RunningServer, startServer } from "./support/server.ts";
 import {
   type EventStreamHandle,
@@ -17,21 +18,18 @@ import {
 } from "./support/sse_client.ts";
 import { mercureToken } from "./support/tokens.ts";
 
-const HUB = "/.well-known/mercure";
 const API = "/.well-known/mercure/subscriptions";
 const WATCH = "/.well-known/mercure/subscriptions{/topic}{/subscriber}";
 const BOOKS = "https://example.com/books/{id}";
 const UUID_URN = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** Opens a subscription and waits for its first bytes, so the hub has registered it. */
-async function subscribe(
+/** Opens a subscription to `topic` and waits until the hub has registered it. */
+function subscribe(
   server: RunningServer,
   topic: string,
   headers: HeadersInit = {},
 ): Promise<EventStreamHandle> {
-  return await openSubscribed(`${server.url}${HUB}?${new URLSearchParams({ topic })}`, {
-    headers,
-  });
+  return openSubscribed(hubUrl(server.url, { topic }), { headers });
 }
 
 /** Waits until `count` events of a stream satisfy `accept`; returns them. */
@@ -145,10 +143,9 @@ Deno.test("subscriptions are announced as private updates and listed by the API"
       const { body } = await getApi(server, API, watcherToken);
       assert.notEqual(body.lastEventID, "earliest");
       const after = await publish(server.url, publisher, { topic: "after-listing", data: "after" });
-      const resumed = await openEventStream(
-        `${server.url}${HUB}?${new URLSearchParams({ topic: "after-listing" })}`,
-        { headers: { "last-event-id": body.lastEventID } },
-      );
+      const resumed = await openEventStream(hubUrl(server.url, { topic: "after-listing" }), {
+        headers: { "last-event-id": body.lastEventID },
+      });
       streams.push(resumed);
       assert.equal(resumed.response.headers.get("last-event-id"), body.lastEventID);
       assert.deepEqual(await resumed.waitFor(1), [

@@ -8,46 +8,27 @@
 
 import assert from "node:assert/strict";
 import type { ParsedEvent } from "../lib/sse_parser.js";
+import { expectedRefusal, hubUrl, readRefusal } from "./support/mercure.ts";
 import { type RunningServer, startServer } from "./support/server.ts";
 import {
   type EventStreamHandle,
   openSubscribed,
-  parsedEvent as message,
+  parsedEvent,
   publish,
+  publishAccepted,
 } from "./support/sse_client.ts";
 import { mercureToken } from "./support/tokens.ts";
 
-const HUB = "/.well-known/mercure";
 const USER_1 = "https://example.com/users/1";
 
-/** The hub URL with the given query parameters (repeat a name to repeat the parameter). */
-function hubUrl(server: RunningServer, params: [string, string][]): string {
-  return `${server.url}${HUB}?${new URLSearchParams(params)}`;
-}
-
-/** Opens a subscription and waits for its first bytes, so the hub has registered it. */
-async function subscribe(
+/** Opens a subscription with the given query and waits until the hub has registered it. */
+function subscribe(
   server: RunningServer,
   params: [string, string][],
   headers: HeadersInit = {},
 ): Promise<EventStreamHandle> {
-  return await openSubscribed(hubUrl(server, params), { headers });
+  return openSubscribed(hubUrl(server.url, params), { headers });
 }
-
-/** A refusal as the hub answers it: status, content type and the reason line. */
-async function refusal(response: Response) {
-  return {
-    status: response.status,
-    type: response.headers.get("content-type"),
-    text: await response.text(),
-  };
-}
-
-const refused = (status: number, reason: string) => ({
-  status,
-  type: "text/plain; charset=utf-8",
-  text: `${reason}\n`,
-});
 
 Deno.test("private updates reach only subscribers whose token allows them", async (t) => {
   const server = await startServer({ env: { TIDINGS_DEMO_FEEDS: "off" } });
@@ -79,9 +60,8 @@ Deno.test("private updates reach only subscribers whose token allows them", asyn
 
         const sent: ParsedEvent[] = [];
         const send = async (fields: Record<string, string | string[]>) => {
-          const result = await publish(server.url, publisher, fields);
-          assert.equal(result.status, 200, result.body);
-          sent.push(message(String(fields.data), result.body));
+          const result = await publishAccepted(server.url, publisher, fields);
+          sent.push(parsedEvent(String(fields.data), result.body));
         };
         await send({ topic: USER_1, data: "private to user 1", private: "on" });
         // Private with USER_1 as an alternate topic: a match on any topic authorises.
@@ -119,8 +99,10 @@ Deno.test("private updates reach only subscribers whose token allows them", asyn
         ],
       ];
       for (const [params, headers, reason] of cases) {
-        const response = await fetch(hubUrl(server, [["topic", USER_1], ...params]), { headers });
-        assert.deepEqual(await refusal(response), refused(401, reason), reason);
+        const response = await fetch(hubUrl(server.url, [["topic", USER_1], ...params]), {
+          headers,
+        });
+        assert.deepEqual(await readRefusal(response), expectedRefusal(401, reason), reason);
       }
     });
 
@@ -136,7 +118,7 @@ Deno.test("private updates reach only subscribers whose token allows them", asyn
         data: "before exp",
         private: "on",
       });
-      assert.deepEqual(await stream.waitFor(1), [message("before exp", result.body)]);
+      assert.deepEqual(await stream.waitFor(1), [parsedEvent("before exp", result.body)]);
       const ended = await Promise.race([
         stream.ended.then(() => Date.now()),
         new Promise<"still open">((resolve) => setTimeout(() => resolve("still open"), 8000)),
@@ -160,10 +142,10 @@ Deno.test("with TIDINGS_ANONYMOUS=off only subscribers with a token are admitted
   });
   let stream: EventStreamHandle | undefined;
   try {
-    const anonymous = await fetch(hubUrl(server, [["topic", USER_1]]));
+    const anonymous = await fetch(hubUrl(server.url, [["topic", USER_1]]));
     assert.deepEqual(
-      await refusal(anonymous),
-      refused(401, "anonymous subscriptions are disabled: present a subscriber token"),
+      await readRefusal(anonymous),
+      expectedRefusal(401, "anonymous subscriptions are disabled: present a subscriber token"),
     );
     const token = await mercureToken({ subscribe: [USER_1] });
     stream = await subscribe(server, [["topic", USER_1]], { authorization: `Bearer ${token}` });
@@ -171,7 +153,7 @@ Deno.test("with TIDINGS_ANONYMOUS=off only subscribers with a token are admitted
       topic: USER_1,
       data: "hello",
     });
-    assert.deepEqual(await stream.waitFor(1), [message("hello", result.body)]);
+    assert.deepEqual(await stream.waitFor(1), [parsedEvent("hello", result.body)]);
   } finally {
     await stream?.close();
     await server.close();

@@ -6,34 +6,26 @@
  */
 
 import assert from "node:assert/strict";
-import { type RunningServer, startServer } from "./support/server.ts";
+import { hubUrl } from "./support/mercure.ts";
+import { startServer } from "./support/server.ts";
 import {
   type EventStreamHandle,
   openSubscribed,
-  parsedEvent as message,
-  publish,
+  parsedEvent,
+  publishAccepted,
 } from "./support/sse_client.ts";
 import { mercureToken } from "./support/tokens.ts";
 
-const HUB = "/.well-known/mercure";
 const UUID_URN = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** Opens a subscription and waits for its first bytes, so the hub has registered it. */
-async function subscribe(server: RunningServer, query: string): Promise<EventStreamHandle> {
-  return await openSubscribed(`${server.url}${HUB}?${query}`);
-}
 
 Deno.test("the hub answers Mercure publications and delivers them exactly", async (t) => {
   const server = await startServer({ env: { TIDINGS_DEMO_FEEDS: "off" } });
   const token = await mercureToken({ publish: ["*"] });
-  const publishOk = async (fields: Record<string, string | string[]>) => {
-    const result = await publish(server.url, token, fields);
-    assert.equal(result.status, 200, result.body);
-    return result;
-  };
+  const publishOk = (fields: Record<string, string | string[]>) =>
+    publishAccepted(server.url, token, fields);
   const streams: EventStreamHandle[] = [];
   const open = async (query: string) => {
-    const stream = await subscribe(server, query);
+    const stream = await openSubscribed(hubUrl(server.url, query));
     streams.push(stream);
     return stream;
   };
@@ -49,7 +41,7 @@ Deno.test("the hub answers Mercure publications and delivers them exactly", asyn
         });
         assert.equal(result.body, "book-1-v1");
         assert.equal(result.headers.get("content-type"), "text/plain; charset=utf-8");
-        assert.deepEqual(await book.waitFor(1), [message('{"title":"Dune"}', "book-1-v1")]);
+        assert.deepEqual(await book.waitFor(1), [parsedEvent('{"title":"Dune"}', "book-1-v1")]);
       },
     );
 
@@ -63,8 +55,8 @@ Deno.test("the hub answers Mercure publications and delivers them exactly", asyn
         assert.match(second.body, UUID_URN);
         assert.notEqual(first.body, second.body);
         assert.deepEqual(await stream.waitFor(2), [
-          message("one", first.body),
-          message("two", second.body),
+          parsedEvent("one", first.body),
+          parsedEvent("two", second.body),
         ]);
       },
     );
@@ -77,7 +69,7 @@ Deno.test("the hub answers Mercure publications and delivers them exactly", asyn
         retry: "1234",
         data: "x",
       });
-      assert.deepEqual(await stream.waitFor(1), [message("x", result.body, "book_updated")]);
+      assert.deepEqual(await stream.waitFor(1), [parsedEvent("x", result.body, "book_updated")]);
       assert.equal(stream.retry, 1234);
     });
 
@@ -96,8 +88,8 @@ Deno.test("the hub answers Mercure publications and delivers them exactly", asyn
       // Publishing with no data field at all delivers an event with empty data.
       ids.push((await publishOk({ topic: "text" })).body);
       assert.deepEqual(await stream.waitFor(payloads.length + 1), [
-        ...payloads.map((data, i) => message(data.replace(/\r\n|\r/g, "\n"), ids[i])),
-        message("", ids[payloads.length]),
+        ...payloads.map((data, i) => parsedEvent(data.replace(/\r\n|\r/g, "\n"), ids[i])),
+        parsedEvent("", ids[payloads.length]),
       ]);
     });
 
@@ -123,10 +115,10 @@ Deno.test("the hub answers Mercure publications and delivers them exactly", asyn
           ],
           data: "fence",
         });
-        const expected = [message("shared", shared.body), message("fence", fence.body)];
+        const expected = [parsedEvent("shared", shared.body), parsedEvent("fence", fence.body)];
         assert.deepEqual(await canonical.waitFor(2), expected);
         assert.deepEqual(await alternate.waitFor(2), expected);
-        assert.deepEqual(await other.waitFor(1), [message("fence", fence.body)]);
+        assert.deepEqual(await other.waitFor(1), [parsedEvent("fence", fence.body)]);
         assert.deepEqual(await both.waitFor(2), expected);
       },
     );

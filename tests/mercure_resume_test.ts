@@ -8,16 +8,17 @@
 
 import assert from "node:assert/strict";
 import type { ParsedEvent } from "../lib/sse_parser.js";
+import { HUB_PATH, hubUrl } from "./support/mercure.ts";
 import { type RunningServer, startServer } from "./support/server.ts";
 import {
   type EventStreamHandle,
   openSubscribed,
-  parsedEvent as message,
+  parsedEvent,
   publish,
+  publishAccepted,
 } from "./support/sse_client.ts";
 import { mercureToken } from "./support/tokens.ts";
 
-const HUB = "/.well-known/mercure";
 const BOOK = "https://example.com/books/1";
 
 /** How one subscription asks to resume. */
@@ -27,14 +28,14 @@ interface Resume {
   query?: string;
 }
 
-/** Opens a resuming subscription and waits for its first bytes, so the hub has registered it. */
-async function subscribe(server: RunningServer, resume: Resume): Promise<EventStreamHandle> {
+/** Opens a resuming subscription and waits until the hub has registered it. */
+function subscribe(server: RunningServer, resume: Resume): Promise<EventStreamHandle> {
   const params = new URLSearchParams(resume.topics.map((topic) => ["topic", topic]));
   if (resume.query !== undefined) params.set("lastEventID", resume.query);
   const headers: HeadersInit = resume.header === undefined
     ? {}
     : { "last-event-id": resume.header };
-  return await openSubscribed(`${server.url}${HUB}?${params}`, { headers });
+  return openSubscribed(hubUrl(server.url, params), { headers });
 }
 
 Deno.test("a subscription resumes exactly after the event its Last-Event-ID names", async () => {
@@ -44,9 +45,8 @@ Deno.test("a subscription resumes exactly after the event its Last-Event-ID name
   try {
     const sent: ParsedEvent[] = [];
     const send = async (fields: Record<string, string | string[]>) => {
-      const result = await publish(server.url, token, fields);
-      assert.equal(result.status, 200, result.body);
-      sent.push(message(String(fields.data), result.body));
+      const result = await publishAccepted(server.url, token, fields);
+      sent.push(parsedEvent(String(fields.data), result.body));
     };
     await send({ topic: BOOK, id: "r1", data: "r1" });
     await send({ topic: BOOK, data: "r2 with a hub id" });
@@ -104,7 +104,10 @@ Deno.test("a subscription resumes exactly after the event its Last-Event-ID name
       const stream = streams[index];
       const label = JSON.stringify(resume);
       assert.equal(stream.response.headers.get("last-event-id"), resumedFrom, label);
-      assert.equal(stream.response.headers.get("link"), `<${server.url}${HUB}>; rel="mercure"`);
+      assert.equal(
+        stream.response.headers.get("link"),
+        `<${server.url}${HUB_PATH}>; rel="mercure"`,
+      );
       assert.deepEqual(await stream.waitFor(events.length + 1), [...events, fence], label);
     }
   } finally {
@@ -148,7 +151,7 @@ Deno.test("an id whose history was trimmed resumes from the earliest retained up
     for (const [index, { header, resumedFrom, events }] of cases.entries()) {
       const stream = streams[index];
       assert.equal(stream.response.headers.get("last-event-id"), resumedFrom, header);
-      const expected = [...events, "fence"].map((id) => message(id, id));
+      const expected = [...events, "fence"].map((id) => parsedEvent(id, id));
       assert.deepEqual(await stream.waitFor(expected.length), expected, header);
     }
   } finally {

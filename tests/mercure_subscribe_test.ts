@@ -8,26 +8,22 @@
 
 import assert from "node:assert/strict";
 import type { ParsedEvent } from "../lib/sse_parser.js";
+import { expectedRefusal, HUB_PATH, hubUrl, readRefusal } from "./support/mercure.ts";
 import { type RunningServer, startServer } from "./support/server.ts";
 import {
   type EventStreamHandle,
   openSubscribed,
-  parsedEvent as message,
+  parsedEvent,
   publish,
+  publishAccepted,
 } from "./support/sse_client.ts";
 import { mercureToken } from "./support/tokens.ts";
 
-const HUB = "/.well-known/mercure";
 const UUID_URN = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** The hub URL with the given query parameters (repeat a name to repeat the parameter). */
-function hubUrl(server: RunningServer, params: [string, string][]): string {
-  return `${server.url}${HUB}?${new URLSearchParams(params)}`;
-}
-
-/** Opens a subscription and waits for its first bytes, so the hub has registered it. */
-async function subscribe(server: RunningServer, topics: string[]): Promise<EventStreamHandle> {
-  return await openSubscribed(hubUrl(server, topics.map((topic) => ["topic", topic])));
+/** Opens a subscription to `topics` and waits until the hub has registered it. */
+function subscribe(server: RunningServer, topics: string[]): Promise<EventStreamHandle> {
+  return openSubscribed(hubUrl(server.url, topics.map((topic) => ["topic", topic])));
 }
 
 Deno.test("subscribers receive exactly the updates their topic selectors match", async (t) => {
@@ -56,16 +52,15 @@ Deno.test("subscribers receive exactly the updates their topic selectors match",
       ];
       const sent: ParsedEvent[] = [];
       for (const [index, topic] of topics.entries()) {
-        const result = await publish(server.url, token, { topic, data: `update ${index}` });
-        assert.equal(result.status, 200, result.body);
-        sent.push(message(`update ${index}`, result.body));
+        const result = await publishAccepted(server.url, token, { topic, data: `update ${index}` });
+        sent.push(parsedEvent(`update ${index}`, result.body));
       }
       // A fence every subscriber matches: whatever arrives before it is all that was delivered.
       const fence = await publish(server.url, token, {
         topic: ["https://example.com/books/1", "https://example.com/authors/1"],
         data: "fence",
       });
-      sent.push(message("fence", fence.body));
+      sent.push(parsedEvent("fence", fence.body));
       const expect = async (stream: EventStreamHandle, indexes: number[]) => {
         const wanted = [...indexes, topics.length].map((index) => sent[index]);
         assert.deepEqual(await stream.waitFor(wanted.length), wanted);
@@ -84,7 +79,7 @@ Deno.test("subscribers receive exactly the updates their topic selectors match",
         for (const stream of streams) {
           const headers = stream.response.headers;
           assert.equal(headers.get("content-type"), "text/event-stream");
-          assert.equal(headers.get("link"), `<${server.url}${HUB}>; rel="mercure"`);
+          assert.equal(headers.get("link"), `<${server.url}${HUB_PATH}>; rel="mercure"`);
           assert.equal(headers.get("last-event-id"), null);
         }
       },
@@ -99,14 +94,10 @@ Deno.test("subscribers receive exactly the updates their topic selectors match",
         [[["topic", "news"], ["topic", ""]], "bad topic selector: empty selector"],
       ];
       for (const [params, reason] of cases) {
-        const response = await fetch(hubUrl(server, params));
+        const response = await fetch(hubUrl(server.url, params));
         assert.deepEqual(
-          {
-            status: response.status,
-            type: response.headers.get("content-type"),
-            text: await response.text(),
-          },
-          { status: 400, type: "text/plain; charset=utf-8", text: `${reason}\n` },
+          await readRefusal(response),
+          expectedRefusal(400, reason),
           JSON.stringify(params),
         );
       }

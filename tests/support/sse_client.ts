@@ -5,6 +5,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { type ParsedEvent, SseParser } from "../../lib/sse_parser.js";
 
 /** An open event stream. */
@@ -96,7 +97,8 @@ export async function openEventStream(
 }
 
 /**
- * Publishes one update to a hub; returns the id the hub answered with.
+ * Publishes one update to a hub; returns the hub's answer: status, body (the update's id when
+ * accepted, else the reason) and headers.
  *
  * @example
  * ```ts
@@ -146,6 +148,7 @@ export async function openSubscribed(
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   if (stream.retry === undefined) {
+    await stream.close();
     throw new Error("the stream did not start with the hub's retry hint");
   }
   return stream;
@@ -162,4 +165,28 @@ export async function openSubscribed(
  */
 export function parsedEvent(data: string, lastEventId: string, type = "message"): ParsedEvent {
   return { type, data, lastEventId };
+}
+
+/**
+ * Publishes one update that the hub must accept: asserts a 200 answer (the body, the hub's reason,
+ * is the assertion message) and returns the answer, whose body is the update's id.
+ *
+ * @example
+ * ```ts
+ * import { publishAccepted } from "./sse_client.ts";
+ * const { body: id } = await publishAccepted("http://127.0.0.1:8000", "token", {
+ *   topic: "news",
+ *   data: "hi",
+ * });
+ * console.assert(id !== "");
+ * ```
+ */
+export async function publishAccepted(
+  baseUrl: string,
+  token: string,
+  fields: Record<string, string | string[]>,
+): Promise<{ status: number; body: string; headers: Headers }> {
+  const result = await publish(baseUrl, token, fields);
+  assert.equal(result.status, 200, result.body);
+  return result;
 }
