@@ -8,6 +8,7 @@
 
 import { sleep } from "../abortable.ts";
 import { type FeedEvent, type FeedOptions, isoTime, scaledMs } from "./feed.ts";
+import { newTeam, playPossession, publicTeam, restoreGame, type Team } from "./game_plays.ts";
 
 /** Timeouts each team may call in a game. */
 export const TIMEOUTS_PER_TEAM = 7;
@@ -83,118 +84,6 @@ export interface GameOptions extends FeedOptions {
    * from its score, fouls, timeouts, period and clock instead of a new tip-off.
    */
   resumeFrom?: Record<string, unknown>;
-}
-
-interface Team {
-  name: string;
-  score: number;
-  shots: number;
-  fouls: number;
-  timeouts: number;
-  /** Fouls this period: from the fifth on, every defensive foul gives two free throws. */
-  periodFouls: number;
-  /** Points scored since the other team last scored. */
-  run: number;
-}
-
-interface Play {
-  seconds: number;
-  text: string;
-  points: number;
-  /** The offense keeps the ball (offensive rebound, non-shooting foul out of the bonus). */
-  keepsBall: boolean;
-}
-
-const newTeam = (name: string): Team => ({
-  name,
-  score: 0,
-  shots: 0,
-  fouls: 0,
-  timeouts: 0,
-  periodFouls: 0,
-  run: 0,
-});
-
-function freeThrows(offense: Team, attempts: number, random: () => number): [number, string] {
-  let made = 0;
-  for (let shot = 0; shot < attempts; shot++) if (random() < 0.77) made++;
-  return [made, `${offense.name} made ${made} of ${attempts} free throws`];
-}
-
-/**
- * One possession (or part of one) of `offense`, lasting `seconds`. `ending` decides the last
- * possession of the last allowed overtime, so a game always ends: "score" (tied: the shot cannot
- * miss) or "hold" (not tied: nothing changes the score).
- */
-function playPossession(
-  offense: Team,
-  defense: Team,
-  seconds: number,
-  ending: "score" | "hold" | undefined,
-  random: () => number,
-): Play {
-  if (ending === "hold") {
-    const text = offense.score > defense.score
-      ? `${offense.name} ran out the clock`
-      : `${offense.name} could not get a shot off`;
-    return { seconds, text, points: 0, keepsBall: true };
-  }
-  const mustScore = ending === "score";
-  const roll = mustScore ? 1 : random();
-  if (roll < 0.13) {
-    return { seconds, text: `${offense.name} turned it over`, points: 0, keepsBall: false };
-  }
-  if (roll < 0.28) {
-    defense.fouls++;
-    defense.periodFouls++;
-    const shooting = roll >= 0.2;
-    const attempts = shooting ? (random() < 0.15 ? 3 : 2) : defense.periodFouls > 4 ? 2 : 0;
-    if (attempts === 0) {
-      return { seconds, text: `${defense.name} committed a foul`, points: 0, keepsBall: true };
-    }
-    const [points, text] = freeThrows(offense, attempts, random);
-    return { seconds, text: `${defense.name} committed a foul; ${text}`, points, keepsBall: false };
-  }
-  offense.shots++;
-  const three = random() < 0.39;
-  const kind = three ? "a 3-pointer" : "a 2-pointer";
-  if (mustScore) {
-    return {
-      seconds,
-      text: `${offense.name} made ${kind} at the buzzer`,
-      points: three ? 3 : 2,
-      keepsBall: false,
-    };
-  }
-  if (random() < (three ? 0.36 : 0.52)) {
-    if (random() < 0.04) {
-      defense.fouls++;
-      defense.periodFouls++;
-      const bonus = random() < 0.77 ? 1 : 0;
-      const ending = bonus ? "and the free throw" : "but missed the free throw";
-      return {
-        seconds,
-        text: `${offense.name} made ${kind} ${ending}`,
-        points: (three ? 3 : 2) + bonus,
-        keepsBall: false,
-      };
-    }
-    return {
-      seconds,
-      text: `${offense.name} made ${kind}`,
-      points: three ? 3 : 2,
-      keepsBall: false,
-    };
-  }
-  if (random() < 0.26) {
-    return {
-      seconds,
-      text: `${offense.name} missed ${kind} and grabbed the rebound`,
-      points: 0,
-      keepsBall: true,
-    };
-  }
-  return { seconds, text: `${offense.name} missed ${kind}`, points: 0, keepsBall: false };
 }
 
 const clockText = (seconds: number) =>
@@ -310,21 +199,4 @@ export async function* gameSimulation(options: GameOptions): AsyncGenerator<Feed
     for (const each of teams) each.run = 0;
     yield snapshot(`${team.name} called a timeout`);
   }
-}
-
-function publicTeam({ name, score, shots, fouls, timeouts }: Team) {
-  return { name, score, shots, fouls, timeouts };
-}
-
-/** Copies the teams' figures from a published event; returns [period, clock seconds]. */
-function restoreGame(data: Record<string, unknown>, teams: Team[]): [number, number] | undefined {
-  const clock = /^(\d{1,3}):(\d{2})$/.exec(String(data.timeLeft ?? ""));
-  if (typeof data.period !== "number" || !clock) return undefined;
-  for (const [team, key] of [[teams[0], "homeTeam"], [teams[1], "awayTeam"]] as const) {
-    const from = data[key] as Partial<Record<"score" | "shots" | "fouls" | "timeouts", unknown>>;
-    for (const field of ["score", "shots", "fouls", "timeouts"] as const) {
-      if (typeof from?.[field] === "number") team[field] = from[field] as number;
-    }
-  }
-  return [data.period, Number(clock[1]) * 60 + Number(clock[2])];
 }
