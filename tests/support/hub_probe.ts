@@ -115,7 +115,9 @@ export async function pinnedClients(
   const done = () =>
     byIsolate.size >= perIsolate.length &&
     [...byIsolate.values()].every((list, index) => list.length >= perIsolate[index]);
-  for (let round = 0; round < 20 && !done(); round++) {
+  for (let round = 0; round < 60 && !done(); round++) {
+    // Later rounds give a slow-starting isolate time to take connections.
+    if (round > 0) await new Promise((resolve) => setTimeout(resolve, 50));
     const clients = Array.from({ length: 8 }, () => Deno.createHttpClient({}));
     probes += clients.length;
     const isolates = await Promise.all(clients.map(async (client) => {

@@ -100,6 +100,15 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  if (options.parallel) {
+    // Every isolate reports itself in /metrics once it runs: wait for all of them.
+    for (let attempt = 0; attempt < 300; attempt++) {
+      const metrics = await fetch(`${url}/metrics`).then((r) => r.text()).catch(() => "");
+      const isolates = Number(/^tidings_isolates (\d+)$/m.exec(metrics)?.[1] ?? 0);
+      if (isolates >= options.parallel) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
   let stopped: Promise<number> | undefined;
   const stop = (signal: Deno.Signal = "SIGTERM") => {
     if (!stopped) {
