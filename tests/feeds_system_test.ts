@@ -1,15 +1,13 @@
 import assert from "node:assert/strict";
 import { cpus } from "node:os";
+import { metricsBetween, systemFeed, takeSample } from "../lib/feeds/system.ts";
 import {
   cpuPercent,
-  metricsBetween,
   readCpuTimes,
   readDiskPercent,
   readMemoryPercent,
   readNetworkTotals,
-  systemFeed,
-  takeSample,
-} from "../lib/feeds/system.ts";
+} from "../lib/feeds/host_metrics.ts";
 
 const onLinux = Deno.build.os === "linux";
 /** Deno 2.9 lets a program read /proc only with --allow-all; the sampler then falls back. */

@@ -66,7 +66,7 @@ function parseProcStat(text: string): CpuTimes {
  *
  * @example
  * ```ts
- * import { readCpuTimes } from "./system.ts";
+ * import { readCpuTimes } from "./host_metrics.ts";
  * const times = await readCpuTimes("/proc/stat", true);
  * console.assert(times === null || (times.busy <= times.total && times.cores >= 1));
  * ```
@@ -98,7 +98,7 @@ export async function readCpuTimes(path: string, fallbacks: boolean): Promise<Cp
  *
  * @example
  * ```ts
- * import { cpuPercent } from "./system.ts";
+ * import { cpuPercent } from "./host_metrics.ts";
  * const cores = 1;
  * console.assert(cpuPercent({ busy: 10, total: 100, cores }, { busy: 35, total: 200, cores }) === 25);
  * ```
@@ -132,7 +132,7 @@ function parseMeminfo(text: string): number {
  *
  * @example
  * ```ts
- * import { readMemoryPercent } from "./system.ts";
+ * import { readMemoryPercent } from "./host_metrics.ts";
  * console.assert((await readMemoryPercent("/no/such/file", false)) === null);
  * ```
  */
@@ -156,7 +156,7 @@ export async function readMemoryPercent(path: string, fallbacks: boolean): Promi
  *
  * @example
  * ```ts
- * import { readDiskPercent } from "./system.ts";
+ * import { readDiskPercent } from "./host_metrics.ts";
  * console.assert((await readDiskPercent("/no/such/dir")) === null);
  * ```
  */
@@ -196,7 +196,7 @@ function parseNetDev(text: string): NetworkTotals {
  *
  * @example
  * ```ts
- * import { readNetworkTotals } from "./system.ts";
+ * import { readNetworkTotals } from "./host_metrics.ts";
  * console.assert((await readNetworkTotals("/no/such/file")) === null);
  * ```
  */

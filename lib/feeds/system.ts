@@ -14,7 +14,6 @@ import { sleep } from "../abortable.ts";
 import { type FeedEvent, type FeedOptions, isoTime, scaledMs } from "./feed.ts";
 import {
   cpuPercent,
-  type CpuTimes,
   type MetricSources,
   type NetworkTotals,
   type RawSample,
@@ -24,18 +23,6 @@ import {
   readMemoryPercent,
   readNetworkTotals,
 } from "./host_metrics.ts";
-
-export {
-  cpuPercent,
-  type CpuTimes,
-  type MetricSources,
-  type NetworkTotals,
-  type RawSample,
-  readCpuTimes,
-  readDiskPercent,
-  readMemoryPercent,
-  readNetworkTotals,
-};
 
 function metricSources(overrides: Partial<MetricSources>): MetricSources {
   let diskPath = overrides.diskPath;
@@ -94,7 +81,8 @@ export type SystemMetrics = {
  *
  * @example
  * ```ts
- * import { metricsBetween, type RawSample } from "./system.ts";
+ * import { metricsBetween } from "./system.ts";
+ * import type { RawSample } from "./host_metrics.ts";
  * const base = { memory: 50, disk: null, loadAverage: null };
  * const a: RawSample = { ...base, at: 0, cpu: { busy: 0, total: 0, cores: 2 }, network: { bytesIn: 0, bytesOut: 0 } };
  * const b: RawSample = { ...base, at: 2000, cpu: { busy: 50, total: 200, cores: 2 }, network: { bytesIn: 4000, bytesOut: 10 } };
