@@ -5,7 +5,8 @@
  *
  * ```sh
  * deno run --allow-net --allow-env --allow-read --allow-write --allow-run bench/profile.ts \
- *   [--scenario=burst|fanout-max|fanout|topics] [--subscribers=500] [--duration=8] [--out=x.cpuprofile]
+ *   [--scenario=burst|fanout-max|fanout|topics] [--subscribers=500] [--publishers=8] [--duration=8]
+ *   [--out=x.cpuprofile]
  * ```
  *
  * @module
@@ -117,7 +118,9 @@ if (import.meta.main) {
       ),
       topics: scenario === "topics" ? 100 : 1,
       rate: scenario === "fanout" ? 20 : scenario === "topics" ? 200 : 0,
-      publishers: scenario === "burst" ? 8 : scenario === "fanout-max" ? 4 : 16,
+      publishers: Number(
+        flags.publishers ?? (scenario === "burst" ? 8 : scenario === "fanout-max" ? 4 : 16),
+      ),
       durationMs: Number(flags.duration ?? 8) * 1000,
       paddingBytes: 64,
     };

@@ -116,7 +116,9 @@ const COMPRESSIBLE = /^(text\/|application\/(json|ld\+json|javascript)|image\/sv
  * ```
  */
 export function maybeCompress(request: Request, response: Response): Response {
-  if (!response.body || response.headers.has("content-encoding")) return response;
+  // `response.body` is read last: touching it turns a string or bytes body into a stream, which
+  // Deno then has to pump chunk by chunk instead of sending in one write.
+  if (response.headers.has("content-encoding")) return response;
   const type = response.headers.get("content-type") ?? "";
   if (!COMPRESSIBLE.test(type)) return response;
   const encoding = negotiateEncoding(request.headers.get("accept-encoding"));
@@ -124,6 +126,7 @@ export function maybeCompress(request: Request, response: Response): Response {
   const stream = type.startsWith("text/event-stream");
   // Other responses only when their length is known and worth it (tiny bodies grow when gzipped).
   if (!stream && !(Number(response.headers.get("content-length")) >= 512)) return response;
+  if (!response.body) return response;
   const body = stream
     ? response.body.pipeThrough(flushingCompressor(encoding))
     : response.body.pipeThrough(new CompressionStream(encoding));

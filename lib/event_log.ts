@@ -2,20 +2,32 @@
  * The durable event log in Deno KV: the truth every subscriber is served from.
  *
  * Every update gets the next position of one hub-wide, contiguous sequence and is written to the
- * global log `["log", seq]` and to the log of each of its topics `["topic", topic, seq]` before its
- * publisher is answered. Concurrent appends are group-committed: one atomic carries many updates,
- * guarded by a check on `["head"]` so isolates, processes and Deploy instances never hand out the
- * same position twice.
+ * global log and to the log of each of its topics before its publisher is answered. Concurrent
+ * appends are group-committed: one atomic carries many updates, guarded by a check on `["head"]`
+ * so isolates, processes and Deploy instances never hand out the same position twice.
+ *
+ * A commit stores its updates packed: the global log gets one value per commit
+ * (`["log", firstSeq]` → updates), each topic one value with that topic's updates
+ * (`["topic", topic, firstSeq]` → updates), split only where a value would pass KV's 64 KiB. A KV
+ * commit costs by the row, so packing is what lets one commit carry hundreds of updates cheaply.
  *
  * @module
  */
 
 import { HEAD, LogReader } from "./log_reader.ts";
-import { estimateUpdateSize, makeHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
+import {
+  estimateUpdateSize,
+  makeHubId,
+  MAX_UPDATE_SIZE,
+  type StoredUpdate,
+  type UpdateInput,
+} from "./update.ts";
 
 const EPOCH: Deno.KvKey = ["meta", "epoch"];
 const MAX_MUTATIONS = 900;
 const MAX_BATCH_BYTES = 600 * 1024;
+/** Updates in one group commit at most. */
+const MAX_BATCH_UPDATES = 2000;
 
 interface Pending {
   input: UpdateInput;
@@ -123,7 +135,7 @@ export class EventLog extends LogReader {
       while (this.#queue.length > 0) {
         const batch = this.#takeBatch();
         try {
-          const stored = await this.#commit(batch.map((pending) => pending.input));
+          const stored = await this.#commit(batch);
           for (let i = 0; i < batch.length; i++) batch[i].resolve(stored[i]);
           this.onCommit(stored);
         } catch (error) {
@@ -136,23 +148,28 @@ export class EventLog extends LogReader {
   }
 
   #takeBatch(): Pending[] {
-    let mutations = 1;
+    // Rows: the head, one per publisher-given id, and per log (global and each topic) one per
+    // started 64 KiB value; counting one extra value per update's log keeps the bound safe.
+    let mutations = 2;
     let bytes = 0;
     let count = 0;
     for (const pending of this.#queue) {
-      const cost = 1 + pending.input.topics.length + (pending.input.id ? 1 : 0);
+      const logs = 1 + pending.input.topics.length;
+      const cost = (pending.input.id ? 1 : 0) + logs;
+      const size = pending.size * logs;
       if (
         count > 0 &&
-        (mutations + cost > MAX_MUTATIONS || bytes + pending.size * 2 > MAX_BATCH_BYTES)
+        (count === MAX_BATCH_UPDATES || mutations + cost > MAX_MUTATIONS ||
+          bytes + size > MAX_BATCH_BYTES)
       ) break;
       mutations += cost;
-      bytes += pending.size * (1 + pending.input.topics.length);
+      bytes += size;
       count++;
     }
     return this.#queue.splice(0, count);
   }
 
-  async #commit(inputs: UpdateInput[]): Promise<StoredUpdate[]> {
+  async #commit(batch: Pending[]): Promise<StoredUpdate[]> {
     const started = performance.now();
     for (let attempt = 0;; attempt++) {
       if (!this.#head) {
@@ -162,7 +179,9 @@ export class EventLog extends LogReader {
       const time = Date.now();
       const first = this.#head.seq + 1;
       const atomic = this.kv.atomic().check({ key: HEAD, versionstamp: this.#head.versionstamp });
-      const stored: StoredUpdate[] = inputs.map((input, index) => {
+      const byTopic = new Map<string, StoredUpdate[]>();
+      const sizes = new Map<StoredUpdate, number>();
+      const stored: StoredUpdate[] = batch.map(({ input, size }, index) => {
         const seq = first + index;
         const update: StoredUpdate = {
           seq,
@@ -175,21 +194,29 @@ export class EventLog extends LogReader {
         if (input.retry !== undefined) update.retry = input.retry;
         if (input.private) update.private = true;
         if (input.priority) update.priority = input.priority;
-        atomic.set(["log", seq], update);
         for (const topic of new Set(input.topics)) {
-          atomic.set(["topic", topic, seq], update);
-          this.dirtyTopics.add(topic);
+          const updates = byTopic.get(topic);
+          if (updates) updates.push(update);
+          else byTopic.set(topic, [update]);
         }
         if (input.id !== undefined) atomic.set(["id", input.id], seq, { expireIn: this.#idTtlMs });
+        sizes.set(update, size);
         return update;
       });
-      const last = first + inputs.length - 1;
+      for (const chunk of packed(stored, sizes)) atomic.set(["log", chunk[0].seq], chunk);
+      for (const [topic, updates] of byTopic) {
+        for (const chunk of packed(updates, sizes)) {
+          atomic.set(["topic", topic, chunk[0].seq], chunk);
+        }
+        this.dirtyTopics.add(topic);
+      }
+      const last = first + batch.length - 1;
       atomic.set(HEAD, last);
       const result = await atomic.commit();
       if (result.ok) {
         this.#head = { seq: last, versionstamp: result.versionstamp };
         this.stats.commits++;
-        this.stats.events += inputs.length;
+        this.stats.events += batch.length;
         this.stats.lastCommitMs = performance.now() - started;
         this.onCommitTimed(this.stats.lastCommitMs);
         return stored;
@@ -199,4 +226,23 @@ export class EventLog extends LogReader {
       if (attempt > 1000) throw new Error("event log: too many commit conflicts");
     }
   }
+}
+
+/** Splits updates (in log order) into runs that each fit one KV value. */
+function packed(updates: StoredUpdate[], sizes: Map<StoredUpdate, number>): StoredUpdate[][] {
+  const chunks: StoredUpdate[][] = [];
+  let chunk: StoredUpdate[] = [];
+  let bytes = 0;
+  for (const update of updates) {
+    const size = sizes.get(update)!;
+    if (chunk.length > 0 && bytes + size > MAX_UPDATE_SIZE) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(update);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }

@@ -1,6 +1,10 @@
 /**
- * Reading the KV event log: the global log `["log", seq]`, each topic's log
- * `["topic", topic, seq]`, the head and publisher-given ids. {@link EventLog} appends.
+ * Reading the KV event log: the global log, each topic's log, the head and publisher-given ids.
+ * {@link EventLog} appends.
+ *
+ * A log row `["log", seq]` or `["topic", topic, seq]` holds the updates of one commit from
+ * position `seq` on (rows written before packing hold a single update); readers unpack rows and
+ * cut them to the range asked for.
  *
  * @module
  */
@@ -9,6 +13,71 @@ import type { StoredUpdate } from "./update.ts";
 
 /** The key holding the newest position of the log. */
 export const HEAD: Deno.KvKey = ["head"];
+
+/** A log row's value: the updates of one commit (or one update, in rows written before packing). */
+export type LogRow = StoredUpdate[] | StoredUpdate;
+
+/**
+ * The updates of a log row, oldest first.
+ *
+ * @example
+ * ```ts
+ * import { rowUpdates } from "./log_reader.ts";
+ * const update = { seq: 1, id: "a", topics: ["t"], data: "x", time: 0 };
+ * console.assert(rowUpdates(update)[0] === update && rowUpdates([update]).length === 1);
+ * ```
+ */
+export function rowUpdates(row: LogRow): StoredUpdate[] {
+  return Array.isArray(row) ? row : [row];
+}
+
+/**
+ * Reads the updates of a log (`prefix` is `["log"]` or `["topic", topic]`) after `afterSeq`, up
+ * to and including `untilSeq`, at most `limit` of them, oldest first.
+ *
+ * @example
+ * ```ts
+ * import { EventLog } from "./event_log.ts";
+ * import { readRange } from "./log_reader.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const log = await EventLog.open(kv);
+ * await Promise.all(["1", "2", "3"].map((data) => log.append({ topics: ["t"], data })));
+ * const middle = await readRange(kv, ["topic", "t"], 1, 2, 10);
+ * console.assert(middle.length === 1 && middle[0].data === "2");
+ * kv.close();
+ * ```
+ */
+export async function readRange(
+  kv: Deno.Kv,
+  prefix: Deno.KvKey,
+  afterSeq: number,
+  untilSeq: number,
+  limit: number,
+): Promise<StoredUpdate[]> {
+  const updates: StoredUpdate[] = [];
+  if (untilSeq <= afterSeq || limit <= 0) return updates;
+  const take = (row: LogRow): boolean => {
+    for (const update of rowUpdates(row)) {
+      if (update.seq <= afterSeq) continue;
+      if (update.seq > untilSeq) return false;
+      updates.push(update);
+      if (updates.length === limit) return false;
+    }
+    return true;
+  };
+  // The row holding position afterSeq + 1 may start before it.
+  const before = kv.list<LogRow>({ start: prefix, end: [...prefix, afterSeq + 2] }, {
+    reverse: true,
+    limit: 1,
+  });
+  for await (const entry of before) if (!take(entry.value)) return updates;
+  const rows = kv.list<LogRow>(
+    { start: [...prefix, afterSeq + 2], end: [...prefix, untilSeq + 1] },
+    { batchSize: Math.min(limit, 500) },
+  );
+  for await (const entry of rows) if (!take(entry.value)) break;
+  return updates;
+}
 
 /**
  * The read side of the log.
@@ -66,15 +135,8 @@ export class LogReader {
    * kv.close();
    * ```
    */
-  async read(afterSeq: number, untilSeq: number, limit = 1000): Promise<StoredUpdate[]> {
-    const updates: StoredUpdate[] = [];
-    if (untilSeq <= afterSeq) return updates;
-    const iterator = this.kv.list<StoredUpdate>(
-      { start: ["log", afterSeq + 1], end: ["log", untilSeq + 1] },
-      { limit, batchSize: Math.min(limit, 1000) },
-    );
-    for await (const entry of iterator) updates.push(entry.value);
-    return updates;
+  read(afterSeq: number, untilSeq: number, limit = 1000): Promise<StoredUpdate[]> {
+    return readRange(this.kv, ["log"], afterSeq, untilSeq, limit);
   }
 
   /**
@@ -91,20 +153,13 @@ export class LogReader {
    * kv.close();
    * ```
    */
-  async readTopic(
+  readTopic(
     topic: string,
     afterSeq: number,
     untilSeq: number,
     limit = 1000,
   ): Promise<StoredUpdate[]> {
-    const updates: StoredUpdate[] = [];
-    if (untilSeq <= afterSeq) return updates;
-    const iterator = this.kv.list<StoredUpdate>(
-      { start: ["topic", topic, afterSeq + 1], end: ["topic", topic, untilSeq + 1] },
-      { limit, batchSize: Math.min(limit, 1000) },
-    );
-    for await (const entry of iterator) updates.push(entry.value);
-    return updates;
+    return readRange(this.kv, ["topic", topic], afterSeq, untilSeq, limit);
   }
 
   /**
@@ -123,12 +178,17 @@ export class LogReader {
    */
   async seqBeforeNewest(topic: string, count: number): Promise<number> {
     let seq = 0;
+    let seen = 0;
+    if (count <= 0) return this.headSeq();
     for await (
-      const entry of this.kv.list<StoredUpdate>({ prefix: ["topic", topic] }, {
-        reverse: true,
-        limit: count,
-      })
-    ) seq = entry.value.seq - 1;
+      const entry of this.kv.list<LogRow>({ prefix: ["topic", topic] }, { reverse: true })
+    ) {
+      const updates = rowUpdates(entry.value);
+      for (let i = updates.length - 1; i >= 0; i--) {
+        seq = updates[i].seq - 1;
+        if (++seen === count) return seq;
+      }
+    }
     return seq;
   }
 
@@ -147,11 +207,8 @@ export class LogReader {
    */
   async newest(topic: string): Promise<StoredUpdate | undefined> {
     for await (
-      const entry of this.kv.list<StoredUpdate>({ prefix: ["topic", topic] }, {
-        reverse: true,
-        limit: 1,
-      })
-    ) return entry.value;
+      const entry of this.kv.list<LogRow>({ prefix: ["topic", topic] }, { reverse: true, limit: 1 })
+    ) return rowUpdates(entry.value).at(-1);
     return undefined;
   }
 
@@ -185,8 +242,8 @@ export class LogReader {
    * ```
    */
   async oldestSeq(): Promise<number> {
-    for await (const entry of this.kv.list<StoredUpdate>({ prefix: ["log"] }, { limit: 1 })) {
-      return entry.value.seq;
+    for await (const entry of this.kv.list<LogRow>({ prefix: ["log"] }, { limit: 1 })) {
+      return rowUpdates(entry.value)[0].seq;
     }
     return (await this.headSeq()) + 1;
   }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { StoredUpdate } from "./update.ts";
+import { type LogRow, rowUpdates } from "./log_reader.ts";
 
 /** Retention limits. */
 export interface RetentionPolicy {
@@ -40,31 +40,44 @@ export async function trimmedUpTo(kv: Deno.Kv, topic: string | "*"): Promise<num
 }
 
 async function countBoundary(kv: Deno.Kv, prefix: Deno.KvKey, keep: number): Promise<number> {
-  // The (keep+1)-th newest position of a topic log: it and everything older goes.
+  // The (keep+1)-th newest position of a log: it and everything older goes.
   let index = 0;
-  for await (const entry of kv.list<StoredUpdate>({ prefix }, { reverse: true, batchSize: 1000 })) {
-    if (++index > keep) return entry.value.seq;
+  for await (const entry of kv.list<LogRow>({ prefix }, { reverse: true, batchSize: 100 })) {
+    const updates = rowUpdates(entry.value);
+    for (let i = updates.length - 1; i >= 0; i--) {
+      if (++index > keep) return updates[i].seq;
+    }
   }
   return 0;
 }
 
 async function ageBoundary(kv: Deno.Kv, prefix: Deno.KvKey, oldestTime: number): Promise<number> {
   let boundary = 0;
-  for await (const entry of kv.list<StoredUpdate>({ prefix }, { batchSize: 100 })) {
-    if (entry.value.time >= oldestTime) break;
-    boundary = entry.value.seq;
+  for await (const entry of kv.list<LogRow>({ prefix }, { batchSize: 100 })) {
+    for (const update of rowUpdates(entry.value)) {
+      if (update.time >= oldestTime) return boundary;
+      boundary = update.seq;
+    }
   }
   return boundary;
 }
 
+/**
+ * Deletes the rows of a log whose updates are all at or before `boundary` (a row that also holds
+ * newer updates stays whole) and records the newest position deleted.
+ */
 async function deleteUpTo(kv: Deno.Kv, prefix: Deno.KvKey, markKey: Deno.KvKey, boundary: number) {
   if (boundary <= 0) return 0;
   let deleted = 0;
+  let deletedUpTo = 0;
   let atomic = kv.atomic();
   let inAtomic = 0;
-  for await (const entry of kv.list({ start: prefix, end: [...prefix, boundary + 1] })) {
+  for await (const entry of kv.list<LogRow>({ start: prefix, end: [...prefix, boundary + 1] })) {
+    const newest = rowUpdates(entry.value).at(-1)!.seq;
+    if (newest > boundary) break;
     atomic.delete(entry.key);
     deleted++;
+    deletedUpTo = newest;
     if (++inAtomic === 500) {
       await atomic.commit();
       atomic = kv.atomic();
@@ -72,13 +85,13 @@ async function deleteUpTo(kv: Deno.Kv, prefix: Deno.KvKey, markKey: Deno.KvKey, 
     }
   }
   const previous = (await kv.get<number>(markKey)).value ?? 0;
-  if (boundary > previous) atomic.set(markKey, boundary);
+  if (deletedUpTo > previous) atomic.set(markKey, deletedUpTo);
   await atomic.commit();
   return deleted;
 }
 
 /**
- * Trims the given topics' logs and the global log once; returns how many entries were deleted.
+ * Trims the given topics' logs and the global log once; returns how many log rows (each one commit's updates) were deleted.
  *
  * @example
  * ```ts

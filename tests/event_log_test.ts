@@ -133,3 +133,117 @@ Deno.test("retention keeps the newest updates per topic and records how far it t
     kv.close();
   }
 });
+
+async function rowCount(kv: Deno.Kv, prefix: Deno.KvKey): Promise<number> {
+  let rows = 0;
+  for await (const _ of kv.list({ prefix })) rows++;
+  return rows;
+}
+
+Deno.test("event log packs a group commit into one row per log and reads ranges inside rows", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const log = await EventLog.open(kv);
+    await Promise.all(
+      Array.from(
+        { length: 300 },
+        (_, n) => log.append({ topics: ["all", `t${n % 3}`], data: `${n}` }),
+      ),
+    );
+    assert.equal(await rowCount(kv, ["log"]), log.stats.commits);
+    assert.equal(await rowCount(kv, ["topic", "all"]), log.stats.commits);
+    assert.ok(log.stats.commits < 10, `300 appends took ${log.stats.commits} commits`);
+    assert.deepEqual((await log.read(149, 152)).map((update) => update.seq), [150, 151, 152]);
+    assert.deepEqual((await log.readTopic("t1", 100, 110)).map((update) => update.data), [
+      "100",
+      "103",
+      "106",
+      "109",
+    ]);
+    assert.deepEqual((await log.readTopic("all", 0, 300, 4)).map((update) => update.seq), [
+      1,
+      2,
+      3,
+      4,
+    ]);
+    assert.equal(await log.seqBeforeNewest("t2", 2), 296);
+    assert.equal((await log.newest("t0"))?.data, "297");
+    assert.equal(await log.oldestSeq(), 1);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("event log splits a commit across rows where a row would pass 64 KiB", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const log = await EventLog.open(kv);
+    const big = "x".repeat(20_000);
+    const stored = await Promise.all(
+      Array.from({ length: 10 }, (_, n) => log.append({ topics: ["big"], data: `${n}${big}` })),
+    );
+    // The first append commits alone; the nine queued behind it share the next commit, which
+    // fits three 20 KB updates per row.
+    assert.equal(log.stats.commits, 2);
+    assert.equal(stored.at(-1)!.seq, 10);
+    assert.equal(await rowCount(kv, ["log"]), 4);
+    assert.equal(await rowCount(kv, ["topic", "big"]), 4);
+    const read = await log.readTopic("big", 0, 10);
+    assert.deepEqual(read.map((update) => update.data[0]), [..."0123456789"]);
+    assert.equal(read[9].data.length, 20_001);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("retention keeps a row that still holds retained updates and marks only what it deleted", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const log = await EventLog.open(kv);
+    for (const commit of [0, 1, 2]) {
+      await Promise.all(
+        Array.from({ length: 4 }, (_, n) => log.append({ topics: ["t"], data: `${commit}.${n}` })),
+      );
+    }
+    // Each round commits its first append alone and the other three together:
+    // rows [1] [2-4] [5] [6-8] [9] [10-12]. Keeping 6 puts the boundary at 6, inside [6-8].
+    assert.equal(await rowCount(kv, ["topic", "t"]), 6);
+    const deleted = await trim(kv, ["t"], { perTopic: 6, global: 100, maxAgeMs: 60_000 });
+    assert.equal(deleted, 3);
+    assert.equal(await trimmedUpTo(kv, "t"), 5);
+    assert.deepEqual((await log.readTopic("t", 0, 12)).map((update) => update.seq), [
+      6,
+      7,
+      8,
+      9,
+      10,
+      11,
+      12,
+    ]);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("log reader still reads rows written one update per row", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const log = await EventLog.open(kv);
+    for (const seq of [1, 2]) {
+      const update = { seq, id: `old-${seq}`, topics: ["t"], data: `${seq}`, time: Date.now() };
+      await kv.set(["log", seq], update);
+      await kv.set(["topic", "t", seq], update);
+    }
+    await kv.set(["head"], 2);
+    const appended = await log.append({ topics: ["t"], data: "3" });
+    assert.equal(appended.seq, 3);
+    assert.deepEqual((await log.readTopic("t", 1, 3)).map((update) => update.id), [
+      "old-2",
+      appended.id,
+    ]);
+    assert.equal((await log.newest("t"))?.data, "3");
+    assert.equal(await log.seqBeforeNewest("t", 3), 0);
+  } finally {
+    kv.close();
+  }
+});
