@@ -78,6 +78,8 @@ export class Broker {
   };
   #closed = new AbortController();
   #watch: ReadableStream<Deno.KvEntryMaybe<unknown>[]> | undefined;
+  /** A head seen by the watch while this isolate's own commit up to it was in flight. */
+  #deferredHead = 0;
 
   private constructor(log: EventLog, cursor: number, pollMs: number) {
     this.log = log;
@@ -86,12 +88,14 @@ export class Broker {
     this.#channel.addEventListener("message", this.#onChannelMessage);
     log.onCommit = (updates) => {
       this.#enqueue(updates);
+      this.#releaseDeferredHead();
       try {
         this.#channel.postMessage({ updates } satisfies ChannelMessage);
       } catch {
         // Another isolate catches up through kv.watch or the poll.
       }
     };
+    log.onCommitMissed = () => this.#releaseDeferredHead();
     this.#watchHead();
     this.#poll(pollMs);
   }
@@ -255,12 +259,25 @@ export class Broker {
     }
   }
 
+  #releaseDeferredHead(): void {
+    if (this.#deferredHead === 0) return;
+    const head = this.#deferredHead;
+    this.#deferredHead = 0;
+    this.#enqueue(head);
+  }
+
   async #watchHead(): Promise<void> {
     try {
       this.#watch = this.log.kv.watch([["head"]]);
       for await (const [entry] of this.#watch) {
         if (typeof entry.value === "number" && entry.value > this.#cursor) {
-          this.#enqueue(entry.value);
+          // The watch often reports our own commit before the commit call returns: reading those
+          // updates back from KV would be wasted work, so wait for the commit's outcome.
+          if (entry.value <= this.log.committingUpTo) {
+            this.#deferredHead = Math.max(this.#deferredHead, entry.value);
+          } else {
+            this.#enqueue(entry.value);
+          }
         }
       }
     } catch (error) {
@@ -303,5 +320,6 @@ export class Broker {
     this.#channel.removeEventListener("message", this.#onChannelMessage);
     this.#watch?.cancel().catch(() => {});
     this.log.onCommit = () => {};
+    this.log.onCommitMissed = () => {};
   }
 }

@@ -62,6 +62,8 @@ export class EventLog extends LogReader {
   readonly epoch: number;
   /** Called after each successful commit with its updates, in order. */
   onCommit: (updates: StoredUpdate[]) => void = () => {};
+  /** Called after a commit attempt that did not land (a conflict or an error). */
+  onCommitMissed: () => void = () => {};
   /** Called with the duration of each successful commit, ms. */
   onCommitTimed: (ms: number) => void = () => {};
   /** Topics appended to since the retention job last took them. */
@@ -70,6 +72,7 @@ export class EventLog extends LogReader {
   #queue: Pending[] = [];
   #draining = false;
   #head: { seq: number; versionstamp: string | null } | undefined;
+  #committingUpTo = 0;
   #idTtlMs: number;
 
   private constructor(kv: Deno.Kv, epoch: number, idTtlMs: number) {
@@ -122,6 +125,23 @@ export class EventLog extends LogReader {
       this.#queue.push({ input, size: estimateUpdateSize(input), resolve, reject });
       if (!this.#draining) this.#drain();
     });
+  }
+
+  /**
+   * The position of the last update of the commit in flight, 0 when none: a head at or below it
+   * may be this isolate's own commit, about to be reported by `onCommit`.
+   *
+   * @example
+   * ```ts
+   * import { EventLog } from "./event_log.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const log = await EventLog.open(kv);
+   * console.assert(log.committingUpTo === 0);
+   * kv.close();
+   * ```
+   */
+  get committingUpTo(): number {
+    return this.#committingUpTo;
   }
 
   /** Updates waiting for their commit. */
@@ -212,7 +232,16 @@ export class EventLog extends LogReader {
       }
       const last = first + batch.length - 1;
       atomic.set(HEAD, last);
-      const result = await atomic.commit();
+      this.#committingUpTo = last;
+      let result: Deno.KvCommitResult | Deno.KvCommitError;
+      try {
+        result = await atomic.commit();
+      } catch (error) {
+        this.#committingUpTo = 0;
+        this.onCommitMissed();
+        throw error;
+      }
+      this.#committingUpTo = 0;
       if (result.ok) {
         this.#head = { seq: last, versionstamp: result.versionstamp };
         this.stats.commits++;
@@ -223,6 +252,7 @@ export class EventLog extends LogReader {
       }
       this.stats.conflicts++;
       this.#head = undefined;
+      this.onCommitMissed();
       if (attempt > 1000) throw new Error("event log: too many commit conflicts");
     }
   }

@@ -83,14 +83,36 @@ const hex = (value: number, digits: number) => value.toString(16).padStart(digit
 export function makeHubId(seq: number, epoch: number): string {
   const seqHigh = Math.floor(seq / 0x1000000);
   const seqLow = seq % 0x1000000;
-  const random = crypto.getRandomValues(new Uint32Array(2));
   // Layout: 48 bits seq | 4 bits version (8) | 12 bits epoch | 2 bits variant | 30 bits epoch | 32 random
-  const epochHigh = Math.floor(epoch / 0x40000000) & 0xfff;
-  const epochLow = epoch % 0x40000000;
-  const word3 = 0x80000000 + epochLow; // variant 10 + 30 bits
   return `urn:uuid:${hex(seqHigh, 6)}${hex(seqLow >> 8, 2)}-${hex(seqLow & 0xff, 2)}${
-    hex(random[0] >>> 24, 2)
-  }-8${hex(epochHigh, 3)}-${hex(word3 >>> 16, 4)}-${hex(word3 & 0xffff, 4)}${hex(random[1], 8)}`;
+    hex(randomWord() >>> 24, 2)
+  }${epochPart(epoch)}${hex(randomWord(), 8)}`;
+}
+
+let randomPool = new Uint32Array(0);
+let randomIndex = 0;
+
+/** Random 32-bit words, drawn from the CSPRNG 256 at a time. */
+function randomWord(): number {
+  if (randomIndex === randomPool.length) {
+    randomPool = crypto.getRandomValues(new Uint32Array(256));
+    randomIndex = 0;
+  }
+  return randomPool[randomIndex++];
+}
+
+let cachedEpoch = -1;
+let cachedEpochPart = "";
+
+/** The epoch's constant middle of every id: `-8eee-vEEE-EEEE`. */
+function epochPart(epoch: number): string {
+  if (epoch !== cachedEpoch) {
+    const epochHigh = Math.floor(epoch / 0x40000000) & 0xfff;
+    const word3 = 0x80000000 + epoch % 0x40000000; // variant 10 + 30 bits
+    cachedEpochPart = `-8${hex(epochHigh, 3)}-${hex(word3 >>> 16, 4)}-${hex(word3 & 0xffff, 4)}`;
+    cachedEpoch = epoch;
+  }
+  return cachedEpochPart;
 }
 
 const HUB_ID =
@@ -156,12 +178,11 @@ export function estimateUpdateSize(input: UpdateInput): number {
   return size;
 }
 
+const BEYOND_LATIN1 = /[\u0100-\uffff]/;
+
 /** V8 stores a string with only Latin-1 characters at one byte each, any other at two. */
 function stringSize(text: string): number {
-  for (let i = 0; i < text.length; i++) {
-    if (text.charCodeAt(i) > 0xff) return text.length * 2;
-  }
-  return text.length;
+  return BEYOND_LATIN1.test(text) ? text.length * 2 : text.length;
 }
 
 /** The largest update (by {@link estimateUpdateSize}) a KV value can hold. */
