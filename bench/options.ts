@@ -56,7 +56,7 @@ export const SCENARIO_TITLES: Record<string, string> = {
 };
 
 const ALL_SCENARIOS = ["fanout", "fanout-max", "burst", "topics", "idle", "durable", "catchup"];
-const ALL_TARGETS = ["nchan", "tidings", "tidings-parallel"];
+const ALL_TARGETS = ["nchan", "tidings", "tidings-parallel", "tidings-direct"];
 
 const FULL: Sizes = {
   fanoutSubscribers: 5000,

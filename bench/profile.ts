@@ -6,7 +6,7 @@
  * ```sh
  * deno run --allow-net --allow-env --allow-read --allow-write --allow-run bench/profile.ts \
  *   [--scenario=burst|fanout-max|fanout|topics] [--subscribers=500] [--publishers=8] [--duration=8]
- *   [--out=x.cpuprofile]
+ *   [--out=x.cpuprofile] [--direct]
  * ```
  *
  * @module
@@ -102,6 +102,7 @@ if (import.meta.main) {
   const target = await startTidings({
     port: Number(flags.port ?? 18_600),
     isolates: 1,
+    direct: "direct" in flags,
     denoFlags: [`--inspect=127.0.0.1:${inspectPort}`],
   });
   const pool = WorkerPool.spawn(4);

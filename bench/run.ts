@@ -25,7 +25,10 @@ async function startTarget(
   if (name === "tidings-parallel") {
     return await startTidings({ port, isolates: options.isolates, env: options.serverEnv });
   }
-  throw new Error(`unknown target ${name}: use nchan, tidings, tidings-parallel`);
+  if (name === "tidings-direct") {
+    return await startTidings({ port, isolates: 1, direct: true, env: options.serverEnv });
+  }
+  throw new Error(`unknown target ${name}: use nchan, tidings, tidings-parallel, tidings-direct`);
 }
 
 async function runScenario(rig: Rig, scenario: string, options: BenchOptions): Promise<Outcome> {

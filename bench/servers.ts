@@ -6,12 +6,13 @@
  * @module
  */
 
+import { DIRECT_V8_FLAGS } from "../scripts/start.ts";
 import { benchPublisherToken } from "./jwt_for_bench.ts";
 import type { TargetKind } from "./publisher.ts";
 
 /** A started server the bench can load. */
 export interface RunningTarget {
-  /** Label in tables: `nchan`, `tidings`, `tidings×2`. */
+  /** Label in tables: `nchan`, `tidings`, `tidings×2`, `tidings-direct`. */
   label: string;
   kind: TargetKind;
   host: string;
@@ -217,6 +218,8 @@ export interface TidingsOptions {
   logPath?: string;
   /** Extra `deno serve` flags (e.g. `--inspect=127.0.0.1:9229` for profiling). */
   denoFlags?: string[];
+  /** Run the direct listener (`scripts/serve_direct.ts`, one isolate) instead of `deno serve`. */
+  direct?: boolean;
 }
 
 /** The secret the bench signs tokens with. */
@@ -243,19 +246,31 @@ export async function startTidings(options: TidingsOptions): Promise<RunningTarg
     ...options.env,
   };
   if (options.isolates > 1) env.DENO_JOBS = String(options.isolates);
-  const args = [
-    "serve",
-    ...(options.isolates > 1 ? ["--parallel"] : []),
-    ...(options.denoFlags ?? []),
-    `--port=${options.port}`,
-    `--host=${HOST}`,
+  if (options.direct) Object.assign(env, { PORT: String(options.port), HOST });
+  const permissions = [
     "--allow-net",
     "--allow-env",
     "--allow-sys",
     "--allow-read",
     "--allow-write",
-    "main.ts",
   ];
+  const args = options.direct
+    ? [
+      "run",
+      ...DIRECT_V8_FLAGS,
+      ...(options.denoFlags ?? []),
+      ...permissions,
+      "scripts/serve_direct.ts",
+    ]
+    : [
+      "serve",
+      ...(options.isolates > 1 ? ["--parallel"] : []),
+      ...(options.denoFlags ?? []),
+      `--port=${options.port}`,
+      `--host=${HOST}`,
+      ...permissions,
+      "main.ts",
+    ];
   const script = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; log="$0"; exec "$@" >"$log" 2>&1';
   const child = new Deno.Command("sh", {
     args: ["-c", script, logPath, Deno.execPath(), ...args],
@@ -295,7 +310,11 @@ export async function startTidings(options: TidingsOptions): Promise<RunningTarg
   // With --parallel, /healthz answering means one isolate is up; give the others a moment.
   if (options.isolates > 1) await new Promise((resolve) => setTimeout(resolve, 1500));
   return {
-    label: options.isolates > 1 ? `tidings×${options.isolates}` : "tidings",
+    label: options.direct
+      ? "tidings-direct"
+      : options.isolates > 1
+      ? `tidings×${options.isolates}`
+      : "tidings",
     kind: "tidings",
     host: HOST,
     port: options.port,

@@ -5,7 +5,9 @@
  * @module
  */
 
-import { encodeComment, encodeEvent, type ServerSentEvent } from "./sse_encoder.ts";
+import { encodeEvent, type ServerSentEvent } from "./sse_encoder.ts";
+import { heartbeatHub, type HeartbeatTarget } from "./heartbeats.ts";
+import { directPushResponse, isServedDirectly } from "./direct_stream.ts";
 
 /** What a stream may yield: an event to encode, or bytes already encoded (shared between streams). */
 export type SseChunk = ServerSentEvent | Uint8Array;
@@ -27,74 +29,15 @@ export interface SseResponseOptions {
   headers?: HeadersInit;
   /** Called once when the stream ends for any reason. */
   onClose?: () => void;
+  /**
+   * The request being answered: the stream ends when its client goes (its signal aborts). When the
+   * direct listener serves it, the stream is written straight to its connection (see
+   * `direct_stream.ts`) instead of through a `ReadableStream`.
+   */
+  request?: Request;
 }
 
 const encoder = new TextEncoder();
-
-interface HeartbeatTarget {
-  controller: ReadableStreamDefaultController<Uint8Array>;
-  /** Set on every write (cheaper than reading a clock per write). */
-  wrote: boolean;
-  /** Half-intervals without a write. */
-  idle: number;
-}
-
-/** One timer per interval for every open stream. */
-class HeartbeatHub {
-  readonly #targets = new Set<HeartbeatTarget>();
-  readonly #bytes = encoder.encode(encodeComment(""));
-  readonly #intervalMs: number;
-  #timer: ReturnType<typeof setInterval> | undefined;
-
-  constructor(intervalMs: number) {
-    this.#intervalMs = intervalMs;
-  }
-
-  add(target: HeartbeatTarget): void {
-    this.#targets.add(target);
-    if (this.#timer === undefined) {
-      const timer = setInterval(() => this.#beat(), Math.max(25, this.#intervalMs / 2));
-      Deno.unrefTimer(timer);
-      this.#timer = timer;
-    }
-  }
-
-  delete(target: HeartbeatTarget): void {
-    this.#targets.delete(target);
-    if (this.#targets.size === 0 && this.#timer !== undefined) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
-    }
-  }
-
-  #beat(): void {
-    // Runs every half interval: a stream idle for two of them gets a comment.
-    for (const target of this.#targets) {
-      if (target.wrote) {
-        target.wrote = false;
-        target.idle = 0;
-        continue;
-      }
-      if (++target.idle < 2) continue;
-      target.idle = 0;
-      const desired = target.controller.desiredSize;
-      if (desired === null || desired <= 0) continue;
-      try {
-        target.controller.enqueue(this.#bytes);
-      } catch {
-        this.#targets.delete(target);
-      }
-    }
-  }
-}
-
-const heartbeatHubs = new Map<number, HeartbeatHub>();
-
-function heartbeatHub(intervalMs: number): HeartbeatHub {
-  let hub = heartbeatHubs.get(intervalMs);
-  if (!hub) heartbeatHubs.set(intervalMs, hub = new HeartbeatHub(intervalMs));
-  return hub;
-}
 
 /** Headers every event stream carries. */
 export const SSE_HEADERS: Readonly<Record<string, string>> = {
@@ -143,8 +86,14 @@ export function ssePushResponse(
   run: (sink: SseSink, signal: AbortSignal) => Promise<void>,
   options: SsePushOptions = {},
 ): Response {
+  if (options.request && isServedDirectly(options.request)) return directPushResponse(run, options);
   const abort = new AbortController();
-  const external = options.signal;
+  // The client leaving (the request's signal) ends the stream like `options.signal` does.
+  const external = options.request
+    ? (options.signal
+      ? AbortSignal.any([options.request.signal, options.signal])
+      : options.request.signal)
+    : options.signal;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const heartbeats = heartbeatMs > 0 ? heartbeatHub(heartbeatMs) : undefined;
   let target: HeartbeatTarget | undefined;
@@ -213,7 +162,24 @@ export function ssePushResponse(
       if (options.retryMs !== undefined) {
         controller.enqueue(encoder.encode(encodeEvent({ retry: options.retryMs })));
       }
-      if (heartbeats) heartbeats.add(target = { controller, wrote: false, idle: 0 });
+      if (heartbeats) {
+        heartbeats.add(
+          target = {
+            wrote: false,
+            idle: 0,
+            beat(bytes) {
+              try {
+                const desired = controller.desiredSize;
+                if (desired === null) return false;
+                if (desired > 0) controller.enqueue(bytes);
+                return true;
+              } catch {
+                return false;
+              }
+            },
+          },
+        );
+      }
       if (external?.aborted) return onExternalAbort();
       external?.addEventListener("abort", onExternalAbort, { once: true });
       run(sink, abort.signal).then(() => sink.close(), (error) => {

@@ -67,8 +67,23 @@ export interface SubscriptionOptions {
  */
 export function encodeBatch(updates: StoredUpdate[]): Uint8Array {
   if (updates.length === 1) return updateBytes(updates[0]);
-  if (updates.some((update) => update.priority)) return encodePrioritisedBatch(updates);
-  return concatBytes(updates.map(updateBytes));
+  // A dispatch hands the same updates to every subscriber of a topic: encode the batch once.
+  if (sameUpdates(updates, lastBatch)) return lastBatchBytes;
+  const bytes = updates.some((update) => update.priority)
+    ? encodePrioritisedBatch(updates)
+    : concatBytes(updates.map(updateBytes));
+  lastBatch = updates.slice();
+  lastBatchBytes = bytes;
+  return bytes;
+}
+
+let lastBatch: StoredUpdate[] = [];
+let lastBatchBytes: Uint8Array = new Uint8Array(0);
+
+function sameUpdates(a: StoredUpdate[], b: StoredUpdate[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**

@@ -210,9 +210,17 @@ export function prepareSubscription(
       );
     }
   }
-  const stops: AbortSignal[] = [hub.closing];
+  // Graceful stops (shutdown, token expiry) end the subscription, and the stream after what it
+  // already wrote; plain listeners and one timer, no composite signals held per connection.
+  const stop = new AbortController();
+  const stopNow = () => stop.abort();
+  if (hub.closing.aborted) stop.abort();
+  else hub.closing.addEventListener("abort", stopNow, { once: true });
+  let expiry: ReturnType<typeof setTimeout> | undefined;
   if (claims?.exp !== undefined) {
-    stops.push(AbortSignal.timeout(Math.max(0, claims.exp * 1000 - Date.now())));
+    const left = Math.max(0, claims.exp * 1000 - Date.now());
+    // setTimeout cannot wait past 2^31 - 1 ms (~24.8 days); such a token outlives the process.
+    if (left < 2 ** 31 - 1) Deno.unrefTimer(expiry = setTimeout(stopNow, left));
   }
   const headers: Record<string, string> = {
     link: `<${url.protocol}//${url.host}/.well-known/mercure>; rel="mercure"`,
@@ -228,24 +236,30 @@ export function prepareSubscription(
   return {
     headers,
     forced: forced.signal,
-    options: (signal) => ({
-      selectors: plan.selectors,
-      afterSeq: plan.afterSeq,
-      accepts,
-      signal: AbortSignal.any([signal, ...stops]),
-      throttleMs,
-      maxQueuedBytes: config.subscriberBufferBytes,
-      isFinal: plan.isFinal,
-      onSent: (count) => metrics.delivered += count,
-      onStalled: () => {
-        metrics.count("slow_consumer_disconnects_total");
-        log("info", "slow consumer disconnected", { ip });
-        forced.abort();
-      },
-    }),
+    options: (signal) => {
+      if (signal.aborted) stop.abort();
+      else signal.addEventListener("abort", stopNow, { once: true });
+      return {
+        selectors: plan.selectors,
+        afterSeq: plan.afterSeq,
+        accepts,
+        signal: stop.signal,
+        throttleMs,
+        maxQueuedBytes: config.subscriberBufferBytes,
+        isFinal: plan.isFinal,
+        onSent: (count) => metrics.delivered += count,
+        onStalled: () => {
+          metrics.count("slow_consumer_disconnects_total");
+          log("info", "slow consumer disconnected", { ip });
+          forced.abort();
+        },
+      };
+    },
     release: () => {
       if (released) return;
       released = true;
+      clearTimeout(expiry);
+      hub.closing.removeEventListener("abort", stopNow);
       metrics.connectionClosed(ip);
       for (const end of ends) end.then((close) => close()).catch(() => {});
       log("info", "connection closed", { ip });
@@ -286,7 +300,8 @@ export function openStream(
     }
     if (hub.closing.aborted) sink.write(comeBack);
   }, {
-    signal: AbortSignal.any([request.signal, prepared.forced]),
+    signal: prepared.forced,
+    request,
     heartbeatMs: config.heartbeatMs,
     retryMs: config.retryMs,
     headers: prepared.headers,

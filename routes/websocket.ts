@@ -8,6 +8,8 @@
  * @module
  */
 
+import { isServedDirectly } from "../lib/direct_stream.ts";
+import { refuse } from "../lib/http_errors.ts";
 import type { AppContext } from "../lib/context.ts";
 import type { StoredUpdate } from "../lib/update.ts";
 import { planMercureSubscription, prepareSubscription } from "./subscribe.ts";
@@ -82,6 +84,10 @@ export function frameOf(update: StoredUpdate): string {
  * ```
  */
 export async function handleWebSocket(request: Request, context: AppContext): Promise<Response> {
+  if (isServedDirectly(request)) {
+    // Deno.upgradeWebSocket needs a Deno.serve request; clients fall back to SSE.
+    return refuse(501, "WebSocket is not served by the direct listener: subscribe with SSE");
+  }
   const plan = await planMercureSubscription(request, context);
   if (plan instanceof Response) return plan;
   const prepared = prepareSubscription(request, context, plan);

@@ -1,7 +1,8 @@
 /**
  * `deno task start` / `deno task dev`: validates the settings, then runs `deno serve` with exact
  * permissions on `PORT` and `HOST` (`deno serve` itself reads neither). `--parallel` (start)
- * runs one isolate per core, or `DENO_JOBS`.
+ * runs one isolate per core, or `DENO_JOBS`. `--direct` (start:direct) runs the direct listener
+ * (`scripts/serve_direct.ts`) instead: one isolate on tidings' own HTTP/1.1 server.
  *
  * @module
  */
@@ -31,17 +32,30 @@ export function serverPermissions(kvPath: string | undefined): string[] {
   return flags;
 }
 
+/**
+ * V8 flags of the direct listener: a heap tuned for many small, long-lived connections (about 3 KB
+ * less RSS per idle connection, measured in BENCHMARKS.md).
+ */
+export const DIRECT_V8_FLAGS: readonly string[] = ["--v8-flags=--optimize-for-size"];
+
 if (import.meta.main) {
   const config = loadConfigOrExit();
   const parallel = Deno.args.includes("--parallel");
-  const args = [
-    "serve",
-    ...(parallel ? ["--parallel"] : []),
-    `--port=${config.port}`,
-    `--host=${config.hostname}`,
-    ...serverPermissions(config.kvPath),
-    new URL("../main.ts", import.meta.url).pathname,
-  ];
+  const args = Deno.args.includes("--direct")
+    ? [
+      "run",
+      ...DIRECT_V8_FLAGS,
+      ...serverPermissions(config.kvPath),
+      new URL("./serve_direct.ts", import.meta.url).pathname,
+    ]
+    : [
+      "serve",
+      ...(parallel ? ["--parallel"] : []),
+      `--port=${config.port}`,
+      `--host=${config.hostname}`,
+      ...serverPermissions(config.kvPath),
+      new URL("../main.ts", import.meta.url).pathname,
+    ];
   const child = new Deno.Command(Deno.execPath(), { args, stdin: "null" }).spawn();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => child.kill(signal));

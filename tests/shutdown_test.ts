@@ -60,10 +60,12 @@ function publishUntilRefused(server: RunningServer, token: string, clients: Deno
   return { acknowledged, statuses, done: Promise.all(running) };
 }
 
-async function shutdownKeepsEveryAcknowledgedPublish(parallel?: number) {
+async function shutdownKeepsEveryAcknowledgedPublish(
+  { parallel, direct }: { parallel?: number; direct?: boolean } = {},
+) {
   const dir = await Deno.makeTempDir();
   const env = { TIDINGS_DEMO_FEEDS: "off", TIDINGS_KV_PATH: `${dir}/hub.kv` };
-  let server = await startServer({ env, parallel });
+  let server = await startServer({ env, parallel, direct });
   let restarted: RunningServer | undefined;
   try {
     const token = await mercureToken({ publish: ["*"] });
@@ -99,7 +101,7 @@ async function shutdownKeepsEveryAcknowledgedPublish(parallel?: number) {
     }
 
     // Every publish that got a 200 is in the log after a restart.
-    server = restarted = await startServer({ env, parallel });
+    server = restarted = await startServer({ env, parallel, direct });
     const replay = await openEventStream(
       `${server.url}/.well-known/mercure?topic=durable&lastEventID=earliest`,
     );
@@ -142,7 +144,11 @@ Deno.test("SIGTERM mid-publish: exit 0 within 5 s, clean stream ends with a retr
 });
 
 Deno.test("SIGTERM on two isolates keeps every acknowledged publish too", async () => {
-  await shutdownKeepsEveryAcknowledgedPublish(2);
+  await shutdownKeepsEveryAcknowledgedPublish({ parallel: 2 });
+});
+
+Deno.test("SIGTERM on the direct listener keeps every acknowledged publish too", async () => {
+  await shutdownKeepsEveryAcknowledgedPublish({ direct: true });
 });
 
 Deno.test("readiness answers 503 once the hub begins shutting down", async () => {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { serverPermissions } from "../../scripts/start.ts";
+import { DIRECT_V8_FLAGS, serverPermissions } from "../../scripts/start.ts";
 
 /** A running server. */
 export interface RunningServer {
@@ -25,9 +25,12 @@ export interface StartOptions {
   parallel?: number;
   /** Reuse a port (for restart tests). */
   port?: number;
+  /** Run the direct listener (`scripts/serve_direct.ts`) instead of `deno serve`. */
+  direct?: boolean;
 }
 
 const mainPath = new URL("../../main.ts", import.meta.url).pathname;
+const directPath = new URL("../../scripts/serve_direct.ts", import.meta.url).pathname;
 const root = new URL("../../", import.meta.url).pathname;
 
 /**
@@ -50,14 +53,17 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     ...options.env,
   };
   if (options.parallel) env.DENO_JOBS = String(options.parallel);
-  const args = [
-    "serve",
-    ...(options.parallel ? ["--parallel"] : []),
-    `--port=${options.port ?? 0}`,
-    "--host=127.0.0.1",
-    ...serverPermissions(env.TIDINGS_KV_PATH),
-    mainPath,
-  ];
+  if (options.direct) Object.assign(env, { PORT: String(options.port ?? 0), HOST: "127.0.0.1" });
+  const args = options.direct
+    ? ["run", ...DIRECT_V8_FLAGS, ...serverPermissions(env.TIDINGS_KV_PATH), directPath]
+    : [
+      "serve",
+      ...(options.parallel ? ["--parallel"] : []),
+      `--port=${options.port ?? 0}`,
+      "--host=127.0.0.1",
+      ...serverPermissions(env.TIDINGS_KV_PATH),
+      mainPath,
+    ];
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd: root,

@@ -1,0 +1,484 @@
+import assert from "node:assert/strict";
+import {
+  type Http1Handler,
+  type Http1ServeOptions,
+  type Http1Server,
+  serveHttp1,
+  type TakenSocket,
+} from "../lib/http1_server.ts";
+
+function start(handler: Http1Handler, options: Partial<Http1ServeOptions> = {}): Http1Server {
+  return serveHttp1({ port: 0, hostname: "127.0.0.1", ...options }, handler);
+}
+
+interface RawResponse {
+  status: number;
+  /** The head exactly as received, blank line included. */
+  head: string;
+  headers: Headers;
+  body: string;
+}
+
+/** A raw TCP client that sends bytes and reads whole HTTP/1.1 responses. */
+class RawClient {
+  #text = "";
+  #eof = false;
+  constructor(readonly conn: Deno.TcpConn) {}
+
+  static async open(server: Http1Server): Promise<RawClient> {
+    return new RawClient(await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port }));
+  }
+
+  async send(text: string): Promise<void> {
+    const bytes = new TextEncoder().encode(text);
+    for (let offset = 0; offset < bytes.length;) {
+      offset += await this.conn.write(bytes.subarray(offset));
+    }
+  }
+
+  /** Reads a response head, then its body (none when `noBody`, e.g. for HEAD). */
+  async response(noBody = false): Promise<RawResponse> {
+    const response = await this.head();
+    const { status, headers } = response;
+    if (noBody || status < 200 || status === 204 || status === 304) return response;
+    if (headers.has("content-length")) {
+      response.body = await this.take(Number(headers.get("content-length")));
+    } else if (headers.get("transfer-encoding") === "chunked") {
+      for (let chunk = await this.chunk(); chunk !== null; chunk = await this.chunk()) {
+        response.body += chunk;
+      }
+    } else response.body = await this.rest();
+    return response;
+  }
+
+  async head(): Promise<RawResponse> {
+    let end = this.#text.indexOf("\r\n\r\n");
+    while (end < 0) {
+      if (!(await this.#more())) {
+        throw new Error(`EOF before a head: ${JSON.stringify(this.#text)}`);
+      }
+      end = this.#text.indexOf("\r\n\r\n");
+    }
+    const head = await this.take(end + 4);
+    const [statusLine, ...lines] = head.slice(0, -4).split("\r\n");
+    const headers = new Headers();
+    for (const line of lines) {
+      const colon = line.indexOf(":");
+      headers.append(line.slice(0, colon), line.slice(colon + 1).trim());
+    }
+    return { status: Number(statusLine.split(" ")[1]), head, headers, body: "" };
+  }
+
+  /** The next chunk of a chunked body, or null after the last chunk. */
+  async chunk(): Promise<string | null> {
+    while (!this.#text.includes("\r\n")) await this.#mustRead();
+    const line = await this.take(this.#text.indexOf("\r\n") + 2);
+    const size = parseInt(line, 16);
+    const data = await this.take(size + 2);
+    assert.equal(data.slice(size), "\r\n");
+    return size === 0 ? null : data.slice(0, size);
+  }
+
+  /** Everything until the server closes the connection. */
+  async rest(): Promise<string> {
+    while (await this.#more());
+    return await this.take(this.#text.length);
+  }
+
+  close(): void {
+    try {
+      this.conn.close();
+    } catch { /* closed already */ }
+  }
+
+  async take(length: number): Promise<string> {
+    while (this.#text.length < length) await this.#mustRead();
+    const taken = this.#text.slice(0, length);
+    this.#text = this.#text.slice(length);
+    return taken;
+  }
+
+  async #mustRead(): Promise<void> {
+    if (!(await this.#more())) throw new Error(`EOF after ${JSON.stringify(this.#text)}`);
+  }
+
+  async #more(): Promise<boolean> {
+    if (this.#eof) return false;
+    const buffer = new Uint8Array(16_384);
+    const n = await this.conn.read(buffer).catch(() => null);
+    if (n === null) {
+      this.#eof = true;
+      return false;
+    }
+    this.#text += String.fromCharCode(...buffer.subarray(0, n));
+    return true;
+  }
+}
+
+const echo: Http1Handler = async (request) => {
+  const body = request.body === null ? "" : `:${await request.text()}`;
+  return new Response(`${request.method} ${request.url}${body}`);
+};
+
+Deno.test("two requests on one keep-alive connection get two responses", async () => {
+  const server = start(echo);
+  const client = await RawClient.open(server);
+  await client.send("GET /one HTTP/1.1\r\nHost: example.test\r\n\r\n");
+  const first = await client.response();
+  await client.send("GET /two?x=1 HTTP/1.1\r\nHost: example.test\r\n\r\n");
+  const second = await client.response();
+  assert.equal(first.body, "GET http://example.test/one");
+  assert.equal(second.body, "GET http://example.test/two?x=1");
+  assert.equal(first.headers.get("connection"), null);
+  client.close();
+  await server.shutdown();
+});
+
+Deno.test("two pipelined requests in one write get two responses in order", async () => {
+  const server = start(async (request) => {
+    if (request.url.endsWith("/slow")) await new Promise((resolve) => setTimeout(resolve, 50));
+    return new Response(new URL(request.url).pathname);
+  });
+  const client = await RawClient.open(server);
+  await client.send(
+    "GET /slow HTTP/1.1\r\nHost: a\r\n\r\nGET /fast HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+  );
+  assert.equal((await client.response()).body, "/slow");
+  const second = await client.response();
+  assert.equal(second.body, "/fast");
+  assert.equal(second.headers.get("connection"), "close");
+  assert.equal(await client.rest(), "");
+  client.close();
+  await server.shutdown();
+});
+
+Deno.test("a POST body with content-length reaches the handler as the exact text", async () => {
+  const server = start(echo);
+  const client = await RawClient.open(server);
+  const text = "topic=a&data=h%C3%A9llo\r\nline two";
+  await client.send(
+    `POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: ${text.length}\r\n\r\n${text}`,
+  );
+  assert.equal((await client.response()).body, `POST http://h/p:${text}`);
+  client.close();
+  await server.shutdown();
+});
+
+Deno.test("a chunked request body is decoded, extensions and trailers skipped", async () => {
+  const server = start(echo);
+  const client = await RawClient.open(server);
+  await client.send(
+    "PUT /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+  );
+  await client.send("6;name=value\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n");
+  assert.equal((await client.response()).body, "PUT http://h/c:hello world");
+  client.close();
+  await server.shutdown();
+});
+
+Deno.test("Expect: 100-continue gets 100 Continue before the body is sent", async () => {
+  const server = start(echo);
+  const client = await RawClient.open(server);
+  await client.send(
+    "POST /e HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+  );
+  const interim = await client.head();
+  assert.equal(interim.head, "HTTP/1.1 100 Continue\r\n\r\n");
+  await client.send("body");
+  assert.equal((await client.response()).body, "POST http://h/e:body");
+  client.close();
+  await server.shutdown();
+});
+
+Deno.test("a one-chunk body is sent with its content-length", async () => {
+  const server = start(() =>
+    new Response("hello", { headers: { "x-one": "1", "content-length": "999" } })
+  );
+  const client = await RawClient.open(server);
+  await client.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  const response = await client.response();
+  assert.equal(
+    response.head,
+    "HTTP/1.1 200 OK\r\ncontent-type: text/plain;charset=UTF-8\r\nx-one: 1\r\n" +
+      "content-length: 5\r\n\r\n",
+  );
+  assert.equal(response.body, "hello");
+  client.close();
+  await server.shutdown();
+});
+
+Deno.test("a streaming body is sent chunked and its first chunk arrives before the stream ends", async () => {
+  const release = Promise.withResolvers<void>();
+  const server = start(() => {
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(encoder.encode("first"));
+        await release.promise;
+        controller.enqueue(encoder.encode("second"));
+        controller.close();
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+  });
+  const client = await RawClient.open(server);
+  await client.send("GET /s HTTP/1.1\r\nHost: h\r\n\r\n");
+  const head = await client.head();
+  assert.equal(
+    head.head,
+    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+  );
+  assert.equal(await client.chunk(), "first");
+  release.resolve();
+  assert.equal(await client.chunk(), "second");
+  assert.equal(await client.chunk(), null);
+  client.close();
+  await server.shutdown();
+});
+
+Deno.test("request headers reach the handler and each set-cookie gets its own line", async () => {
+  const server = start((request) => {
+    const headers = new Headers({ "content-type": "application/json" });
+    headers.append("set-cookie", "a=1; Path=/");
+    headers.append("set-cookie", "b=2");
+    headers.set("connection", "upgrade");
+    headers.set("transfer-encoding", "gzip");
+    return new Response(JSON.stringify([...request.headers]), { status: 201, headers });
+  });
+  const client = await RawClient.open(server);
+  await client.send("GET / HTTP/1.1\r\nHost: h\r\nX-Two: a\r\nx-two:  b \r\nAccept: */*\r\n\r\n");
+  const response = await client.response();
+  assert.equal(
+    response.head,
+    "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n" +
+      "set-cookie: a=1; Path=/\r\nset-cookie: b=2\r\ncontent-length: 48\r\n\r\n",
+  );
+  assert.deepEqual(JSON.parse(response.body), [["accept", "*/*"], ["host", "h"], [
+    "x-two",
+    "a, b",
+  ]]);
+  client.close();
+  await server.shutdown();
+});
+
+Deno.test("the request signal aborts when the client leaves before the response", async () => {
+  const aborted = Promise.withResolvers<Request>();
+  const server = start(async (request) => {
+    await new Promise((resolve) => request.signal.addEventListener("abort", resolve));
+    aborted.resolve(request);
+    return new Response("too late");
+  });
+  const client = await RawClient.open(server);
+  await client.send("GET /wait HTTP/1.1\r\nHost: h\r\n\r\n");
+  client.close();
+  const request = await aborted.promise;
+  assert.equal(request.signal.aborted, true);
+  assert.equal(request.clone().signal.aborted, true);
+  await server.shutdown();
+});
+
+Deno.test("HEAD gets the head without a body and the connection stays usable", async () => {
+  const server = start(() => new Response("not sent"));
+  const client = await RawClient.open(server);
+  await client.send("HEAD / HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  const head = await client.response(true);
+  assert.equal(head.head, "HTTP/1.1 200 OK\r\ncontent-type: text/plain;charset=UTF-8\r\n\r\n");
+  const get = await client.response();
+  assert.equal(get.body, "not sent");
+  client.close();
+  await server.shutdown();
+});
+
+const refusals: [string, string, number, string][] = [
+  [
+    "an oversized head",
+    `GET / HTTP/1.1\r\nHost: h\r\nX-Big: ${"a".repeat(2000)}\r\n\r\n`,
+    431,
+    "request head larger than 1024 bytes",
+  ],
+  [
+    "an oversized body",
+    "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1001\r\n\r\n",
+    413,
+    "request body larger than 1000 bytes",
+  ],
+  ["a malformed request line", "GET /\r\nHost: h\r\n\r\n", 400, "malformed request line"],
+  ["HTTP/2.0", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505, "HTTP version not supported: HTTP/2.0"],
+  ["a missing Host", "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", 400, "missing Host header"],
+  [
+    "both Content-Length and Transfer-Encoding",
+    "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+    400,
+    "both Content-Length and Transfer-Encoding",
+  ],
+  [
+    "a header without a colon",
+    "GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n",
+    400,
+    "header line without a colon",
+  ],
+  [
+    "whitespace before a colon",
+    "GET / HTTP/1.1\r\nHost : h\r\n\r\n",
+    400,
+    "whitespace before a header colon",
+  ],
+  [
+    "an unknown transfer coding",
+    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n",
+    501,
+    "unsupported Transfer-Encoding: gzip",
+  ],
+];
+
+for (const [what, request, status, reason] of refusals) {
+  Deno.test(`${what} gets ${status} with its reason and the connection closes`, async () => {
+    let called = false;
+    const server = start(() => {
+      called = true;
+      return new Response("handled");
+    }, { maxHeadBytes: 1024, maxBodyBytes: 1000 });
+    const client = await RawClient.open(server);
+    await client.send(request);
+    const response = await client.response();
+    assert.equal(response.status, status);
+    assert.equal(response.body, `${reason}\n`);
+    assert.equal(response.headers.get("connection"), "close");
+    assert.equal(response.headers.get("content-type"), "text/plain; charset=utf-8");
+    assert.equal(await client.rest(), "");
+    assert.equal(called, false);
+    client.close();
+    await server.shutdown();
+  });
+}
+
+Deno.test("a throwing handler gives 500, logs one error line, and other connections are served", async () => {
+  const server = start((request) => {
+    if (request.url.endsWith("/boom")) throw new Error("kaboom");
+    return new Response("fine");
+  });
+  const logged: string[] = [];
+  const original = console.error;
+  console.error = (line: string) => logged.push(line);
+  try {
+    const failing = await RawClient.open(server);
+    await failing.send("GET /boom HTTP/1.1\r\nHost: h\r\n\r\n");
+    const response = await failing.response();
+    assert.equal(response.status, 500);
+    assert.equal(response.body, "internal error\n");
+    failing.close();
+  } finally {
+    console.error = original;
+  }
+  assert.equal(logged.length, 1);
+  const entry = JSON.parse(logged[0]);
+  assert.equal(entry.level, "error");
+  assert.equal(entry.msg, "request failed");
+  assert.match(entry.error, /kaboom/);
+  const other = await RawClient.open(server);
+  await other.send("GET /ok HTTP/1.1\r\nHost: h\r\n\r\n");
+  assert.equal((await other.response()).body, "fine");
+  other.close();
+  await server.shutdown();
+});
+
+Deno.test("a taken-over response writes its own bytes and learns when the peer closes", async () => {
+  const taken = Promise.withResolvers<TakenSocket>();
+  const requestAborted = Promise.withResolvers<void>();
+  const server = start((request) => {
+    request.signal.addEventListener("abort", () => requestAborted.resolve());
+    return new Response(null, {
+      headers: { "content-type": "text/event-stream", "x-direct": "yes", "content-length": "7" },
+    });
+  }, {
+    takeOver: (response) =>
+      response.headers.get("x-direct") === "yes" ? (socket) => taken.resolve(socket) : undefined,
+  });
+  const client = await RawClient.open(server);
+  await client.send("GET /events HTTP/1.1\r\nHost: h\r\n\r\n");
+  const head = await client.head();
+  assert.equal(
+    head.head,
+    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nx-direct: yes\r\nconnection: close\r\n\r\n",
+  );
+  const socket = await taken.promise;
+  await socket.conn.write(new TextEncoder().encode("data: hi\n\n"));
+  assert.equal(await client.take(10), "data: hi\n\n");
+  assert.equal(socket.closed.aborted, false);
+  const closed = new Promise((resolve) => socket.closed.addEventListener("abort", resolve));
+  client.close();
+  await closed;
+  await requestAborted.promise;
+  assert.equal(socket.closed.aborted, true);
+  socket.conn.close();
+  await server.shutdown();
+});
+
+Deno.test("a connection: close request gets connection: close and the connection closes", async () => {
+  const server = start(echo);
+  const client = await RawClient.open(server);
+  await client.send("GET /bye HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  const response = await client.response();
+  assert.equal(response.headers.get("connection"), "close");
+  assert.equal(response.body, "GET http://h/bye");
+  assert.equal(await client.rest(), "");
+  client.close();
+  await server.shutdown();
+});
+
+Deno.test("an HTTP/1.0 request closes after its response unless it asks for keep-alive", async () => {
+  const server = start(echo);
+  const keep = await RawClient.open(server);
+  await keep.send("GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  const kept = await keep.response();
+  assert.equal(kept.headers.get("connection"), "keep-alive");
+  assert.equal(kept.body, `GET http://127.0.0.1:${server.addr.port}/k`);
+  await keep.send("GET /2 HTTP/1.0\r\n\r\n");
+  const closed = await keep.response();
+  assert.equal(closed.body, `GET http://127.0.0.1:${server.addr.port}/2`);
+  assert.equal(closed.headers.get("connection"), "close");
+  assert.equal(await keep.rest(), "");
+  keep.close();
+  await server.shutdown();
+});
+
+Deno.test("shutdown refuses new connections and finishes after an in-flight slow response", async () => {
+  const entered = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  const server = start(async () => {
+    entered.resolve();
+    await release.promise;
+    return new Response("late");
+  });
+  const idle = await RawClient.open(server);
+  const busy = await RawClient.open(server);
+  await busy.send("GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
+  await entered.promise;
+  let finished = false;
+  server.finished.then(() => finished = true);
+  const shutdown = server.shutdown();
+  await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: server.addr.port }));
+  assert.equal(await idle.rest(), "");
+  assert.equal(finished, false);
+  release.resolve();
+  const response = await busy.response();
+  assert.equal(response.body, "late");
+  assert.equal(response.headers.get("connection"), "close");
+  await shutdown;
+  assert.equal(finished, true);
+  assert.equal(await busy.rest(), "");
+  idle.close();
+  busy.close();
+});
+
+Deno.test("a request head that does not complete in time gets 408 and a close", async () => {
+  const server = start(echo, { headTimeoutMs: 300 });
+  const client = await RawClient.open(server);
+  await client.send("GET /partial HTTP/1.1\r\nHost: h\r\n");
+  const response = await client.response();
+  assert.equal(response.status, 408);
+  assert.equal(response.body, "request not received in time\n");
+  assert.equal(await client.rest(), "");
+  client.close();
+  await server.shutdown();
+});
