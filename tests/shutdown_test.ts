@@ -89,6 +89,13 @@ async function shutdownKeepsEveryAcknowledgedPublish(
     const elapsed = Date.now() - stopped;
     assert.ok(elapsed < 5000, `exited ${elapsed} ms after SIGTERM`);
     await publishing.done;
+    if (direct) {
+      // The direct listener keeps accepting while the hub drains: publishers hear why.
+      assert.ok(
+        publishing.statuses.has(503),
+        JSON.stringify(Object.fromEntries(publishing.statuses)),
+      );
+    }
 
     // Subscribers got the reconnection hint and a clean end of stream.
     for (const { state, done } of subscribers) {
