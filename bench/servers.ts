@@ -6,7 +6,7 @@
  * @module
  */
 
-import { DIRECT_V8_FLAGS } from "../scripts/start.ts";
+import { v8Flags } from "../scripts/start.ts";
 import { benchPublisherToken } from "./jwt_for_bench.ts";
 import type { TargetKind } from "./publisher.ts";
 
@@ -257,7 +257,7 @@ export async function startTidings(options: TidingsOptions): Promise<RunningTarg
   const args = options.direct
     ? [
       "run",
-      ...DIRECT_V8_FLAGS,
+      ...v8Flags(env.TIDINGS_V8_HEAP === "small" ? "small" : "default"),
       ...(options.denoFlags ?? []),
       ...permissions,
       "scripts/serve_direct.ts",
@@ -265,6 +265,7 @@ export async function startTidings(options: TidingsOptions): Promise<RunningTarg
     : [
       "serve",
       ...(options.isolates > 1 ? ["--parallel"] : []),
+      ...v8Flags(env.TIDINGS_V8_HEAP === "small" ? "small" : "default"),
       ...(options.denoFlags ?? []),
       `--port=${options.port}`,
       `--host=${HOST}`,

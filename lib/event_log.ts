@@ -152,15 +152,30 @@ export class EventLog extends LogReader {
   async #drain(): Promise<void> {
     this.#draining = true;
     try {
-      while (this.#queue.length > 0) {
-        const batch = this.#takeBatch();
+      let batch = this.#takeBatch();
+      let committing = this.#commit(batch);
+      while (true) {
+        let stored: StoredUpdate[] | undefined;
+        let failure: unknown;
         try {
-          const stored = await this.#commit(batch);
-          for (let i = 0; i < batch.length; i++) batch[i].resolve(stored[i]);
-          this.onCommit(stored);
+          stored = await committing;
         } catch (error) {
-          for (const pending of batch) pending.reject(error);
+          failure = error;
         }
+        const done = batch;
+        // The next commit goes to KV first; this one's fan-out then runs while KV writes it.
+        const more = this.#queue.length > 0;
+        if (more) {
+          batch = this.#takeBatch();
+          committing = this.#commit(batch);
+        }
+        if (stored) {
+          for (let i = 0; i < done.length; i++) done[i].resolve(stored[i]);
+          this.onCommit(stored);
+        } else {
+          for (const pending of done) pending.reject(failure);
+        }
+        if (!more) return;
       }
     } finally {
       this.#draining = false;

@@ -33,10 +33,19 @@ export function serverPermissions(kvPath: string | undefined): string[] {
 }
 
 /**
- * V8 flags of the direct listener: a heap tuned for many small, long-lived connections (about 3 KB
- * less RSS per idle connection, measured in BENCHMARKS.md).
+ * The V8 flags for a `TIDINGS_V8_HEAP` setting: `small` trades throughput (about a quarter of the
+ * fan-out rate) for memory (about a third less RSS per idle connection); see BENCHMARKS.md.
+ *
+ * @example
+ * ```ts
+ * import { v8Flags } from "./start.ts";
+ * console.assert(v8Flags("small")[0] === "--v8-flags=--optimize-for-size");
+ * console.assert(v8Flags("default").length === 0);
+ * ```
  */
-export const DIRECT_V8_FLAGS: readonly string[] = ["--v8-flags=--optimize-for-size"];
+export function v8Flags(heap: "default" | "small"): string[] {
+  return heap === "small" ? ["--v8-flags=--optimize-for-size"] : [];
+}
 
 if (import.meta.main) {
   const config = loadConfigOrExit();
@@ -44,13 +53,14 @@ if (import.meta.main) {
   const args = Deno.args.includes("--direct")
     ? [
       "run",
-      ...DIRECT_V8_FLAGS,
+      ...v8Flags(config.v8Heap),
       ...serverPermissions(config.kvPath),
       new URL("./serve_direct.ts", import.meta.url).pathname,
     ]
     : [
       "serve",
       ...(parallel ? ["--parallel"] : []),
+      ...v8Flags(config.v8Heap),
       `--port=${config.port}`,
       `--host=${config.hostname}`,
       ...serverPermissions(config.kvPath),

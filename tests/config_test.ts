@@ -12,6 +12,7 @@ Deno.test("config defaults are the documented ones", () => {
   assert.deepEqual(config.stockSymbols, ["AAPL", "GOOGL", "MSFT"]);
   assert.equal(config.historySize, 1000);
   assert.equal(config.anonymousSubscribers, true);
+  assert.equal(config.v8Heap, "default");
 });
 
 Deno.test("config names the variable and the accepted values of a bad setting", () => {
@@ -24,6 +25,10 @@ Deno.test("config names the variable and the accepted values of a bad setting", 
     ],
     [{ TIDINGS_HEARTBEAT_MS: "-5" }, /TIDINGS_HEARTBEAT_MS/],
     [{ TIDINGS_JWT_ALGORITHM: "none" }, /expected one of HS256, RS256, ES256/],
+    [
+      { TIDINGS_V8_HEAP: "tiny" },
+      /TIDINGS_V8_HEAP="tiny" is not valid: expected one of default, small/,
+    ],
     [{ TIDINGS_STOCK_SYMBOLS: "AAPL,bad symbol" }, /TIDINGS_STOCK_SYMBOLS/],
     [{ TIDINGS_CORS_ORIGINS: "example.com" }, /TIDINGS_CORS_ORIGINS/],
     [

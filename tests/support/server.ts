@@ -4,7 +4,7 @@
  * @module
  */
 
-import { DIRECT_V8_FLAGS, serverPermissions } from "../../scripts/start.ts";
+import { serverPermissions } from "../../scripts/start.ts";
 
 /** A running server. */
 export interface RunningServer {
@@ -54,16 +54,14 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   };
   if (options.parallel) env.DENO_JOBS = String(options.parallel);
   if (options.direct) Object.assign(env, { PORT: String(options.port ?? 0), HOST: "127.0.0.1" });
-  const args = options.direct
-    ? ["run", ...DIRECT_V8_FLAGS, ...serverPermissions(env.TIDINGS_KV_PATH), directPath]
-    : [
-      "serve",
-      ...(options.parallel ? ["--parallel"] : []),
-      `--port=${options.port ?? 0}`,
-      "--host=127.0.0.1",
-      ...serverPermissions(env.TIDINGS_KV_PATH),
-      mainPath,
-    ];
+  const args = options.direct ? ["run", ...serverPermissions(env.TIDINGS_KV_PATH), directPath] : [
+    "serve",
+    ...(options.parallel ? ["--parallel"] : []),
+    `--port=${options.port ?? 0}`,
+    "--host=127.0.0.1",
+    ...serverPermissions(env.TIDINGS_KV_PATH),
+    mainPath,
+  ];
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd: root,
