@@ -37,8 +37,9 @@ async function drain(conn: Deno.Conn): Promise<{ events: ParsedEvent[]; ending: 
   return { events, ending };
 }
 
-Deno.test("stalled clients are dropped while healthy subscribers get every event, and a stalled one resumes without loss", async () => {
+async function stalledClientsAreDroppedAndResume(direct: boolean) {
   const server = await startServer({
+    direct,
     env: { TIDINGS_DEMO_FEEDS: "off", TIDINGS_SUBSCRIBER_BUFFER_BYTES: "65536" },
   });
   const stalled: Deno.Conn[] = [];
@@ -148,6 +149,14 @@ Deno.test("stalled clients are dropped while healthy subscribers get every event
     for (const subscriber of healthy) await subscriber.close();
     await server.close();
   }
+}
+
+Deno.test("stalled clients are dropped while healthy subscribers get every event, and a stalled one resumes without loss", async () => {
+  await stalledClientsAreDroppedAndResume(false);
+});
+
+Deno.test("the direct listener drops stalled clients the same way, and one resumes without loss", async () => {
+  await stalledClientsAreDroppedAndResume(true);
 });
 
 Deno.test("stalled clients that asked for gzip are dropped too: compression keeps the back-pressure", async () => {
