@@ -1,0 +1,476 @@
+/**
+ * One accepted HTTP/1.1 connection: reads request heads and bodies, runs the handler, writes the
+ * responses in order (content-length or chunked framing), refuses bad input with a reason, and
+ * hands the socket over to a response that writes its own body. `http1_server.ts` accepts
+ * connections and sweeps their timeouts.
+ *
+ * @module
+ */
+
+import {
+  findHeadEnd,
+  Http1Refusal,
+  latin1Bytes,
+  parseRequestHead,
+  type RequestHead,
+  responseHead,
+  STATUS_TEXT,
+} from "./http1_head.ts";
+import { ChunkedDecoder } from "./http1_chunked.ts";
+import { Http1Request, internalError, toBytes, withBody } from "./http1_request.ts";
+import type { Http1Handler, Http1Info, Http1ServeOptions, TakenSocket } from "./http1_server.ts";
+import { log } from "./log.ts";
+
+/** What a connection needs from its listener. */
+export interface ConnectionHost {
+  readonly authority: string;
+  readonly closing: boolean;
+  readonly handler: Http1Handler;
+  readonly headTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxHeadBytes: number;
+  readonly maxHeaders: number;
+  readonly maxBodyBytes: number;
+  readonly takeOver: Http1ServeOptions["takeOver"];
+  /** Drops a connection from the tracked set (closed or taken over). */
+  forget(conn: Connection): void;
+}
+
+const INITIAL_BUFFER = 4096;
+const PROBE_BYTES = 64;
+const EMPTY = new Uint8Array(0);
+const PENDING = Symbol("pending");
+const CONTINUE = latin1Bytes("HTTP/1.1 100 Continue\r\n\r\n");
+const LAST_CHUNK = latin1Bytes("0\r\n\r\n");
+const DIGITS = /^\d{1,15}$/;
+const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(:\d{0,5})?$/;
+const LINGER_MS = 2000;
+
+function noop(): void {}
+function soon(): Promise<typeof PENDING> {
+  return Promise.resolve().then(noop).then(noop).then(noop).then(() => PENDING);
+}
+/**
+ * An error as one log field: its stack when it has one.
+ *
+ * @example
+ * ```ts
+ * import { errorText } from "./http1_connection.ts";
+ * console.assert(errorText("plain") === "plain");
+ * ```
+ */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.stack ?? error.message : String(error);
+}
+
+/**
+ * Where a connection is in its life; the listener's sweep and shutdown act on it.
+ *
+ * @example
+ * ```ts
+ * import { Phase } from "./http1_connection.ts";
+ * console.assert(Phase.Wait < Phase.Taken);
+ * ```
+ */
+export enum Phase {
+  Wait,
+  Head,
+  Body,
+  Busy,
+  Linger,
+  Taken,
+  Closed,
+}
+
+/**
+ * One accepted connection: reads requests, runs the handler, writes responses in order. The
+ * listener makes one per accepted socket and calls `run()`.
+ *
+ * @example
+ * ```ts
+ * import { serveHttp1 } from "./http1_server.ts";
+ * // Connections are internal to the server: serve, and each accepted socket gets one.
+ * const server = serveHttp1({ port: 0, hostname: "127.0.0.1" }, () => new Response("ok"));
+ * await server.shutdown();
+ * ```
+ */
+export class Connection {
+  phase = Phase.Wait;
+  /** Epoch ms when the sweep acts on this connection; 0 = never. */
+  deadline: number;
+  buf: Uint8Array = new Uint8Array(INITIAL_BUFFER);
+  start = 0;
+  end = 0;
+  readonly info: Http1Info;
+  #probe: Uint8Array | null = null;
+  #reading: Promise<boolean> | null = null;
+  #probing = false;
+  #gone = false;
+  /** The request being answered: aborted when the peer leaves. */
+  #request: Http1Request | null = null;
+  /** After take-over: aborts `closed` (and the request's signal) when the peer leaves. */
+  #closed: AbortController | null = null;
+  #bodyReader: ReadableStreamDefaultReader<unknown> | null = null;
+
+  constructor(readonly server: ConnectionHost, readonly conn: Deno.TcpConn) {
+    this.info = { remoteAddr: conn.remoteAddr };
+    this.deadline = Date.now() + server.headTimeoutMs;
+  }
+
+  async run(): Promise<void> {
+    try {
+      while (true) {
+        const head = await this.#readHead();
+        if (head === null || !(await this.#handle(head))) break;
+      }
+    } catch (error) {
+      log("error", "connection failed", { error: errorText(error) });
+    } finally {
+      if (this.phase !== Phase.Taken && this.phase !== Phase.Linger) this.close();
+    }
+  }
+
+  close(): void {
+    if (this.phase === Phase.Closed) return;
+    this.phase = Phase.Closed;
+    this.deadline = 0;
+    try {
+      this.conn.close();
+    } catch { /* already closed */ }
+    this.server.forget(this);
+  }
+
+  /** Called by the shared sweep for an idle connection: drops the read buffer, keeping the probe. */
+  trim(): void {
+    if (this.#probing && this.#reading !== null && this.start === this.end) this.buf = EMPTY;
+  }
+
+  /** Called by the shared sweep when `deadline` has passed. */
+  expire(): void {
+    if (this.phase === Phase.Head || this.phase === Phase.Body) {
+      this.#refuse(408, "request not received in time");
+    } else this.close();
+  }
+
+  async #readHead(): Promise<RequestHead | null> {
+    const { server } = this;
+    let scanned = 0; // bytes after `start` already searched for the blank line
+    while (true) {
+      while (
+        this.start < this.end && (this.buf[this.start] === 13 || this.buf[this.start] === 10)
+      ) {
+        this.start++;
+      }
+      if (this.start < this.end) {
+        if (this.phase !== Phase.Head) {
+          this.phase = Phase.Head;
+          this.deadline = Date.now() + server.headTimeoutMs;
+        }
+        const headEnd = findHeadEnd(this.buf, this.start + Math.max(0, scanned - 3), this.end);
+        if ((headEnd < 0 ? this.end : headEnd) - this.start > server.maxHeadBytes) {
+          return this.#refuse(431, `request head larger than ${server.maxHeadBytes} bytes`);
+        }
+        if (headEnd >= 0) {
+          const bytes = this.buf.subarray(this.start, headEnd);
+          this.start = headEnd;
+          try {
+            return parseRequestHead(bytes, server.maxHeaders);
+          } catch (error) {
+            if (error instanceof Http1Refusal) return this.#refuse(error.status, error.message);
+            throw error;
+          }
+        }
+        scanned = this.end - this.start;
+      }
+      if (!(await this.#fill())) return null;
+    }
+  }
+
+  /** Answers one request; true when the connection should read the next. */
+  async #handle(head: RequestHead): Promise<boolean> {
+    const url = this.#url(head);
+    if (url instanceof Http1Refusal) return await this.#refuse(url.status, url.message) ?? false;
+    const body = await this.#readBody(head);
+    if (body === undefined) return false;
+    let request: Http1Request;
+    try {
+      const hasBody = head.method !== "GET" && head.method !== "HEAD";
+      request = new Http1Request(url, { method: head.method, body: hasBody ? body : null });
+      const { headers } = request;
+      for (let i = 0; i < head.fields.length; i += 2) {
+        headers.append(head.fields[i], head.fields[i + 1]);
+      }
+    } catch (error) {
+      return await this.#refuse(400, `invalid request: ${(error as Error).message}`) ?? false;
+    }
+    this.#request = request;
+    this.phase = Phase.Busy;
+    this.deadline = 0;
+    this.#watch();
+    let response: Response;
+    try {
+      response = await this.server.handler(request, this.info);
+      if (!(response instanceof Response)) throw new TypeError("the handler returned no Response");
+      if (response.type === "error") throw new TypeError("the handler returned Response.error()");
+    } catch (error) {
+      log("error", "request failed", { error: errorText(error) });
+      response = internalError();
+    }
+    if (this.#gone) {
+      response.body?.cancel().catch(noop);
+      return false;
+    }
+    const keepAlive = await this.#respond(request, response, head);
+    this.#request = null;
+    if ((this.phase as Phase) === Phase.Taken) return false;
+    this.#bodyReader = null;
+    if (!keepAlive || this.#gone || this.server.closing || this.phase !== Phase.Busy) return false;
+    this.phase = Phase.Wait;
+    this.deadline = Date.now() + this.server.idleTimeoutMs;
+    return true;
+  }
+
+  #url(head: RequestHead): string | Http1Refusal {
+    const { target } = head;
+    if (/^https?:\/\//i.test(target)) return target;
+    if (target[0] !== "/") return new Http1Refusal(400, "unsupported request target");
+    if (head.host === null && head.minorVersion === 1) {
+      return new Http1Refusal(400, "missing Host header");
+    }
+    if (!head.host) return `http://${this.server.authority}${target}`;
+    if (!HOST.test(head.host)) return new Http1Refusal(400, "invalid Host header");
+    return `http://${head.host}${target}`;
+  }
+
+  /** The whole request body, null when there is none, undefined when the connection is done. */
+  async #readBody(head: RequestHead): Promise<Uint8Array<ArrayBuffer> | null | undefined> {
+    const { maxBodyBytes, maxHeadBytes } = this.server;
+    const length = head.contentLength;
+    if (!head.chunked && length <= 0) return null;
+    if (length > maxBodyBytes) {
+      return void await this.#refuse(413, `request body larger than ${maxBodyBytes} bytes`);
+    }
+    this.phase = Phase.Body;
+    if (head.expectContinue && (head.chunked || this.end - this.start < length)) {
+      if (!(await this.#write(CONTINUE))) return undefined;
+    }
+    if (head.chunked) {
+      const decoder = new ChunkedDecoder(maxBodyBytes, maxHeadBytes);
+      while (true) {
+        try {
+          this.start += decoder.feed(this.buf, this.start, this.end);
+        } catch (error) {
+          if (error instanceof Http1Refusal) {
+            return void await this.#refuse(error.status, error.message);
+          }
+          throw error;
+        }
+        if (decoder.done) return decoder.body();
+        if (!(await this.#fill())) return undefined;
+      }
+    }
+    const body = new Uint8Array(length);
+    let filled = Math.min(length, this.end - this.start);
+    body.set(this.buf.subarray(this.start, this.start + filled));
+    this.start += filled;
+    while (filled < length) {
+      const n = await this.conn.read(body.subarray(filled)).catch(() => null);
+      if (n === null) this.#lost();
+      if (n === null || this.phase !== Phase.Body) return undefined;
+      filled += n;
+    }
+    return body;
+  }
+
+  /** Writes the response; true when the connection may be kept alive. */
+  async #respond(request: Request, response: Response, head: RequestHead): Promise<boolean> {
+    let keepAlive = head.keepAlive && !this.server.closing &&
+      !/(^|,)\s*close\s*(,|$)/i.test(response.headers.get("connection") ?? "");
+    let take: ((socket: TakenSocket) => void) | undefined;
+    try {
+      take = this.server.takeOver?.(response, request);
+    } catch (error) {
+      log("error", "request failed", { error: errorText(error) });
+      response = internalError();
+    }
+    if (take) return this.#takeOver(take, response);
+    const { status } = response;
+    const framing: string[] = [];
+    let payload: Uint8Array | null = null;
+    let next: Promise<ReadableStreamReadResult<unknown>> | null = null;
+    const bodyless = head.method === "HEAD" || status < 200 || status === 204 || status === 304;
+    if (bodyless) {
+      response.body?.cancel().catch(noop);
+      const declared = response.headers.get("content-length");
+      if (status >= 200 && status !== 204 && declared !== null && DIGITS.test(declared)) {
+        framing.push(`content-length: ${declared}`);
+      } else if (status >= 200 && status !== 204 && status !== 304 && response.body === null) {
+        framing.push("content-length: 0");
+      }
+    } else if (response.body !== null) {
+      try {
+        const reader = response.body.getReader();
+        this.#bodyReader = reader;
+        const first = await reader.read();
+        if (!first.done) {
+          payload = toBytes(first.value);
+          const second = reader.read();
+          const settled = await Promise.race([second, soon()]);
+          if (settled === PENDING || !settled.done) next = second;
+        }
+      } catch (error) {
+        log("error", "request failed", { error: errorText(error) });
+        if (this.#gone) return false;
+        return this.#respond(request, internalError(), head);
+      }
+    }
+    if (next !== null) {
+      if (head.minorVersion === 1) framing.push("transfer-encoding: chunked");
+      else keepAlive = false;
+    } else if (!bodyless) {
+      framing.push(`content-length: ${payload?.length ?? 0}`);
+    }
+    const chunked = next !== null && head.minorVersion === 1;
+    if (!keepAlive) framing.push("connection: close");
+    else if (head.minorVersion === 0) framing.push("connection: keep-alive");
+    const reason = response.statusText || STATUS_TEXT[status] || "";
+    const text = responseHead(status, reason, response.headers, framing);
+    if (!(await this.#write(withBody(text, payload, chunked)))) return false;
+    if (next === null) return keepAlive;
+    try {
+      while (true) {
+        const result = await next;
+        if (this.#gone) return false;
+        if (result.done) break;
+        const bytes = toBytes(result.value);
+        if (bytes.length > 0 && !(await this.#write(withBody("", bytes, chunked)))) return false;
+        next = this.#bodyReader!.read();
+      }
+    } catch (error) {
+      log("error", "response body failed", { error: errorText(error) });
+      this.#bodyReader?.cancel(error).catch(noop);
+      return false; // closing without the last chunk tells the client the body is incomplete
+    }
+    if (chunked && !(await this.#write(LAST_CHUNK))) return false;
+    return keepAlive;
+  }
+
+  async #takeOver(take: (socket: TakenSocket) => void, response: Response): Promise<boolean> {
+    const reason = response.statusText || STATUS_TEXT[response.status] || "";
+    const text = responseHead(response.status, reason, response.headers, ["connection: close"]);
+    if (!(await this.#write(latin1Bytes(text))) || this.#gone) return false;
+    const closed = Http1Request.controllerOf(this.#request!);
+    this.#closed = closed;
+    this.#request = null;
+    this.phase = Phase.Taken;
+    this.deadline = 0;
+    this.server.forget(this);
+    this.buf = EMPTY;
+    this.start = this.end = 0;
+    this.#watch();
+    try {
+      take({ conn: this.conn, closed: closed.signal });
+    } catch (error) {
+      log("error", "take-over failed", { error: errorText(error) });
+      try {
+        this.conn.close();
+      } catch { /* already closed */ }
+    }
+    return false;
+  }
+
+  /** Answers `status` with `reason` as text, then lingers briefly so the client can read it. */
+  async #refuse(status: number, reason: string): Promise<null> {
+    if (this.phase >= Phase.Linger) return null;
+    this.phase = Phase.Linger;
+    this.deadline = Date.now() + LINGER_MS;
+    const body = new TextEncoder().encode(`${reason}\n`);
+    const head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ""}\r\n` +
+      `content-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n` +
+      "connection: close\r\n\r\n";
+    if (await this.#write(withBody(head, body, false))) {
+      try {
+        await this.conn.closeWrite();
+        this.#watch(); // discard what the client still sends until it closes or the linger ends
+        return null;
+      } catch { /* fall through */ }
+    }
+    this.close();
+    return null;
+  }
+
+  async #write(bytes: Uint8Array): Promise<boolean> {
+    try {
+      for (let offset = 0; offset < bytes.length;) {
+        offset += await this.conn.write(offset === 0 ? bytes : bytes.subarray(offset));
+      }
+      return true;
+    } catch {
+      this.#lost();
+      return false;
+    }
+  }
+
+  /** Reads more into `buf`; false when the peer is gone or the connection moved on. */
+  async #fill(): Promise<boolean> {
+    if (this.#reading === null) {
+      this.#makeRoom(1);
+      this.#probing = false;
+      this.#reading = this.#readOnce(false);
+    }
+    return (await this.#reading) && this.phase <= Phase.Body;
+  }
+
+  /** Keeps a small read pending to notice EOF while busy, after take-over and while lingering. */
+  #watch(): void {
+    if (this.#reading !== null || this.phase === Phase.Closed) return;
+    this.#probe ??= new Uint8Array(PROBE_BYTES);
+    this.#probing = true;
+    this.#reading = this.#readOnce(true);
+  }
+
+  async #readOnce(intoProbe: boolean): Promise<boolean> {
+    const target = intoProbe ? this.#probe! : this.buf.subarray(this.end);
+    const n = await this.conn.read(target).catch(() => null);
+    this.#reading = null;
+    if (n === null) {
+      this.#lost();
+      return false;
+    }
+    if (this.phase === Phase.Taken || this.phase === Phase.Linger) {
+      this.#watch(); // discard
+      return true;
+    }
+    if (intoProbe) {
+      this.#makeRoom(n);
+      this.buf.set(target.subarray(0, n), this.end);
+    }
+    this.end += n;
+    return true;
+  }
+
+  #lost(): void {
+    this.#gone = true;
+    if (this.#request !== null) Http1Request.abort(this.#request);
+    this.#closed?.abort();
+    this.#bodyReader?.cancel().catch(noop);
+    if (this.phase === Phase.Linger) this.close();
+  }
+
+  #makeRoom(needed: number): void {
+    if (this.start === this.end) this.start = this.end = 0;
+    if (this.buf.length - this.end >= needed) return;
+    if (this.start > 0) {
+      this.buf.copyWithin(0, this.start, this.end);
+      this.end -= this.start;
+      this.start = 0;
+    }
+    if (this.buf.length - this.end >= needed) return;
+    const cap = Math.max(this.server.maxHeadBytes + 1, this.end + needed);
+    const grown = new Uint8Array(
+      Math.min(cap, Math.max(this.buf.length * 2, INITIAL_BUFFER, this.end + needed)),
+    );
+    grown.set(this.buf.subarray(0, this.end));
+    this.buf = grown;
+  }
+}
