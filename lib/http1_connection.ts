@@ -358,7 +358,14 @@ export class Connection {
   async #takeOver(take: (socket: TakenSocket) => void, response: Response): Promise<boolean> {
     const reason = response.statusText || STATUS_TEXT[response.status] || "";
     const text = responseHead(response.status, reason, response.headers, ["connection: close"]);
-    if (!(await this.#write(latin1Bytes(text))) || this.#gone) return false;
+    if (!(await this.#write(latin1Bytes(text))) || this.#gone) {
+      // The peer left before the head went out: the taker still gets the (closed) socket, so
+      // whatever it reserved for the stream is released.
+      try {
+        take({ conn: this.conn, closed: AbortSignal.abort() });
+      } catch { /* nothing to release */ }
+      return false;
+    }
     const closed = Http1Request.controllerOf(this.#request!);
     this.#closed = closed;
     this.#request = null;
