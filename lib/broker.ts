@@ -13,6 +13,7 @@
 import type { EventLog } from "./event_log.ts";
 import type { StoredUpdate } from "./update.ts";
 import { sleep } from "./abortable.ts";
+import { PeerChannel } from "./peer_channel.ts";
 
 /** Counters kept by the broker, for metrics. */
 export interface BrokerStats {
@@ -21,22 +22,6 @@ export interface BrokerStats {
   gapsFilled: number;
   gapEvents: number;
   duplicatesDropped: number;
-}
-
-interface ChannelMessage {
-  updates: StoredUpdate[];
-}
-
-const channels = new Map<string, BroadcastChannel>();
-
-/** One long-lived channel per name per isolate: closing and reopening channels breaks postMessage. */
-function sharedChannel(name: string): BroadcastChannel {
-  let channel = channels.get(name);
-  if (!channel) {
-    channel = new BroadcastChannel(name);
-    channels.set(name, channel);
-  }
-  return channel;
 }
 
 /**
@@ -71,11 +56,7 @@ export class Broker {
   #listeners = new Set<(updates: StoredUpdate[]) => void>();
   #inbox: Array<StoredUpdate[] | number> = [];
   #processing: Promise<void> | undefined;
-  #channel: BroadcastChannel;
-  #onChannelMessage = (event: MessageEvent<ChannelMessage>) => {
-    this.stats.fromChannel++;
-    this.#enqueue(event.data.updates);
-  };
+  #channel: PeerChannel;
   #closed = new AbortController();
   #watch: ReadableStream<Deno.KvEntryMaybe<unknown>[]> | undefined;
   /** A head seen by the watch while this isolate's own commit up to it was in flight. */
@@ -84,16 +65,14 @@ export class Broker {
   private constructor(log: EventLog, cursor: number, pollMs: number) {
     this.log = log;
     this.#cursor = cursor;
-    this.#channel = sharedChannel(`tidings-${log.epoch}`);
-    this.#channel.addEventListener("message", this.#onChannelMessage);
+    this.#channel = new PeerChannel(`tidings-${log.epoch}`, (updates) => {
+      this.stats.fromChannel++;
+      this.#enqueue(updates);
+    });
     log.onCommit = (updates) => {
       this.#enqueue(updates);
       this.#releaseDeferredHead();
-      try {
-        this.#channel.postMessage({ updates } satisfies ChannelMessage);
-      } catch {
-        // Another isolate catches up through kv.watch or the poll.
-      }
+      this.#channel.post(updates);
     };
     log.onCommitMissed = () => this.#releaseDeferredHead();
     this.#watchHead();
@@ -317,7 +296,7 @@ export class Broker {
   close(): void {
     if (this.#closed.signal.aborted) return;
     this.#closed.abort();
-    this.#channel.removeEventListener("message", this.#onChannelMessage);
+    this.#channel.close();
     this.#watch?.cancel().catch(() => {});
     this.log.onCommit = () => {};
     this.log.onCommitMissed = () => {};
