@@ -40,9 +40,17 @@ export interface Snapshot {
   counters: Record<string, number>;
   topics: Record<string, number>;
   histograms: Record<string, { counts: number[]; sum: number }>;
+  /** This isolate's V8 heap, bytes. */
+  heap: { used: number; total: number; external: number };
 }
 
 const channel = new BroadcastChannel("tidings-metrics");
+
+const HEAP_GAUGES: Array<[string, (heap: Snapshot["heap"]) => number]> = [
+  ["heap_used_bytes", (heap) => heap.used],
+  ["heap_total_bytes", (heap) => heap.total],
+  ["heap_external_bytes", (heap) => heap.external],
+];
 
 /**
  * The metrics of this isolate, plus what the other isolates last said.
@@ -195,9 +203,11 @@ export class Metrics {
     for (const [name, histogram] of Object.entries(this.histograms)) {
       histograms[name] = { counts: histogram.counts, sum: histogram.sum };
     }
+    const memory = Deno.memoryUsage();
     return {
       isolate: this.isolate,
       at: Date.now(),
+      heap: { used: memory.heapUsed, total: memory.heapTotal, external: memory.external },
       connections: this.connections,
       perIp: Object.fromEntries(this.perIp),
       counters,
@@ -225,6 +235,12 @@ export class Metrics {
     lines.push("# TYPE tidings_open_connections gauge");
     lines.push(`tidings_open_connections ${sum((s) => s.connections)}`);
     lines.push("# TYPE tidings_isolates gauge", `tidings_isolates ${snapshots.length}`);
+    // Isolates share the process: its resident memory is counted once, their heaps add up.
+    lines.push("# TYPE tidings_process_resident_memory_bytes gauge");
+    lines.push(`tidings_process_resident_memory_bytes ${Deno.memoryUsage().rss}`);
+    for (const [name, pick] of HEAP_GAUGES) {
+      lines.push(`# TYPE tidings_${name} gauge`, `tidings_${name} ${sum((s) => pick(s.heap))}`);
+    }
     const counterNames = new Set(snapshots.flatMap((s) => Object.keys(s.counters)));
     for (const name of [...counterNames].sort()) {
       lines.push(`tidings_${name} ${sum((s) => s.counters[name] ?? 0)}`);

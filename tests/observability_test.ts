@@ -54,7 +54,14 @@ Deno.test("/metrics reports connections, topics, publishes, deliveries, replays,
     const response = await fetch(`${server.url}/metrics`);
     assert.equal(response.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
     const text = await response.text();
-    for (const type of ["gauge tidings_open_connections", "gauge tidings_topic_subscribers"]) {
+    for (
+      const type of [
+        "gauge tidings_open_connections",
+        "gauge tidings_topic_subscribers",
+        "gauge tidings_process_resident_memory_bytes",
+        "gauge tidings_heap_used_bytes",
+      ]
+    ) {
       const [kind, name] = type.split(" ");
       assert.ok(text.includes(`# TYPE ${name} ${kind}\n`), `${name} is typed`);
     }
@@ -66,6 +73,10 @@ Deno.test("/metrics reports connections, topics, publishes, deliveries, replays,
     const pick = (name: string) => metrics.get(name);
     assert.equal(pick("tidings_open_connections"), 4);
     assert.equal(pick("tidings_isolates"), 1);
+    const heapUsed = pick("tidings_heap_used_bytes")!;
+    assert.ok(heapUsed > 1_000_000, `heap used ${heapUsed} bytes`);
+    assert.ok(pick("tidings_heap_total_bytes")! >= heapUsed);
+    assert.ok(pick("tidings_process_resident_memory_bytes")! > heapUsed);
     assert.equal(pick('tidings_topic_subscribers{topic="news"}'), 3);
     assert.equal(pick('tidings_topic_subscribers{topic="sports"}'), 1);
     assert.equal(pick("tidings_events_published_total"), 5);
