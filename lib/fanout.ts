@@ -12,6 +12,8 @@ import { Notifier } from "./abortable.ts";
 import type { SelectorSet } from "./topic_selector.ts";
 import type { StoredUpdate } from "./update.ts";
 
+function noop(): void {}
+
 /** Decides whether one subscriber may receive (and wants) an update. */
 export type UpdatePredicate = (update: StoredUpdate) => boolean;
 
@@ -36,7 +38,7 @@ export class Subscriber {
   /** Set when the queue passed its byte bound; the subscription then catches up from KV. */
   overflowedAt: number | undefined;
   /** Called when the queue passes its byte bound. */
-  onOverflow: () => void = () => {};
+  onOverflow: () => void = noop;
   /**
    * Live push mode: when set, each dispatch hands this subscriber's matched updates to the sink
    * at once, as one batch, instead of queueing them for a generator to take. The sink must not

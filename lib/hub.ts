@@ -59,6 +59,7 @@ export class Hub {
   /** Aborts when the hub shuts down: every subscription ends with it. */
   readonly closing: AbortSignal;
   #closer = new AbortController();
+  #onClosing = new Set<() => void>();
   /** Counters for metrics. */
   readonly counters = { published: 0, replays: 0, replayedEvents: 0, sent: 0 };
 
@@ -230,6 +231,36 @@ export class Hub {
    */
   beginShutdown(): void {
     this.#closer.abort();
+    const callbacks = [...this.#onClosing];
+    this.#onClosing.clear();
+    for (const callback of callbacks) callback();
+  }
+
+  /**
+   * Calls `callback` once when the shutdown begins (at once if it has begun); returns how to
+   * cancel that. One set entry per subscription, where an abort listener would cost several
+   * objects per connection.
+   *
+   * @example
+   * ```ts
+   * import { Hub } from "./hub.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const hub = await Hub.open(kv);
+   * let stopped = false;
+   * hub.onClosing(() => stopped = true);
+   * hub.beginShutdown();
+   * console.assert(stopped);
+   * hub.close();
+   * kv.close();
+   * ```
+   */
+  onClosing(callback: () => void): () => void {
+    if (this.#closer.signal.aborted) {
+      callback();
+      return () => {};
+    }
+    this.#onClosing.add(callback);
+    return () => this.#onClosing.delete(callback);
   }
 
   /**

@@ -10,7 +10,6 @@
 
 import type { Subscriber } from "./fanout.ts";
 import type { StoredUpdate } from "./update.ts";
-import { abortable } from "./abortable.ts";
 import type { SseSink } from "./sse_response.ts";
 import {
   encodeBatch,
@@ -42,7 +41,7 @@ import {
  * kv.close();
  * ```
  */
-export async function pushSubscription(
+export function pushSubscription(
   source: SubscriptionSource,
   options: SubscriptionOptions,
   sink: SseSink,
@@ -64,6 +63,31 @@ export async function pushSubscription(
       finish();
     }
   };
+  // Live, the subscription is callbacks and one pending promise: no suspended async function is
+  // kept per connection.
+  return catchUp(source, options, sink, writeLive).then((live) => {
+    if (!live) return;
+    if (signal.aborted) finish();
+    else signal.addEventListener("abort", finish, { once: true });
+    return finished.then(() => {
+      signal.removeEventListener("abort", finish);
+      live.sink = undefined;
+      source.fanout.remove(live);
+    });
+  });
+}
+
+/**
+ * Streams history and catch-up from the generator until it hands the subscriber over to live push
+ * mode; returns the subscriber then (`undefined` when the stream ended first). A function of its
+ * own so that the finished generator is not kept for the life of the connection.
+ */
+async function catchUp(
+  source: SubscriptionSource,
+  options: SubscriptionOptions,
+  sink: SseSink,
+  writeLive: (updates: StoredUpdate[]) => void,
+): Promise<Subscriber | undefined> {
   let live: Subscriber | undefined;
   // The sink is installed inside the hand-off, synchronously, so no dispatch can slip between the
   // generator's last batch and the first push.
@@ -75,13 +99,7 @@ export async function pushSubscription(
     },
   });
   for await (const batch of history) {
-    if (!sink.write(encodeBatch(batch)) && !(await sink.drained(signal))) return;
+    if (!sink.write(encodeBatch(batch)) && !(await sink.drained(options.signal))) return undefined;
   }
-  if (!live) return;
-  try {
-    if (!signal.aborted) await abortable(finished, signal);
-  } finally {
-    live.sink = undefined;
-    source.fanout.remove(live);
-  }
+  return live;
 }

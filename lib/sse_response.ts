@@ -59,6 +59,8 @@ export interface SseSink {
   drained(signal: AbortSignal): Promise<boolean>;
   /** Ends the stream after what was written. */
   close(): void;
+  /** Ends the stream at once, dropping what is not sent yet (a client too slow to keep up). */
+  abort(): void;
 }
 
 /** Options of {@link ssePushResponse}. */
@@ -153,6 +155,9 @@ export function ssePushResponse(
         // already closed
       }
       finish();
+    },
+    abort() {
+      if (!finished) onExternalAbort();
     },
   };
 

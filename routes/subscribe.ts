@@ -19,6 +19,8 @@ import { ssePushResponse } from "../lib/sse_response.ts";
 import { encodeEventBytes } from "../lib/sse_encoder.ts";
 import type { StoredUpdate } from "../lib/update.ts";
 import type { SubscriptionOptions } from "../lib/subscription.ts";
+import type { Hub } from "../lib/hub.ts";
+import type { SseSink } from "../lib/sse_response.ts";
 import { InvalidSelectorError, matchesSelector, SelectorSet } from "../lib/topic_selector.ts";
 
 /** The selectors of a set as given (exact topics, then patterns). */
@@ -139,12 +141,13 @@ export async function handleSubscribe(request: Request, context: AppContext): Pr
 
 /** A subscription admitted and registered, ready for a transport. */
 export interface PreparedSubscription {
-  /** Options for `hub.subscribe*()`, given the transport's own abort signal. */
-  options(signal: AbortSignal): SubscriptionOptions;
+  /**
+   * Options for `hub.subscribe*()`, given the transport's own abort signal and how it drops the
+   * connection at once (a stalled client).
+   */
+  options(signal: AbortSignal, drop: () => void): SubscriptionOptions;
   /** Response headers (discovery `Link`, `Last-Event-ID`). */
   headers: Record<string, string>;
-  /** Aborts when the connection must be dropped at once (stalled client). */
-  forced: AbortSignal;
   /** Releases the connection slot and ends the active-subscription records. */
   release(): void;
 }
@@ -214,8 +217,7 @@ export function prepareSubscription(
   // already wrote; plain listeners and one timer, no composite signals held per connection.
   const stop = new AbortController();
   const stopNow = () => stop.abort();
-  if (hub.closing.aborted) stop.abort();
-  else hub.closing.addEventListener("abort", stopNow, { once: true });
+  const forgetClosing = hub.onClosing(stopNow);
   let expiry: ReturnType<typeof setTimeout> | undefined;
   if (claims?.exp !== undefined) {
     const left = Math.max(0, claims.exp * 1000 - Date.now());
@@ -226,7 +228,6 @@ export function prepareSubscription(
     link: `<${url.protocol}//${url.host}/.well-known/mercure>; rel="mercure"`,
   };
   if (plan.resumedFrom !== undefined) headers["last-event-id"] = plan.resumedFrom;
-  const forced = new AbortController();
   log("info", "connection opened", {
     selectors: selectorSources(plan.selectors),
     ip,
@@ -235,8 +236,7 @@ export function prepareSubscription(
   let released = false;
   return {
     headers,
-    forced: forced.signal,
-    options: (signal) => {
+    options: (signal, drop) => {
       if (signal.aborted) stop.abort();
       else signal.addEventListener("abort", stopNow, { once: true });
       return {
@@ -251,7 +251,7 @@ export function prepareSubscription(
         onStalled: () => {
           metrics.count("slow_consumer_disconnects_total");
           log("info", "slow consumer disconnected", { ip });
-          forced.abort();
+          drop();
         },
       };
     },
@@ -259,7 +259,7 @@ export function prepareSubscription(
       if (released) return;
       released = true;
       clearTimeout(expiry);
-      hub.closing.removeEventListener("abort", stopNow);
+      forgetClosing();
       metrics.connectionClosed(ip);
       for (const end of ends) end.then((close) => close()).catch(() => {});
       log("info", "connection closed", { ip });
@@ -288,19 +288,18 @@ export function openStream(
     retry: config.retryMs,
     comment: "server restarting, come back",
   });
+  // Async only so that a throw becomes a rejection: it returns without awaiting, so no suspended
+  // function stays behind per connection.
   return ssePushResponse(async (sink, signal) => {
-    const options = prepared.options(signal);
-    if (options.throttleMs) {
-      // Throttled streams conflate in the generator; they never switch to push mode.
-      for await (const chunk of hub.subscribe(options)) {
-        if (!sink.write(chunk) && !(await sink.drained(signal))) return;
-      }
-    } else {
-      await hub.pushSubscription(options, sink);
-    }
-    if (hub.closing.aborted) sink.write(comeBack);
+    const options = prepared.options(signal, () => sink.abort());
+    // Throttled streams conflate in the generator; they never switch to push mode.
+    const done = options.throttleMs
+      ? streamThrottled(hub, options, sink)
+      : hub.pushSubscription(options, sink);
+    return done.then(() => {
+      if (hub.closing.aborted) sink.write(comeBack);
+    });
   }, {
-    signal: prepared.forced,
     request,
     heartbeatMs: config.heartbeatMs,
     retryMs: config.retryMs,
@@ -308,4 +307,10 @@ export function openStream(
     bufferBytes: config.subscriberBufferBytes,
     onClose: prepared.release,
   });
+}
+
+async function streamThrottled(hub: Hub, options: SubscriptionOptions, sink: SseSink) {
+  for await (const chunk of hub.subscribe(options)) {
+    if (!sink.write(chunk) && !(await sink.drained(options.signal))) return;
+  }
 }

@@ -107,8 +107,8 @@ export async function handleWebSocket(request: Request, context: AppContext): Pr
       if (plan.resumedFrom !== undefined) {
         socket.send(JSON.stringify({ type: "tidings:resumed", lastEventID: plan.resumedFrom }));
       }
-      const signal = AbortSignal.any([closed.signal, prepared.forced]);
-      for await (const batch of context.hub.subscribeUpdates(prepared.options(signal))) {
+      const options = prepared.options(closed.signal, () => closed.abort());
+      for await (const batch of context.hub.subscribeUpdates(options)) {
         if (socket.readyState !== WebSocket.OPEN) break;
         for (const update of batch) socket.send(frameOf(update));
         if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {

@@ -1,0 +1,24 @@
+import assert from "node:assert/strict";
+import { Hub } from "../lib/hub.ts";
+
+Deno.test("hub.onClosing calls back once at shutdown, at once after it, and never once cancelled", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const hub = await Hub.open(kv);
+  try {
+    const calls: string[] = [];
+    hub.onClosing(() => calls.push("kept"));
+    const cancel = hub.onClosing(() => calls.push("cancelled"));
+    cancel();
+    assert.deepEqual([...calls], []);
+    hub.beginShutdown();
+    assert.equal(hub.closing.aborted, true);
+    assert.deepEqual([...calls], ["kept"]);
+    hub.beginShutdown();
+    assert.deepEqual([...calls], ["kept"]);
+    hub.onClosing(() => calls.push("late"));
+    assert.deepEqual([...calls], ["kept", "late"]);
+  } finally {
+    hub.close();
+    kv.close();
+  }
+});
