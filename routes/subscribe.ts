@@ -288,17 +288,21 @@ export function openStream(
     retry: config.retryMs,
     comment: "server restarting, come back",
   });
-  // Async only so that a throw becomes a rejection: it returns without awaiting, so no suspended
-  // function stays behind per connection.
-  return ssePushResponse(async (sink, signal) => {
-    const options = prepared.options(signal, () => sink.abort());
-    // Throttled streams conflate in the generator; they never switch to push mode.
-    const done = options.throttleMs
-      ? streamThrottled(hub, options, sink)
-      : hub.pushSubscription(options, sink);
-    return done.then(() => {
-      if (hub.closing.aborted) sink.write(comeBack);
-    });
+  // Returns the subscription's promise without awaiting it, so no suspended function stays
+  // behind per connection; a throw still becomes a rejection.
+  return ssePushResponse((sink, signal) => {
+    try {
+      const options = prepared.options(signal, () => sink.abort());
+      // Throttled streams conflate in the generator; they never switch to push mode.
+      const done = options.throttleMs
+        ? streamThrottled(hub, options, sink)
+        : hub.pushSubscription(options, sink);
+      return done.then(() => {
+        if (hub.closing.aborted) sink.write(comeBack);
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }, {
     request,
     heartbeatMs: config.heartbeatMs,
