@@ -142,13 +142,13 @@ export async function handleSubscribe(request: Request, context: AppContext): Pr
 /** A subscription admitted and registered, ready for a transport. */
 export interface PreparedSubscription {
   /**
-   * Options for `hub.subscribe*()`, given the transport's own abort signal and how it drops the
-   * connection at once (a stalled client).
+   * Options for `hub.subscribe*()`, given how the transport drops the connection at once (a
+   * stalled client). Their signal aborts at shutdown, at token expiry and on `release()`.
    */
-  options(signal: AbortSignal, drop: () => void): SubscriptionOptions;
+  options(drop: () => void): SubscriptionOptions;
   /** Response headers (discovery `Link`, `Last-Event-ID`). */
   headers: Record<string, string>;
-  /** Releases the connection slot and ends the active-subscription records. */
+  /** Ends the subscription, releases the connection slot and ends the active-subscription records. */
   release(): void;
 }
 
@@ -236,9 +236,7 @@ export function prepareSubscription(
   let released = false;
   return {
     headers,
-    options: (signal, drop) => {
-      if (signal.aborted) stop.abort();
-      else signal.addEventListener("abort", stopNow, { once: true });
+    options: (drop) => {
       return {
         selectors: plan.selectors,
         afterSeq: plan.afterSeq,
@@ -258,6 +256,8 @@ export function prepareSubscription(
     release: () => {
       if (released) return;
       released = true;
+      // The transport is done (client gone, dropped or ended): so is the subscription.
+      stop.abort();
       clearTimeout(expiry);
       forgetClosing();
       metrics.connectionClosed(ip);
@@ -290,9 +290,9 @@ export function openStream(
   });
   // Returns the subscription's promise without awaiting it, so no suspended function stays
   // behind per connection; a throw still becomes a rejection.
-  return ssePushResponse((sink, signal) => {
+  return ssePushResponse((sink) => {
     try {
-      const options = prepared.options(signal, () => sink.abort());
+      const options = prepared.options(() => sink.abort());
       // Throttled streams conflate in the generator; they never switch to push mode.
       const done = options.throttleMs
         ? streamThrottled(hub, options, sink)

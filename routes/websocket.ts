@@ -93,21 +93,20 @@ export async function handleWebSocket(request: Request, context: AppContext): Pr
   const prepared = prepareSubscription(request, context, plan);
   if (prepared instanceof Response) return prepared;
   const { socket, response } = Deno.upgradeWebSocket(request);
-  const closed = new AbortController();
   let untrack = () => {};
   socket.onclose = () => {
-    closed.abort();
     untrack();
     prepared.release();
   };
-  socket.onerror = () => closed.abort();
   socket.onopen = async () => {
     untrack = trackSocket(socket, context.config.heartbeatMs);
     try {
       if (plan.resumedFrom !== undefined) {
         socket.send(JSON.stringify({ type: "tidings:resumed", lastEventID: plan.resumedFrom }));
       }
-      const options = prepared.options(closed.signal, () => closed.abort());
+      const options = prepared.options(() =>
+        socket.close(4008, "client too slow: reconnect with lastEventID")
+      );
       for await (const batch of context.hub.subscribeUpdates(options)) {
         if (socket.readyState !== WebSocket.OPEN) break;
         for (const update of batch) socket.send(frameOf(update));
