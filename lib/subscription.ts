@@ -146,6 +146,8 @@ export async function readHistory(
   return { updates: [...bySeq.values()].sort((a, b) => a.seq - b.seq), reachedSeq };
 }
 
+function ignoreOverflow(): void {}
+
 /**
  * Streams one subscription as batches of updates, in log order, until its signal aborts or a final
  * update is sent. Each batch is what is due to the connection now: send it as one write.
@@ -222,6 +224,9 @@ export async function* subscribeUpdates(
         if (batch.length === 0) {
           if (options.handOff && !options.throttleMs && subscriber.overflowedAt === undefined) {
             handedOff = true;
+            // Push mode never queues, so never overflows: drop the closure that would keep this
+            // generator's state alive for the life of the connection.
+            subscriber.onOverflow = ignoreOverflow;
             options.handOff(subscriber);
             return;
           }
