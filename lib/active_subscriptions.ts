@@ -11,6 +11,7 @@
  */
 
 import type { Hub } from "./hub.ts";
+import { KvBatchWriter } from "./kv_batch_writer.ts";
 
 /** How long a record lives without renewal. */
 export const RECORD_TTL_MS = 60_000;
@@ -30,6 +31,9 @@ interface StoredRecord extends SubscriptionRecord {
   expiresAt: number;
 }
 
+/** The prefix of every subscription topic. */
+export const SUBSCRIPTION_TOPIC_PREFIX = "/.well-known/mercure/subscriptions/";
+
 /**
  * The topic (and `id`) of a subscription's updates.
  *
@@ -40,7 +44,7 @@ interface StoredRecord extends SubscriptionRecord {
  * ```
  */
 export function subscriptionTopic(selector: string, subscriber: string): string {
-  return `/.well-known/mercure/subscriptions/${encodeURIComponent(selector)}/${
+  return `${SUBSCRIPTION_TOPIC_PREFIX}${encodeURIComponent(selector)}/${
     encodeURIComponent(subscriber)
   }`;
 }
@@ -52,6 +56,14 @@ const recordKey = (selector: string, subscriber: string): Deno.KvKey => [
 ];
 
 const live = new Map<string, { kv: Deno.Kv; record: StoredRecord }>();
+/** Records of many connections opening (or closing) at once share commits. */
+const writers = new WeakMap<Deno.Kv, KvBatchWriter>();
+
+function writerFor(kv: Deno.Kv): KvBatchWriter {
+  let writer = writers.get(kv);
+  if (!writer) writers.set(kv, writer = new KvBatchWriter(kv));
+  return writer;
+}
 let renewTimer: ReturnType<typeof setInterval> | undefined;
 
 async function renewAll(): Promise<void> {
@@ -102,9 +114,17 @@ export async function openSubscription(
     active: true,
     expiresAt: Date.now() + RECORD_TTL_MS,
   };
-  if (payload !== undefined) record.payload = payload;
+  // Estimated stored size: strings at up to 2 bytes a character, plus the payload's JSON.
+  let size = 128 + 2 * (id.length + selector.length + subscriber.length);
+  if (payload !== undefined) {
+    record.payload = payload;
+    size += 2 * (JSON.stringify(payload)?.length ?? 0);
+  }
+  // Refused here, not in the shared commit, where it would fail the other records with it.
+  if (size > 60 * 1024) throw new RangeError("subscription payload too large to record");
   const key = recordKey(selector, subscriber);
-  await hub.kv.set(key, record, { expireIn: RECORD_TTL_MS * 2 });
+  const writer = writerFor(hub.kv);
+  await writer.set(key, record, { expireIn: RECORD_TTL_MS * 2, size });
   live.set(id, { kv: hub.kv, record });
   if (renewTimer === undefined) {
     renewTimer = setInterval(() => void renewAll(), RENEW_EVERY_MS);
@@ -121,7 +141,7 @@ export async function openSubscription(
       renewTimer = undefined;
     }
     try {
-      await hub.kv.delete(key);
+      await writer.delete(key);
       await publishRecord(hub, { ...record, active: false });
     } catch {
       // KV closed during shutdown: the record expires by itself.

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { listSubscriptions } from "./active_subscriptions.ts";
+import { listSubscriptions, SUBSCRIPTION_TOPIC_PREFIX } from "./active_subscriptions.ts";
 import type { AppContext } from "./context.ts";
 import { runSharedFeed } from "./feed_producers.ts";
 import { chatFeed } from "./feeds/chat.ts";
@@ -86,7 +86,12 @@ export function startBackgroundJobs(context: AppContext): void {
     let nextFullPass = Date.now() + 60_000;
     while (await sleep(5000, signal)) {
       try {
-        let topics: Iterable<string> = [...hub.log.dirtyTopics];
+        // A subscription's topic gets two updates in its life (active, inactive), so the hourly
+        // full pass is soon enough to trim it. Skipping those here keeps a storm of connections
+        // from costing two KV scans per connection every few seconds.
+        let topics: Iterable<string> = [...hub.log.dirtyTopics].filter((topic) =>
+          !topic.startsWith(SUBSCRIPTION_TOPIC_PREFIX)
+        );
         hub.log.dirtyTopics.clear();
         if (Date.now() > nextFullPass) {
           topics = await listTopics(hub.kv);
