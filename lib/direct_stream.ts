@@ -20,7 +20,7 @@ export interface DirectSocket {
   closed: AbortSignal;
 }
 
-type PushRun = (sink: SseSink, signal: AbortSignal) => Promise<void>;
+type PushRun = (sink: SseSink) => Promise<void>;
 
 const directRequests = new WeakSet<Request>();
 const directResponses = new WeakMap<Response, { run: PushRun; options: SsePushOptions }>();
@@ -112,7 +112,7 @@ function startDirectStream(socket: DirectSocket, run: PushRun, options: SsePushO
   }
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   if (heartbeatMs > 0) sink.startHeartbeats(heartbeatMs);
-  run(sink, sink.signal).then(() => sink.close(), () => sink.abort());
+  run(sink).then(() => sink.close(), () => sink.abort());
 }
 
 /** The bounded, coalescing outgoing buffer of one direct stream. */
@@ -123,7 +123,7 @@ class ConnSink implements SseSink, HeartbeatTarget {
   readonly #conn: Deno.Conn;
   readonly #bound: number;
   readonly #onClose: (() => void) | undefined;
-  readonly #abort = new AbortController();
+  #abort: AbortController | undefined;
   #queued: Uint8Array[] = [];
   #queuedBytes = 0;
   #writing = false;
@@ -139,6 +139,10 @@ class ConnSink implements SseSink, HeartbeatTarget {
   }
 
   get signal(): AbortSignal {
+    if (!this.#abort) {
+      this.#abort = new AbortController();
+      if (this.#finished) this.#abort.abort();
+    }
     return this.#abort.signal;
   }
 
@@ -238,7 +242,7 @@ class ConnSink implements SseSink, HeartbeatTarget {
     this.#queuedBytes = 0;
     if (this.#heartbeatMs > 0) heartbeatHub(this.#heartbeatMs).delete(this);
     this.cleanUp();
-    if (!this.#abort.signal.aborted) this.#abort.abort();
+    this.#abort?.abort();
     try {
       this.#conn.close();
     } catch {

@@ -116,6 +116,7 @@ export class Hub {
    * @example
    * ```ts
    * import { Hub } from "./hub.ts";
+   * import { SelectorSet } from "./topic_selector.ts";
    * const kv = await Deno.openKv(":memory:");
    * const hub = await Hub.open(kv);
    * const point = await hub.resumePoint("no-such-id", new SelectorSet(["news"]));
@@ -195,10 +196,10 @@ export class Hub {
    * const kv = await Deno.openKv(":memory:");
    * const hub = await Hub.open(kv);
    * await hub.publish({ topics: ["t"], data: "x", type: "end" });
-   * const response = ssePushResponse((sink, signal) =>
+   * const response = ssePushResponse((sink) =>
    *   hub.pushSubscription({
-   *     selectors: new SelectorSet(["t"]), afterSeq: 0, accepts: () => true, signal,
-   *     isFinal: (update) => update.type === "end",
+   *     selectors: new SelectorSet(["t"]), afterSeq: 0, accepts: () => true,
+   *     signal: sink.signal, isFinal: (update) => update.type === "end",
    *   }, sink), { heartbeatMs: 0 });
    * console.assert((await response.text()).includes("data: x"));
    * hub.close();

@@ -31,10 +31,10 @@ import {
  * const kv = await Deno.openKv(":memory:");
  * const hub = await Hub.open(kv);
  * await hub.publish({ topics: ["t"], data: "old", type: "end" });
- * const response = ssePushResponse((sink, signal) =>
+ * const response = ssePushResponse((sink) =>
  *   pushSubscription(hub, {
- *     selectors: new SelectorSet(["t"]), afterSeq: 0, accepts: () => true, signal,
- *     isFinal: (update) => update.type === "end",
+ *     selectors: new SelectorSet(["t"]), afterSeq: 0, accepts: () => true,
+ *     signal: sink.signal, isFinal: (update) => update.type === "end",
  *   }, sink), { heartbeatMs: 0 });
  * console.assert((await response.text()).includes("data: old"));
  * hub.close();

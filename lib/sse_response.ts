@@ -51,6 +51,11 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
  */
 export interface SseSink {
   /**
+   * Aborts when the stream ends, whatever ends it (client gone, dropped, closed): the source's
+   * waits end with it. Created when first read.
+   */
+  readonly signal: AbortSignal;
+  /**
    * Queues bytes for the client. Returns false when the buffer is past its bound (the client is
    * not reading fast enough); the bytes are queued all the same.
    */
@@ -70,9 +75,9 @@ export interface SsePushOptions extends SseResponseOptions {
 }
 
 /**
- * Builds a streaming Response fed by pushes: `run` gets a sink and the stream's abort signal
- * (aborted when the client leaves or `options.signal` fires) and writes whenever it likes; the
- * stream ends when it calls `close()` or its promise settles.
+ * Builds a streaming Response fed by pushes: `run` gets a sink, whose signal aborts when the client
+ * leaves or `options.signal` fires, and writes whenever it likes; the stream ends when it calls
+ * `close()` or its promise settles.
  *
  * @example
  * ```ts
@@ -85,11 +90,11 @@ export interface SsePushOptions extends SseResponseOptions {
  * ```
  */
 export function ssePushResponse(
-  run: (sink: SseSink, signal: AbortSignal) => Promise<void>,
+  run: (sink: SseSink) => Promise<void>,
   options: SsePushOptions = {},
 ): Response {
   if (options.request && isServedDirectly(options.request)) return directPushResponse(run, options);
-  const abort = new AbortController();
+  let abort: AbortController | undefined;
   // The client leaving (the request's signal) ends the stream like `options.signal` does.
   const external = options.request
     ? (options.signal
@@ -113,7 +118,7 @@ export function ssePushResponse(
     finished = true;
     if (target) heartbeats?.delete(target);
     external?.removeEventListener("abort", onExternalAbort);
-    if (!abort.signal.aborted) abort.abort();
+    abort?.abort();
     wakeDrainWaiters(false);
     options.onClose?.();
   };
@@ -129,6 +134,13 @@ export function ssePushResponse(
     finish();
   };
   const sink: SseSink = {
+    get signal() {
+      if (!abort) {
+        abort = new AbortController();
+        if (finished) abort.abort();
+      }
+      return abort.signal;
+    },
     write(chunk) {
       if (finished) return false;
       controller.enqueue(chunk);
@@ -187,7 +199,7 @@ export function ssePushResponse(
       }
       if (external?.aborted) return onExternalAbort();
       external?.addEventListener("abort", onExternalAbort, { once: true });
-      run(sink, abort.signal).then(() => sink.close(), (error) => {
+      run(sink).then(() => sink.close(), (error) => {
         if (finished) return;
         controller.error(error);
         finish();
@@ -225,7 +237,8 @@ export function ssePushResponse(
  * ```
  */
 export function sseResponse(source: SseSource, options: SsePushOptions = {}): Response {
-  return ssePushResponse(async (sink, signal) => {
+  return ssePushResponse(async (sink) => {
+    const signal = sink.signal;
     const iterable = typeof source === "function" ? source(signal) : source;
     const iterator = iterable[Symbol.asyncIterator]();
     const stop = () => void iterator.return?.()?.catch(() => {});

@@ -67,7 +67,7 @@ async function readToEnd(conn: Deno.Conn): Promise<string> {
 
 function start(
   socket: DirectSocket,
-  run: (sink: SseSink, signal: AbortSignal) => Promise<void>,
+  run: (sink: SseSink) => Promise<void>,
   options: Parameters<typeof directPushResponse>[1] = {},
 ): Response {
   const response = directPushResponse(run, { heartbeatMs: 0, ...options });
@@ -108,7 +108,8 @@ Deno.test("a direct stream reports its bound and drains once the client reads", 
     let written = 0;
     let stalled = false;
     let drained: boolean | undefined;
-    start({ conn: pair.server, closed: pair.peerGone.signal }, async (sink, signal) => {
+    start({ conn: pair.server, closed: pair.peerGone.signal }, async (sink) => {
+      const signal = sink.signal;
       // The client reads nothing yet: once the kernel's buffers are full, the queue stays past
       // its bound and drained() stays pending.
       while (!stalled && written < 400) {
@@ -142,7 +143,8 @@ Deno.test("a direct stream aborts its source and releases when the peer goes", a
     let sourceSignal: AbortSignal | undefined;
     let closed = 0;
     const ended = Promise.withResolvers<void>();
-    start({ conn: pair.server, closed: pair.peerGone.signal }, (sink, signal) => {
+    start({ conn: pair.server, closed: pair.peerGone.signal }, (sink) => {
+      const signal = sink.signal;
       sourceSignal = signal;
       sink.write(encoder.encode("data: hello\n\n"));
       return new Promise<void>((resolve) => {
