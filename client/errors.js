@@ -60,7 +60,7 @@ export function messageOf(error) {
  *
  * @param {unknown} error
  * @example
- * ```ts
+ * ```ts ignore
  * import { reportLater } from "./errors.js";
  * try {
  *   JSON.parse("{");

@@ -71,7 +71,7 @@ export class EventDelivery {
    * @example
    * ```ts
    * import { EventDelivery } from "./event_delivery.js";
-   * new EventDelivery().deliver({ id: "1", type: "note", data: "{}", json: () => ({}) });
+   * new EventDelivery().deliver({ id: "1", type: "note", data: "{}", json: () => JSON.parse("{}") });
    * ```
    */
   deliver(event) {

@@ -55,8 +55,9 @@ export const compressionStats = { bytesIn: 0, bytesOut: 0 };
  * ```ts
  * import { flushingCompressor } from "./compression.ts";
  * const compressed = new Blob(["data: hi\n\n"]).stream().pipeThrough(flushingCompressor("gzip"));
- * const text = await new Response(compressed.pipeThrough(new DecompressionStream("gzip"))).text();
- * console.assert(text === "data: hi\n\n");
+ * const text = await new Response(compressed).body!.pipeThrough(new DecompressionStream("gzip"))
+ *   .pipeThrough(new TextDecoderStream()).getReader().read();
+ * console.assert(text.value === "data: hi\n\n");
  * ```
  */
 export function flushingCompressor(encoding: Encoding): TransformStream<Uint8Array, Uint8Array> {
