@@ -13,6 +13,7 @@
  */
 
 import { type LiveSpec, type Rig, runLive } from "./live.ts";
+import { Inspector } from "./inspector.ts";
 import { startTidings } from "./servers.ts";
 import { LoadWorker, WorkerPool } from "./worker_pool.ts";
 
@@ -28,43 +29,6 @@ interface CpuProfile {
   startTime: number;
   endTime: number;
   samples?: number[];
-}
-
-class Inspector {
-  #socket: WebSocket;
-  #next = 1;
-  #waiting = new Map<number, (result: unknown) => void>();
-
-  private constructor(socket: WebSocket) {
-    this.#socket = socket;
-    socket.onmessage = (event) => {
-      const message = JSON.parse(event.data);
-      if (message.id && this.#waiting.has(message.id)) {
-        this.#waiting.get(message.id)!(message.result ?? message.error);
-        this.#waiting.delete(message.id);
-      }
-    };
-  }
-
-  static async connect(port: number): Promise<Inspector> {
-    const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-    const socket = new WebSocket(targets[0].webSocketDebuggerUrl);
-    await new Promise((resolve, reject) => {
-      socket.onopen = resolve;
-      socket.onerror = reject;
-    });
-    return new Inspector(socket);
-  }
-
-  send<T>(method: string, params: Record<string, unknown> = {}): Promise<T> {
-    const id = this.#next++;
-    this.#socket.send(JSON.stringify({ id, method, params }));
-    return new Promise((resolve) => this.#waiting.set(id, resolve as (result: unknown) => void));
-  }
-
-  close(): void {
-    this.#socket.close();
-  }
 }
 
 function summarize(profile: CpuProfile, top: number): string {
