@@ -17,7 +17,8 @@ import {
   STATUS_TEXT,
 } from "./http1_head.ts";
 import { ChunkedDecoder } from "./http1_chunked.ts";
-import { Http1Request, internalError, toBytes, withBody } from "./http1_request.ts";
+import { Http1Request, internalError, withBody } from "./http1_request.ts";
+import { errorText, writeResponse } from "./http1_response.ts";
 import type { Http1Handler, Http1Info, Http1ServeOptions, TakenSocket } from "./http1_server.ts";
 import { log } from "./log.ts";
 
@@ -39,30 +40,11 @@ export interface ConnectionHost {
 const INITIAL_BUFFER = 4096;
 const PROBE_BYTES = 64;
 const EMPTY = new Uint8Array(0);
-const PENDING = Symbol("pending");
 const CONTINUE = latin1Bytes("HTTP/1.1 100 Continue\r\n\r\n");
-const LAST_CHUNK = latin1Bytes("0\r\n\r\n");
-const DIGITS = /^\d{1,15}$/;
 const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(:\d{0,5})?$/;
 const LINGER_MS = 2000;
 
 function noop(): void {}
-function soon(): Promise<typeof PENDING> {
-  return Promise.resolve().then(noop).then(noop).then(noop).then(() => PENDING);
-}
-/**
- * An error as one log field: its stack when it has one.
- *
- * @example
- * ```ts
- * import { errorText } from "./http1_connection.ts";
- * console.assert(errorText("plain") === "plain");
- * ```
- */
-export function errorText(error: unknown): string {
-  return error instanceof Error ? error.stack ?? error.message : String(error);
-}
-
 /**
  * Where a connection is in its life; the listener's sweep and shutdown act on it.
  *
@@ -110,11 +92,17 @@ export class Connection {
   #request: Http1Request | null = null;
   /** After take-over: aborts `closed` (and the request's signal) when the peer leaves. */
   #closed: AbortController | null = null;
-  #bodyReader: ReadableStreamDefaultReader<unknown> | null = null;
+  /** The response body being read: cancelled when the peer leaves. */
+  bodyReader: ReadableStreamDefaultReader<unknown> | null = null;
 
   constructor(readonly server: ConnectionHost, readonly conn: Deno.TcpConn) {
     this.info = { remoteAddr: conn.remoteAddr };
     this.deadline = Date.now() + server.headTimeoutMs;
+  }
+
+  /** Whether the peer has left. */
+  get gone(): boolean {
+    return this.#gone;
   }
 
   async run(): Promise<void> {
@@ -223,7 +211,7 @@ export class Connection {
     const keepAlive = await this.#respond(request, response, head);
     this.#request = null;
     if ((this.phase as Phase) === Phase.Taken) return false;
-    this.#bodyReader = null;
+    this.bodyReader = null;
     if (!keepAlive || this.#gone || this.server.closing || this.phase !== Phase.Busy) return false;
     this.phase = Phase.Wait;
     this.deadline = Date.now() + this.server.idleTimeoutMs;
@@ -252,7 +240,7 @@ export class Connection {
     }
     this.phase = Phase.Body;
     if (head.expectContinue && (head.chunked || this.end - this.start < length)) {
-      if (!(await this.#write(CONTINUE))) return undefined;
+      if (!(await this.write(CONTINUE))) return undefined;
     }
     if (head.chunked) {
       const decoder = new ChunkedDecoder(maxBodyBytes, maxHeadBytes);
@@ -282,9 +270,9 @@ export class Connection {
     return body;
   }
 
-  /** Writes the response; true when the connection may be kept alive. */
-  async #respond(request: Request, response: Response, head: RequestHead): Promise<boolean> {
-    let keepAlive = head.keepAlive && !this.server.closing &&
+  /** Writes the response (or hands the socket over); true when the connection may be kept alive. */
+  #respond(request: Request, response: Response, head: RequestHead): Promise<boolean> {
+    const keepAlive = head.keepAlive && !this.server.closing &&
       !/(^|,)\s*close\s*(,|$)/i.test(response.headers.get("connection") ?? "");
     let take: ((socket: TakenSocket) => void) | undefined;
     try {
@@ -294,71 +282,13 @@ export class Connection {
       response = internalError();
     }
     if (take) return this.#takeOver(take, response);
-    const { status } = response;
-    const framing: string[] = [];
-    let payload: Uint8Array | null = null;
-    let next: Promise<ReadableStreamReadResult<unknown>> | null = null;
-    const bodyless = head.method === "HEAD" || status < 200 || status === 204 || status === 304;
-    if (bodyless) {
-      response.body?.cancel().catch(noop);
-      const declared = response.headers.get("content-length");
-      if (status >= 200 && status !== 204 && declared !== null && DIGITS.test(declared)) {
-        framing.push(`content-length: ${declared}`);
-      } else if (status >= 200 && status !== 204 && status !== 304 && response.body === null) {
-        framing.push("content-length: 0");
-      }
-    } else if (response.body !== null) {
-      try {
-        const reader = response.body.getReader();
-        this.#bodyReader = reader;
-        const first = await reader.read();
-        if (!first.done) {
-          payload = toBytes(first.value);
-          const second = reader.read();
-          const settled = await Promise.race([second, soon()]);
-          if (settled === PENDING || !settled.done) next = second;
-        }
-      } catch (error) {
-        log("error", "request failed", { error: errorText(error) });
-        if (this.#gone) return false;
-        return this.#respond(request, internalError(), head);
-      }
-    }
-    if (next !== null) {
-      if (head.minorVersion === 1) framing.push("transfer-encoding: chunked");
-      else keepAlive = false;
-    } else if (!bodyless) {
-      framing.push(`content-length: ${payload?.length ?? 0}`);
-    }
-    const chunked = next !== null && head.minorVersion === 1;
-    if (!keepAlive) framing.push("connection: close");
-    else if (head.minorVersion === 0) framing.push("connection: keep-alive");
-    const reason = response.statusText || STATUS_TEXT[status] || "";
-    const text = responseHead(status, reason, response.headers, framing);
-    if (!(await this.#write(withBody(text, payload, chunked)))) return false;
-    if (next === null) return keepAlive;
-    try {
-      while (true) {
-        const result = await next;
-        if (this.#gone) return false;
-        if (result.done) break;
-        const bytes = toBytes(result.value);
-        if (bytes.length > 0 && !(await this.#write(withBody("", bytes, chunked)))) return false;
-        next = this.#bodyReader!.read();
-      }
-    } catch (error) {
-      log("error", "response body failed", { error: errorText(error) });
-      this.#bodyReader?.cancel(error).catch(noop);
-      return false; // closing without the last chunk tells the client the body is incomplete
-    }
-    if (chunked && !(await this.#write(LAST_CHUNK))) return false;
-    return keepAlive;
+    return writeResponse(this, response, head, keepAlive);
   }
 
   async #takeOver(take: (socket: TakenSocket) => void, response: Response): Promise<boolean> {
     const reason = response.statusText || STATUS_TEXT[response.status] || "";
     const text = responseHead(response.status, reason, response.headers, ["connection: close"]);
-    if (!(await this.#write(latin1Bytes(text))) || this.#gone) {
+    if (!(await this.write(latin1Bytes(text))) || this.#gone) {
       // The peer left before the head went out: the taker still gets the (closed) socket, so
       // whatever it reserved for the stream is released.
       try {
@@ -395,7 +325,7 @@ export class Connection {
     const head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ""}\r\n` +
       `content-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n` +
       "connection: close\r\n\r\n";
-    if (await this.#write(withBody(head, body, false))) {
+    if (await this.write(withBody(head, body, false))) {
       try {
         await this.conn.closeWrite();
         this.#watch(); // discard what the client still sends until it closes or the linger ends
@@ -406,7 +336,8 @@ export class Connection {
     return null;
   }
 
-  async #write(bytes: Uint8Array): Promise<boolean> {
+  /** Writes all of `bytes`; false when the peer is gone. */
+  async write(bytes: Uint8Array): Promise<boolean> {
     try {
       for (let offset = 0; offset < bytes.length;) {
         offset += await this.conn.write(offset === 0 ? bytes : bytes.subarray(offset));
@@ -460,7 +391,7 @@ export class Connection {
     this.#gone = true;
     if (this.#request !== null) Http1Request.abort(this.#request);
     this.#closed?.abort();
-    this.#bodyReader?.cancel().catch(noop);
+    this.bodyReader?.cancel().catch(noop);
     if (this.phase === Phase.Linger) this.close();
   }
 

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { Connection, type ConnectionHost, errorText, Phase } from "./http1_connection.ts";
+import { Connection, type ConnectionHost, Phase } from "./http1_connection.ts";
+import { errorText } from "./http1_response.ts";
 import { log } from "./log.ts";
 
 /** Facts about the connection a request came on. */
