@@ -8,7 +8,6 @@
  */
 
 import {
-  findHeadEnd,
   Http1Refusal,
   latin1Bytes,
   parseRequestHead,
@@ -17,8 +16,15 @@ import {
   STATUS_TEXT,
 } from "./http1_head.ts";
 import { ChunkedDecoder } from "./http1_chunked.ts";
-import { Http1Request, internalError, withBody } from "./http1_request.ts";
+import {
+  buildRequest,
+  Http1Request,
+  internalError,
+  requestUrl,
+  withBody,
+} from "./http1_request.ts";
 import { errorText, writeResponse } from "./http1_response.ts";
+import { SocketReader } from "./http1_reader.ts";
 import type { Http1Handler, Http1Info, Http1ServeOptions, TakenSocket } from "./http1_server.ts";
 import { log } from "./log.ts";
 
@@ -37,11 +43,7 @@ export interface ConnectionHost {
   forget(conn: Connection): void;
 }
 
-const INITIAL_BUFFER = 4096;
-const PROBE_BYTES = 64;
-const EMPTY = new Uint8Array(0);
 const CONTINUE = latin1Bytes("HTTP/1.1 100 Continue\r\n\r\n");
-const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(:\d{0,5})?$/;
 const LINGER_MS = 2000;
 
 function noop(): void {}
@@ -80,13 +82,8 @@ export class Connection {
   phase = Phase.Wait;
   /** Epoch ms when the sweep acts on this connection; 0 = never. */
   deadline: number;
-  buf: Uint8Array = new Uint8Array(INITIAL_BUFFER);
-  start = 0;
-  end = 0;
   readonly info: Http1Info;
-  #probe: Uint8Array | null = null;
-  #reading: Promise<boolean> | null = null;
-  #probing = false;
+  readonly reader: SocketReader;
   #gone = false;
   /** The request being answered: aborted when the peer leaves. */
   #request: Http1Request | null = null;
@@ -97,12 +94,28 @@ export class Connection {
 
   constructor(readonly server: ConnectionHost, readonly conn: Deno.TcpConn) {
     this.info = { remoteAddr: conn.remoteAddr };
+    this.reader = new SocketReader(conn, server.maxHeadBytes, this);
     this.deadline = Date.now() + server.headTimeoutMs;
   }
 
   /** Whether the peer has left. */
   get gone(): boolean {
     return this.#gone;
+  }
+
+  /** For the reader: a request's head or body is being read. */
+  get inRequest(): boolean {
+    return this.phase <= Phase.Body;
+  }
+
+  /** For the reader: what arrives now is dropped. */
+  get discarding(): boolean {
+    return this.phase === Phase.Taken || this.phase === Phase.Linger;
+  }
+
+  /** For the reader: the connection is closed. */
+  get closed(): boolean {
+    return this.phase === Phase.Closed;
   }
 
   async run(): Promise<void> {
@@ -130,7 +143,7 @@ export class Connection {
 
   /** Called by the shared sweep for an idle connection: drops the read buffer, keeping the probe. */
   trim(): void {
-    if (this.#probing && this.#reading !== null && this.start === this.end) this.buf = EMPTY;
+    this.reader.trim();
   }
 
   /** Called by the shared sweep when `deadline` has passed. */
@@ -141,60 +154,38 @@ export class Connection {
   }
 
   async #readHead(): Promise<RequestHead | null> {
-    const { server } = this;
-    let scanned = 0; // bytes after `start` already searched for the blank line
-    while (true) {
-      while (
-        this.start < this.end && (this.buf[this.start] === 13 || this.buf[this.start] === 10)
-      ) {
-        this.start++;
+    const bytes = await this.reader.nextHead(() => {
+      if (this.phase !== Phase.Head) {
+        this.phase = Phase.Head;
+        this.deadline = Date.now() + this.server.headTimeoutMs;
       }
-      if (this.start < this.end) {
-        if (this.phase !== Phase.Head) {
-          this.phase = Phase.Head;
-          this.deadline = Date.now() + server.headTimeoutMs;
-        }
-        const headEnd = findHeadEnd(this.buf, this.start + Math.max(0, scanned - 3), this.end);
-        if ((headEnd < 0 ? this.end : headEnd) - this.start > server.maxHeadBytes) {
-          return this.#refuse(431, `request head larger than ${server.maxHeadBytes} bytes`);
-        }
-        if (headEnd >= 0) {
-          const bytes = this.buf.subarray(this.start, headEnd);
-          this.start = headEnd;
-          try {
-            return parseRequestHead(bytes, server.maxHeaders);
-          } catch (error) {
-            if (error instanceof Http1Refusal) return this.#refuse(error.status, error.message);
-            throw error;
-          }
-        }
-        scanned = this.end - this.start;
-      }
-      if (!(await this.#fill())) return null;
+    });
+    if (bytes instanceof Http1Refusal) return this.#refuse(bytes.status, bytes.message);
+    if (bytes === null) return null;
+    try {
+      return parseRequestHead(bytes, this.server.maxHeaders);
+    } catch (error) {
+      if (error instanceof Http1Refusal) return this.#refuse(error.status, error.message);
+      throw error;
     }
   }
 
   /** Answers one request; true when the connection should read the next. */
   async #handle(head: RequestHead): Promise<boolean> {
-    const url = this.#url(head);
+    const url = requestUrl(head, this.server.authority);
     if (url instanceof Http1Refusal) return await this.#refuse(url.status, url.message) ?? false;
     const body = await this.#readBody(head);
     if (body === undefined) return false;
     let request: Http1Request;
     try {
-      const hasBody = head.method !== "GET" && head.method !== "HEAD";
-      request = new Http1Request(url, { method: head.method, body: hasBody ? body : null });
-      const { headers } = request;
-      for (let i = 0; i < head.fields.length; i += 2) {
-        headers.append(head.fields[i], head.fields[i + 1]);
-      }
+      request = buildRequest(url, head, body);
     } catch (error) {
       return await this.#refuse(400, `invalid request: ${(error as Error).message}`) ?? false;
     }
     this.#request = request;
     this.phase = Phase.Busy;
     this.deadline = 0;
-    this.#watch();
+    this.reader.watch();
     let response: Response;
     try {
       response = await this.server.handler(request, this.info);
@@ -218,18 +209,6 @@ export class Connection {
     return true;
   }
 
-  #url(head: RequestHead): string | Http1Refusal {
-    const { target } = head;
-    if (/^https?:\/\//i.test(target)) return target;
-    if (target[0] !== "/") return new Http1Refusal(400, "unsupported request target");
-    if (head.host === null && head.minorVersion === 1) {
-      return new Http1Refusal(400, "missing Host header");
-    }
-    if (!head.host) return `http://${this.server.authority}${target}`;
-    if (!HOST.test(head.host)) return new Http1Refusal(400, "invalid Host header");
-    return `http://${head.host}${target}`;
-  }
-
   /** The whole request body, null when there is none, undefined when the connection is done. */
   async #readBody(head: RequestHead): Promise<Uint8Array<ArrayBuffer> | null | undefined> {
     const { maxBodyBytes, maxHeadBytes } = this.server;
@@ -239,14 +218,15 @@ export class Connection {
       return void await this.#refuse(413, `request body larger than ${maxBodyBytes} bytes`);
     }
     this.phase = Phase.Body;
-    if (head.expectContinue && (head.chunked || this.end - this.start < length)) {
+    if (head.expectContinue && (head.chunked || this.reader.end - this.reader.start < length)) {
       if (!(await this.write(CONTINUE))) return undefined;
     }
     if (head.chunked) {
       const decoder = new ChunkedDecoder(maxBodyBytes, maxHeadBytes);
       while (true) {
         try {
-          this.start += decoder.feed(this.buf, this.start, this.end);
+          const { reader } = this;
+          reader.start += decoder.feed(reader.buf, reader.start, reader.end);
         } catch (error) {
           if (error instanceof Http1Refusal) {
             return void await this.#refuse(error.status, error.message);
@@ -254,20 +234,10 @@ export class Connection {
           throw error;
         }
         if (decoder.done) return decoder.body();
-        if (!(await this.#fill())) return undefined;
+        if (!(await this.reader.fill())) return undefined;
       }
     }
-    const body = new Uint8Array(length);
-    let filled = Math.min(length, this.end - this.start);
-    body.set(this.buf.subarray(this.start, this.start + filled));
-    this.start += filled;
-    while (filled < length) {
-      const n = await this.conn.read(body.subarray(filled)).catch(() => null);
-      if (n === null) this.#lost();
-      if (n === null || this.phase !== Phase.Body) return undefined;
-      filled += n;
-    }
-    return body;
+    return await this.reader.readExactly(length) ?? undefined;
   }
 
   /** Writes the response (or hands the socket over); true when the connection may be kept alive. */
@@ -302,9 +272,8 @@ export class Connection {
     this.phase = Phase.Taken;
     this.deadline = 0;
     this.server.forget(this);
-    this.buf = EMPTY;
-    this.start = this.end = 0;
-    this.#watch();
+    this.reader.release();
+    this.reader.watch();
     try {
       take({ conn: this.conn, closed: closed.signal });
     } catch (error) {
@@ -328,7 +297,7 @@ export class Connection {
     if (await this.write(withBody(head, body, false))) {
       try {
         await this.conn.closeWrite();
-        this.#watch(); // discard what the client still sends until it closes or the linger ends
+        this.reader.watch(); // discard what the client still sends until it closes or the linger ends
         return null;
       } catch { /* fall through */ }
     }
@@ -344,71 +313,17 @@ export class Connection {
       }
       return true;
     } catch {
-      this.#lost();
+      this.lost();
       return false;
     }
   }
 
-  /** Reads more into `buf`; false when the peer is gone or the connection moved on. */
-  async #fill(): Promise<boolean> {
-    if (this.#reading === null) {
-      this.#makeRoom(1);
-      this.#probing = false;
-      this.#reading = this.#readOnce(false);
-    }
-    return (await this.#reading) && this.phase <= Phase.Body;
-  }
-
-  /** Keeps a small read pending to notice EOF while busy, after take-over and while lingering. */
-  #watch(): void {
-    if (this.#reading !== null || this.phase === Phase.Closed) return;
-    this.#probe ??= new Uint8Array(PROBE_BYTES);
-    this.#probing = true;
-    this.#reading = this.#readOnce(true);
-  }
-
-  async #readOnce(intoProbe: boolean): Promise<boolean> {
-    const target = intoProbe ? this.#probe! : this.buf.subarray(this.end);
-    const n = await this.conn.read(target).catch(() => null);
-    this.#reading = null;
-    if (n === null) {
-      this.#lost();
-      return false;
-    }
-    if (this.phase === Phase.Taken || this.phase === Phase.Linger) {
-      this.#watch(); // discard
-      return true;
-    }
-    if (intoProbe) {
-      this.#makeRoom(n);
-      this.buf.set(target.subarray(0, n), this.end);
-    }
-    this.end += n;
-    return true;
-  }
-
-  #lost(): void {
+  /** The peer has left: aborts what depends on it. */
+  lost(): void {
     this.#gone = true;
     if (this.#request !== null) Http1Request.abort(this.#request);
     this.#closed?.abort();
     this.bodyReader?.cancel().catch(noop);
     if (this.phase === Phase.Linger) this.close();
-  }
-
-  #makeRoom(needed: number): void {
-    if (this.start === this.end) this.start = this.end = 0;
-    if (this.buf.length - this.end >= needed) return;
-    if (this.start > 0) {
-      this.buf.copyWithin(0, this.start, this.end);
-      this.end -= this.start;
-      this.start = 0;
-    }
-    if (this.buf.length - this.end >= needed) return;
-    const cap = Math.max(this.server.maxHeadBytes + 1, this.end + needed);
-    const grown = new Uint8Array(
-      Math.min(cap, Math.max(this.buf.length * 2, INITIAL_BUFFER, this.end + needed)),
-    );
-    grown.set(this.buf.subarray(0, this.end));
-    this.buf = grown;
   }
 }

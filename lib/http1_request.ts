@@ -1,11 +1,62 @@
 /**
- * The request and response pieces of the HTTP/1.1 server: a `Request` whose abort signal is made
- * only when read, and the byte helpers that frame a response body.
+ * The request and response pieces of the HTTP/1.1 server: the `Request` built from a parsed head
+ * (with an abort signal made only when read), and the byte helpers that frame a response body.
  *
  * @module
  */
 
-import { latin1Bytes } from "./http1_head.ts";
+import { Http1Refusal, latin1Bytes, type RequestHead } from "./http1_head.ts";
+
+const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(:\d{0,5})?$/;
+
+/**
+ * The absolute URL of a request: its target when absolute, else the `Host` header's (or, for
+ * HTTP/1.0 without one, the server's `authority`) with the target's path.
+ *
+ * @example
+ * ```ts
+ * import { requestUrl } from "./http1_request.ts";
+ * import { parseRequestHead } from "./http1_head.ts";
+ * const head = parseRequestHead(new TextEncoder().encode("GET /a HTTP/1.1\r\nHost: hub\r\n\r\n"), 10);
+ * console.assert(requestUrl(head, "127.0.0.1:8000") === "http://hub/a");
+ * ```
+ */
+export function requestUrl(head: RequestHead, authority: string): string | Http1Refusal {
+  const { target } = head;
+  if (/^https?:\/\//i.test(target)) return target;
+  if (target[0] !== "/") return new Http1Refusal(400, "unsupported request target");
+  if (head.host === null && head.minorVersion === 1) {
+    return new Http1Refusal(400, "missing Host header");
+  }
+  if (!head.host) return `http://${authority}${target}`;
+  if (!HOST.test(head.host)) return new Http1Refusal(400, "invalid Host header");
+  return `http://${head.host}${target}`;
+}
+
+/**
+ * The `Request` for a parsed head and its body; throws (a TypeError) on what `Request` refuses.
+ *
+ * @example
+ * ```ts
+ * import { buildRequest } from "./http1_request.ts";
+ * import { parseRequestHead } from "./http1_head.ts";
+ * const head = parseRequestHead(new TextEncoder().encode("GET /a HTTP/1.1\r\nHost: hub\r\nX-A: 1\r\n\r\n"), 10);
+ * console.assert(buildRequest("http://hub/a", head, null).headers.get("x-a") === "1");
+ * ```
+ */
+export function buildRequest(
+  url: string,
+  head: RequestHead,
+  body: Uint8Array<ArrayBuffer> | null,
+): Http1Request {
+  const hasBody = head.method !== "GET" && head.method !== "HEAD";
+  const request = new Http1Request(url, { method: head.method, body: hasBody ? body : null });
+  const { headers } = request;
+  for (let i = 0; i < head.fields.length; i += 2) {
+    headers.append(head.fields[i], head.fields[i + 1]);
+  }
+  return request;
+}
 
 /**
  * A Request whose `signal` is only made when read: handing a signal to `new Request` costs more
