@@ -16,8 +16,8 @@ import { SSE_HEADERS, type SsePushOptions, type SseSink } from "./sse_response.t
 export interface DirectSocket {
   /** The raw connection; the stream writes to it and closes it when done. */
   conn: Deno.Conn;
-  /** Aborts when the peer closes or the connection fails. */
-  closed: AbortSignal;
+  /** Registers what to call, once, when the peer closes or the connection fails. */
+  onGone(callback: () => void): void;
 }
 
 type PushRun = (sink: SseSink) => Promise<void>;
@@ -96,17 +96,18 @@ export function takeOverDirectStream(
 
 const encoder = new TextEncoder();
 
+function noop(): void {}
+
 function startDirectStream(socket: DirectSocket, run: PushRun, options: SsePushOptions): void {
   const sink = new ConnSink(socket.conn, options.bufferBytes ?? 1_048_576, options.onClose);
   const external = options.signal;
   const onGone = () => sink.abort();
-  if (socket.closed.aborted || external?.aborted) return sink.abort();
-  socket.closed.addEventListener("abort", onGone, { once: true });
-  external?.addEventListener("abort", onGone, { once: true });
-  sink.cleanUp = () => {
-    socket.closed.removeEventListener("abort", onGone);
-    external?.removeEventListener("abort", onGone);
-  };
+  if (external?.aborted) return sink.abort();
+  socket.onGone(onGone);
+  if (external) {
+    external.addEventListener("abort", onGone, { once: true });
+    sink.cleanUp = () => external.removeEventListener("abort", onGone);
+  }
   if (options.retryMs !== undefined) {
     sink.write(encoder.encode(encodeEvent({ retry: options.retryMs })));
   }
@@ -119,7 +120,7 @@ function startDirectStream(socket: DirectSocket, run: PushRun, options: SsePushO
 class ConnSink implements SseSink, HeartbeatTarget {
   wrote = false;
   idle = 0;
-  cleanUp: () => void = () => {};
+  cleanUp: () => void = noop;
   readonly #conn: Deno.Conn;
   readonly #bound: number;
   readonly #onClose: (() => void) | undefined;

@@ -87,8 +87,10 @@ export class Connection {
   #gone = false;
   /** The request being answered: aborted when the peer leaves. */
   #request: Http1Request | null = null;
-  /** After take-over: aborts `closed` (and the request's signal) when the peer leaves. */
-  #closed: AbortController | null = null;
+  /** After take-over: the taken request's signal, if it was ever read, aborts when the peer leaves. */
+  #takenRequestController: AbortController | null = null;
+  /** After take-over: what the taker asked to be called when the peer leaves. */
+  #onGone: (() => void) | null = null;
   /** The response body being read: cancelled when the peer leaves. */
   bodyReader: ReadableStreamDefaultReader<unknown> | null = null;
 
@@ -111,6 +113,14 @@ export class Connection {
   /** For the reader: what arrives now is dropped. */
   get discarding(): boolean {
     return this.phase === Phase.Taken || this.phase === Phase.Linger;
+  }
+
+  /**
+   * For the taker of the socket: calls `callback` once when the peer leaves (at once if it has).
+   */
+  onGone(callback: () => void): void {
+    if (this.#gone) callback();
+    else this.#onGone = callback;
   }
 
   /** For the reader: the connection is closed. */
@@ -262,12 +272,11 @@ export class Connection {
       // The peer left before the head went out: the taker still gets the (closed) socket, so
       // whatever it reserved for the stream is released.
       try {
-        take({ conn: this.conn, closed: AbortSignal.abort() });
+        take(this);
       } catch { /* nothing to release */ }
       return false;
     }
-    const closed = Http1Request.controllerOf(this.#request!);
-    this.#closed = closed;
+    this.#takenRequestController = Http1Request.controllerIfMade(this.#request!);
     this.#request = null;
     this.phase = Phase.Taken;
     this.deadline = 0;
@@ -275,7 +284,7 @@ export class Connection {
     this.reader.release();
     this.reader.watch();
     try {
-      take({ conn: this.conn, closed: closed.signal });
+      take(this);
     } catch (error) {
       log("error", "take-over failed", { error: errorText(error) });
       try {
@@ -322,7 +331,10 @@ export class Connection {
   lost(): void {
     this.#gone = true;
     if (this.#request !== null) Http1Request.abort(this.#request);
-    this.#closed?.abort();
+    this.#takenRequestController?.abort();
+    const onGone = this.#onGone;
+    this.#onGone = null;
+    onGone?.();
     this.bodyReader?.cancel().catch(noop);
     if (this.phase === Phase.Linger) this.close();
   }

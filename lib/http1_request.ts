@@ -92,6 +92,11 @@ export class Http1Request extends Request {
     return request.#controller;
   }
 
+  /** The request's abort controller if its signal was ever read, else null. */
+  static controllerIfMade(request: Http1Request): AbortController | null {
+    return request.#controller;
+  }
+
   static abort(request: Http1Request): void {
     if (request.#controller !== null) request.#controller.abort();
     else request.#aborted = true;

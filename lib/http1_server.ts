@@ -23,8 +23,12 @@ export type Http1Handler = (request: Request, info: Http1Info) => Response | Pro
 export interface TakenSocket {
   /** The raw connection: the taker writes the body bytes with conn.write (handling partial writes) and closes it when done. */
   conn: Deno.Conn;
-  /** Aborts when the peer closes or the connection fails (the server keeps reading and discarding bytes to notice EOF). */
-  closed: AbortSignal;
+  /**
+   * Registers what to call, once, when the peer closes or the connection fails (at once if it
+   * already has); the server keeps reading and discarding bytes to notice EOF. One callback: a
+   * later call replaces it.
+   */
+  onGone(callback: () => void): void;
 }
 
 /** Where and how {@link serveHttp1} listens, its limits and timeouts. */

@@ -18,7 +18,13 @@ const decoder = new TextDecoder();
 
 /** A connected pair on loopback: the server side (as a taken-over socket) and the client side. */
 async function connectedPair(): Promise<
-  { server: Deno.Conn; client: Deno.Conn; peerGone: AbortController; close(): void }
+  {
+    server: Deno.Conn;
+    client: Deno.Conn;
+    peerGone: AbortController;
+    socket: DirectSocket;
+    close(): void;
+  }
 > {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const [client, server] = await Promise.all([
@@ -27,10 +33,19 @@ async function connectedPair(): Promise<
   ]);
   listener.close();
   const peerGone = new AbortController();
+  // What the listener hands over: the connection, and a call when the peer leaves.
+  const socket: DirectSocket = {
+    conn: server,
+    onGone(callback) {
+      if (peerGone.signal.aborted) callback();
+      else peerGone.signal.addEventListener("abort", callback, { once: true });
+    },
+  };
   return {
     server,
     client,
     peerGone,
+    socket,
     close() {
       for (const conn of [client, server]) {
         try {
@@ -84,7 +99,7 @@ Deno.test("a direct stream writes the retry hint and every event in order, then 
     const events = Array.from({ length: 500 }, (_, n) => `id: ${n}\ndata: event ${n}\n\n`);
     let closed = 0;
     const response = start(
-      { conn: pair.server, closed: pair.peerGone.signal },
+      pair.socket,
       (sink) => {
         // Written in one go: all but the first queue behind the first write and are coalesced.
         for (const event of events) sink.write(encoder.encode(event));
@@ -108,7 +123,7 @@ Deno.test("a direct stream reports its bound and drains once the client reads", 
     let written = 0;
     let stalled = false;
     let drained: boolean | undefined;
-    start({ conn: pair.server, closed: pair.peerGone.signal }, async (sink) => {
+    start(pair.socket, async (sink) => {
       const signal = sink.signal;
       // The client reads nothing yet: once the kernel's buffers are full, the queue stays past
       // its bound and drained() stays pending.
@@ -143,7 +158,7 @@ Deno.test("a direct stream aborts its source and releases when the peer goes", a
     let sourceSignal: AbortSignal | undefined;
     let closed = 0;
     const ended = Promise.withResolvers<void>();
-    start({ conn: pair.server, closed: pair.peerGone.signal }, (sink) => {
+    start(pair.socket, (sink) => {
       const signal = sink.signal;
       sourceSignal = signal;
       sink.write(encoder.encode("data: hello\n\n"));
@@ -169,7 +184,7 @@ Deno.test("a direct stream sends a heartbeat comment only while it is idle", asy
   const pair = await connectedPair();
   try {
     const stop = new AbortController();
-    start({ conn: pair.server, closed: pair.peerGone.signal }, (sink) => {
+    start(pair.socket, (sink) => {
       sink.write(encoder.encode("data: first\n\n"));
       return new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve()));
     }, { heartbeatMs: 50, signal: stop.signal });

@@ -223,12 +223,22 @@ Deno.test("a taken-over response writes its own bytes and learns when the peer c
   const socket = await taken.promise;
   await socket.conn.write(new TextEncoder().encode("data: hi\n\n"));
   assert.equal(await client.take(10), "data: hi\n\n");
-  assert.equal(socket.closed.aborted, false);
-  const closed = new Promise((resolve) => socket.closed.addEventListener("abort", resolve));
+  let gone = 0;
+  const closed = new Promise<void>((resolve) =>
+    socket.onGone(() => {
+      gone++;
+      resolve();
+    })
+  );
+  assert.equal(gone, 0);
   client.close();
   await closed;
   await requestAborted.promise;
-  assert.equal(socket.closed.aborted, true);
+  assert.equal(gone, 1);
+  // Registered after the peer left: called at once.
+  let late = false;
+  socket.onGone(() => late = true);
+  assert.equal(late, true);
   socket.conn.close();
   await server.shutdown();
 });
