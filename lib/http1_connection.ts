@@ -1,29 +1,22 @@
 /**
- * One accepted HTTP/1.1 connection: reads request heads and bodies, runs the handler, writes the
- * responses in order (content-length or chunked framing), refuses bad input with a reason, and
- * hands the socket over to a response that writes its own body. `http1_server.ts` accepts
- * connections and sweeps their timeouts.
+ * One accepted HTTP/1.1 connection's life: it reads requests, runs the handler, writes responses in
+ * order, refuses bad input (then lingers), hands the socket to a response that writes its own body,
+ * and tells what depends on the peer when it leaves. Bytes are read by `http1_reader.ts` and
+ * `http1_request.ts`, written by `http1_response.ts`; `http1_server.ts` accepts and sweeps.
  *
  * @module
  */
 
+import { Http1Refusal, type RequestHead } from "./http1_head.ts";
+import { Http1Request, readRequest, readRequestHead } from "./http1_request.ts";
 import {
-  Http1Refusal,
-  latin1Bytes,
-  parseRequestHead,
-  type RequestHead,
-  responseHead,
-  STATUS_TEXT,
-} from "./http1_head.ts";
-import { ChunkedDecoder } from "./http1_chunked.ts";
-import {
-  buildRequest,
-  Http1Request,
+  errorText,
   internalError,
-  requestUrl,
-  withBody,
-} from "./http1_request.ts";
-import { errorText, writeResponse } from "./http1_response.ts";
+  takenResponseHead,
+  writeAll,
+  writeRefusal,
+  writeResponse,
+} from "./http1_response.ts";
 import { SocketReader } from "./http1_reader.ts";
 import type { Http1Handler, Http1Info, Http1ServeOptions, TakenSocket } from "./http1_server.ts";
 import { log } from "./log.ts";
@@ -43,7 +36,6 @@ export interface ConnectionHost {
   forget(conn: Connection): void;
 }
 
-const CONTINUE = latin1Bytes("HTTP/1.1 100 Continue\r\n\r\n");
 const LINGER_MS = 2000;
 
 function noop(): void {}
@@ -73,12 +65,12 @@ export enum Phase {
  * @example
  * ```ts
  * import { serveHttp1 } from "./http1_server.ts";
- * // Connections are internal to the server: serve, and each accepted socket gets one.
  * const server = serveHttp1({ port: 0, hostname: "127.0.0.1" }, () => new Response("ok"));
  * await server.shutdown();
  * ```
  */
 export class Connection {
+  /** Where the connection is in its life. */
   phase = Phase.Wait;
   /** Epoch ms when the sweep acts on this connection; 0 = never. */
   deadline: number;
@@ -115,24 +107,43 @@ export class Connection {
     return this.phase === Phase.Taken || this.phase === Phase.Linger;
   }
 
+  /** For the reader: the connection is closed. */
+  get closed(): boolean {
+    return this.phase === Phase.Closed;
+  }
+
   /**
    * For the taker of the socket: calls `callback` once when the peer leaves (at once if it has).
+   *
+   * @example
+   * ```ts ignore
+   * socket.onGone(() => stream.close());
+   * ```
    */
   onGone(callback: () => void): void {
     if (this.#gone) callback();
     else this.#onGone = callback;
   }
 
-  /** For the reader: the connection is closed. */
-  get closed(): boolean {
-    return this.phase === Phase.Closed;
-  }
-
+  /**
+   * Serves requests until the peer leaves, the connection is refused, taken over or not kept alive.
+   *
+   * @example
+   * ```ts ignore
+   * new Connection(host, await listener.accept()).run();
+   * ```
+   */
   async run(): Promise<void> {
     try {
       while (true) {
-        const head = await this.#readHead();
-        if (head === null || !(await this.#handle(head))) break;
+        const head = await readRequestHead(this.reader, this.server.maxHeaders, () => {
+          if (this.phase !== Phase.Head) {
+            this.phase = Phase.Head;
+            this.deadline = Date.now() + this.server.headTimeoutMs;
+          }
+        });
+        if (head instanceof Http1Refusal) await this.#refuse(head);
+        if (head === null || head instanceof Http1Refusal || !(await this.#handle(head))) break;
       }
     } catch (error) {
       log("error", "connection failed", { error: errorText(error) });
@@ -141,6 +152,14 @@ export class Connection {
     }
   }
 
+  /**
+   * Closes the socket (once) and drops the connection from the listener's set.
+   *
+   * @example
+   * ```ts ignore
+   * if (connection.phase === Phase.Wait) connection.close();
+   * ```
+   */
   close(): void {
     if (this.phase === Phase.Closed) return;
     this.phase = Phase.Closed;
@@ -151,47 +170,37 @@ export class Connection {
     this.server.forget(this);
   }
 
-  /** Called by the shared sweep for an idle connection: drops the read buffer, keeping the probe. */
+  /**
+   * Called by the shared sweep for an idle connection: drops the read buffer, keeping the probe.
+   *
+   * @example
+   * ```ts ignore
+   * if (connection.phase === Phase.Wait) connection.trim();
+   * ```
+   */
   trim(): void {
     this.reader.trim();
   }
 
-  /** Called by the shared sweep when `deadline` has passed. */
+  /**
+   * Called by the shared sweep when `deadline` has passed: 408 mid-request, else a close.
+   *
+   * @example
+   * ```ts ignore
+   * if (connection.deadline !== 0 && connection.deadline <= Date.now()) connection.expire();
+   * ```
+   */
   expire(): void {
-    if (this.phase === Phase.Head || this.phase === Phase.Body) {
-      this.#refuse(408, "request not received in time");
-    } else this.close();
-  }
-
-  async #readHead(): Promise<RequestHead | null> {
-    const bytes = await this.reader.nextHead(() => {
-      if (this.phase !== Phase.Head) {
-        this.phase = Phase.Head;
-        this.deadline = Date.now() + this.server.headTimeoutMs;
-      }
-    });
-    if (bytes instanceof Http1Refusal) return this.#refuse(bytes.status, bytes.message);
-    if (bytes === null) return null;
-    try {
-      return parseRequestHead(bytes, this.server.maxHeaders);
-    } catch (error) {
-      if (error instanceof Http1Refusal) return this.#refuse(error.status, error.message);
-      throw error;
-    }
+    if (this.phase !== Phase.Head && this.phase !== Phase.Body) this.close();
+    else this.#refuse(new Http1Refusal(408, "request not received in time"));
   }
 
   /** Answers one request; true when the connection should read the next. */
   async #handle(head: RequestHead): Promise<boolean> {
-    const url = requestUrl(head, this.server.authority);
-    if (url instanceof Http1Refusal) return await this.#refuse(url.status, url.message) ?? false;
-    const body = await this.#readBody(head);
-    if (body === undefined) return false;
-    let request: Http1Request;
-    try {
-      request = buildRequest(url, head, body);
-    } catch (error) {
-      return await this.#refuse(400, `invalid request: ${(error as Error).message}`) ?? false;
-    }
+    if (head.chunked || head.contentLength > 0) this.phase = Phase.Body;
+    const request = await readRequest(this, head);
+    if (request === null) return false;
+    if (request instanceof Http1Refusal) return await this.#refuse(request);
     this.#request = request;
     this.phase = Phase.Busy;
     this.deadline = 0;
@@ -219,37 +228,6 @@ export class Connection {
     return true;
   }
 
-  /** The whole request body, null when there is none, undefined when the connection is done. */
-  async #readBody(head: RequestHead): Promise<Uint8Array<ArrayBuffer> | null | undefined> {
-    const { maxBodyBytes, maxHeadBytes } = this.server;
-    const length = head.contentLength;
-    if (!head.chunked && length <= 0) return null;
-    if (length > maxBodyBytes) {
-      return void await this.#refuse(413, `request body larger than ${maxBodyBytes} bytes`);
-    }
-    this.phase = Phase.Body;
-    if (head.expectContinue && (head.chunked || this.reader.end - this.reader.start < length)) {
-      if (!(await this.write(CONTINUE))) return undefined;
-    }
-    if (head.chunked) {
-      const decoder = new ChunkedDecoder(maxBodyBytes, maxHeadBytes);
-      while (true) {
-        try {
-          const { reader } = this;
-          reader.start += decoder.feed(reader.buf, reader.start, reader.end);
-        } catch (error) {
-          if (error instanceof Http1Refusal) {
-            return void await this.#refuse(error.status, error.message);
-          }
-          throw error;
-        }
-        if (decoder.done) return decoder.body();
-        if (!(await this.reader.fill())) return undefined;
-      }
-    }
-    return await this.reader.readExactly(length) ?? undefined;
-  }
-
   /** Writes the response (or hands the socket over); true when the connection may be kept alive. */
   #respond(request: Request, response: Response, head: RequestHead): Promise<boolean> {
     const keepAlive = head.keepAlive && !this.server.closing &&
@@ -266,11 +244,8 @@ export class Connection {
   }
 
   async #takeOver(take: (socket: TakenSocket) => void, response: Response): Promise<boolean> {
-    const reason = response.statusText || STATUS_TEXT[response.status] || "";
-    const text = responseHead(response.status, reason, response.headers, ["connection: close"]);
-    if (!(await this.write(latin1Bytes(text))) || this.#gone) {
-      // The peer left before the head went out: the taker still gets the (closed) socket, so
-      // whatever it reserved for the stream is released.
+    if (!(await writeAll(this, takenResponseHead(response))) || this.#gone) {
+      // The peer left first: the taker still gets the (closed) socket, to release what it holds.
       try {
         take(this);
       } catch { /* nothing to release */ }
@@ -294,40 +269,24 @@ export class Connection {
     return false;
   }
 
-  /** Answers `status` with `reason` as text, then lingers briefly so the client can read it. */
-  async #refuse(status: number, reason: string): Promise<null> {
-    if (this.phase >= Phase.Linger) return null;
+  /** Answers the refusal as text, then lingers (discarding input) so that the client reads it. */
+  async #refuse(refusal: Http1Refusal): Promise<false> {
+    if (this.phase >= Phase.Linger) return false;
     this.phase = Phase.Linger;
     this.deadline = Date.now() + LINGER_MS;
-    const body = new TextEncoder().encode(`${reason}\n`);
-    const head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ""}\r\n` +
-      `content-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n` +
-      "connection: close\r\n\r\n";
-    if (await this.write(withBody(head, body, false))) {
-      try {
-        await this.conn.closeWrite();
-        this.reader.watch(); // discard what the client still sends until it closes or the linger ends
-        return null;
-      } catch { /* fall through */ }
-    }
-    this.close();
-    return null;
+    if (await writeRefusal(this, refusal)) this.reader.watch();
+    else this.close();
+    return false;
   }
 
-  /** Writes all of `bytes`; false when the peer is gone. */
-  async write(bytes: Uint8Array): Promise<boolean> {
-    try {
-      for (let offset = 0; offset < bytes.length;) {
-        offset += await this.conn.write(offset === 0 ? bytes : bytes.subarray(offset));
-      }
-      return true;
-    } catch {
-      this.lost();
-      return false;
-    }
-  }
-
-  /** The peer has left: aborts what depends on it. */
+  /**
+   * The peer has left: aborts the request's signal, tells the taker, cancels the body being read.
+   *
+   * @example
+   * ```ts ignore
+   * if ((await conn.read(buffer).catch(() => null)) === null) connection.lost();
+   * ```
+   */
   lost(): void {
     this.#gone = true;
     if (this.#request !== null) Http1Request.abort(this.#request);
