@@ -1,10 +1,9 @@
 /**
  * The browser client library, served as the plain ES modules it is written in:
  *
- * - `GET /client/<name>.js`: the modules of `client/` (the entry is `client/tidings_client.js`).
- *   They import each other as `./<name>.js` and the parser as `../lib/sse_parser.js`, which a
+ * - `GET /client/<name>.js`: the modules of `client/` (the entry is `client/tidings_client.js`,
+ *   the SSE parser `client/sse_parser.js`). They import each other as `./<name>.js`, which a
  *   browser resolves from `/client/` just as Deno does from the `client/` folder.
- * - `GET /lib/sse_parser.js`: the parser.
  * - `GET /client.js`: the short, public address: a one-line module re-exporting
  *   `/client/tidings_client.js`. (Served as the entry itself, the entry's `./<name>.js` imports
  *   would resolve to `/<name>.js`, among the dashboard's files.)
@@ -16,7 +15,6 @@
  */
 
 const CLIENT_DIR = new URL("../client/", import.meta.url);
-const PARSER = new URL("../lib/sse_parser.js", import.meta.url);
 const ENTRY = "tidings_client.js";
 
 /** `/client.js`: re-exports the entry from where its relative imports resolve. */
@@ -29,7 +27,6 @@ const cache = new Map<string, Uint8Array<ArrayBuffer>>();
 
 /** The file a path names, or `undefined`. */
 function fileOf(pathname: string): URL | undefined {
-  if (pathname === "/lib/sse_parser.js") return PARSER;
   const name = CLIENT_MODULE.exec(pathname)?.[1];
   return name === undefined ? undefined : new URL(name, CLIENT_DIR);
 }

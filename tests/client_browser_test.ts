@@ -1,6 +1,6 @@
 /**
  * The client library in a real browser: headless Chromium opens a page of the real server,
- * imports `/client.js` (which imports `/lib/sse_parser.js`) as a module, subscribes over SSE and
+ * imports `/client.js` (which imports `/client/sse_parser.js`) as a module, subscribes over SSE and
  * over WebSocket, and must receive what Deno publishes.
  *
  * Needs Debian's `chromium` (or `$TIDINGS_CHROMIUM`); set `TIDINGS_SKIP_BROWSER=1` to skip.
@@ -27,7 +27,7 @@ Deno.test({
     const server = await startServer({ env: { TIDINGS_DEMO_FEEDS: "off" } });
     const browser = await launchChromium({ executable });
     try {
-      for (const path of ["/client.js", "/lib/sse_parser.js"]) {
+      for (const path of ["/client.js", "/client/sse_parser.js"]) {
         const response = await fetch(`${server.url}${path}`);
         await response.body?.cancel();
         assert.equal(response.status, 200, `GET ${path} (routes/client_library.ts in main.ts)`);

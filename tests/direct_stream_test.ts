@@ -6,12 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  directPushResponse,
-  type DirectSocket,
-  takeOverDirectStream,
-} from "../lib/direct_stream.ts";
-import type { SseSink } from "../lib/sse_response.ts";
+import { directPushResponse, type DirectSocket, takeOverDirectStream } from "../lib/sse/direct.ts";
+import type { SseSink } from "../lib/sse/response.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
