@@ -13,7 +13,7 @@ import { stocksFeed } from "../feeds/stocks.ts";
 import { systemFeed } from "../feeds/system.ts";
 import { listTopics, trim } from "../hub/retention.ts";
 import { sleep } from "../util/abortable.ts";
-import { readTyping } from "../../routes/chat.ts";
+import { readTyping } from "../feeds/typing.ts";
 import { log } from "../util/logger.ts";
 
 /**

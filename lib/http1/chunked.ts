@@ -5,6 +5,7 @@
  * @module
  */
 
+import { concatBytes } from "../util/bytes.ts";
 import { Http1Refusal } from "./head.ts";
 
 const LF = 10;
@@ -152,14 +153,7 @@ export class ChunkedDecoder {
    * ```
    */
   body(): Uint8Array<ArrayBuffer> {
-    if (this.#parts.length === 1) return this.#parts[0];
-    const body = new Uint8Array(this.#total);
-    let offset = 0;
-    for (const part of this.#parts) {
-      body.set(part, offset);
-      offset += part.length;
-    }
-    return body;
+    return this.#parts.length === 0 ? new Uint8Array(0) : concatBytes(this.#parts, this.#total);
   }
 
   #sizeLineEnd(): void {

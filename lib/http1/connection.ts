@@ -18,7 +18,7 @@ import {
   writeResponse,
 } from "./response.ts";
 import { SocketReader } from "./reader.ts";
-import type { Http1Handler, Http1Info, Http1ServeOptions, TakenSocket } from "./server.ts";
+import type { Http1Handler, Http1Info, Http1ServeOptions, TakenSocket } from "./types.ts";
 import { log } from "../util/logger.ts";
 
 /** What a connection needs from its listener. */
@@ -64,7 +64,7 @@ export enum Phase {
  *
  * @example
  * ```ts
- * import { serveHttp1 } from "./server.ts";
+ * import { serveHttp1 } from "./types.ts";
  * const server = serveHttp1({ port: 0, hostname: "127.0.0.1" }, () => new Response("ok"));
  * await server.shutdown();
  * ```

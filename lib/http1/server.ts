@@ -2,7 +2,7 @@
  * A lean HTTP/1.1 server on `Deno.listen` serving a `fetch`-style handler, with keep-alive,
  * pipelining, chunked bodies, one shared timeout sweep, and an optional take-over of the raw
  * connection for responses that write their own body (Server-Sent Events). This module is the
- * listener (accepting, the timeout sweep, shutdown); `http1_connection.ts` serves each connection.
+ * listener (accepting, the timeout sweep, shutdown); `connection.ts` serves each connection; the public types live in `types.ts`.
  *
  * @module
  */
@@ -10,64 +10,15 @@
 import { Connection, type ConnectionHost, Phase } from "./connection.ts";
 import { errorText } from "./response.ts";
 import { log } from "../util/logger.ts";
+import type { Http1Handler, Http1ServeOptions, Http1Server } from "./types.ts";
 
-/** Facts about the connection a request came on. */
-export interface Http1Info {
-  remoteAddr: Deno.NetAddr;
-}
-
-/** The application's `fetch`-style handler. */
-export type Http1Handler = (request: Request, info: Http1Info) => Response | Promise<Response>;
-
-/** A connection handed over to a response that writes its own body. */
-export interface TakenSocket {
-  /** The raw connection: the taker writes the body bytes with conn.write (handling partial writes) and closes it when done. */
-  conn: Deno.Conn;
-  /**
-   * Registers what to call, once, when the peer closes or the connection fails (at once if it
-   * already has); the server keeps reading and discarding bytes to notice EOF. One callback: a
-   * later call replaces it.
-   */
-  onGone(callback: () => void): void;
-}
-
-/** Where and how {@link serveHttp1} listens, its limits and timeouts. */
-export interface Http1ServeOptions {
-  /** 0 picks an ephemeral port. */
-  port: number;
-  /** Default "0.0.0.0". */
-  hostname?: string;
-  /** Aborting it is `shutdown()`. */
-  signal?: AbortSignal;
-  onListen?: (addr: Deno.NetAddr) => void;
-  /** Default 65_536; a larger request head gets 431, then the connection closes. */
-  maxHeadBytes?: number;
-  /** Default 100; more header fields get 431. */
-  maxHeaders?: number;
-  /** Default 1_048_576; a larger declared or chunked body gets 413, then the connection closes. */
-  maxBodyBytes?: number;
-  /** Default 30_000: a request head (with its body) not complete in time gets 408 and a close. */
-  headTimeoutMs?: number;
-  /** Default 75_000: an idle keep-alive connection is closed silently. */
-  idleTimeoutMs?: number;
-  /**
-   * Called with every response before anything is written. Returning a function means "I write the
-   * body myself": the server writes the status line and the response's headers plus
-   * `connection: close` (no content-length, no transfer-encoding: the body ends when the connection
-   * closes), then calls the function with the TakenSocket, and never writes to that connection again.
-   * The server leaves the response's body untouched.
-   */
-  takeOver?: (response: Response, request: Request) => ((socket: TakenSocket) => void) | undefined;
-}
-
-/** A running server. */
-export interface Http1Server {
-  readonly addr: Deno.NetAddr;
-  /** Resolves when the listener is closed and every in-flight (not taken-over) request has been answered. */
-  readonly finished: Promise<void>;
-  /** Stops accepting, closes idle keep-alive connections, lets in-flight requests finish. */
-  shutdown(): Promise<void>;
-}
+export type {
+  Http1Handler,
+  Http1Info,
+  Http1ServeOptions,
+  Http1Server,
+  TakenSocket,
+} from "./types.ts";
 
 /**
  * Listens on `options.hostname:options.port` and answers every request with `handler`.

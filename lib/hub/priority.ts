@@ -18,7 +18,8 @@
 
 import { encodeEvent } from "../sse/encoder.ts";
 import type { StoredUpdate } from "./update.ts";
-import { concatBytes, updateBytes } from "./update.ts";
+import { concatBytes } from "../util/bytes.ts";
+import { updateBytes } from "./update.ts";
 
 /** One update of a prioritised batch. */
 export interface PlannedUpdate {

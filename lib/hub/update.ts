@@ -140,28 +140,6 @@ export function parseHubId(id: string, epoch: number): number | undefined {
 }
 
 /**
- * Joins byte chunks into one (one write per batch).
- *
- * @example
- * ```ts
- * import { concatBytes } from "./update.ts";
- * console.assert(concatBytes([new Uint8Array([1]), new Uint8Array([2, 3])]).length === 3);
- * ```
- */
-export function concatBytes(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const joined = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    joined.set(part, offset);
-    offset += part.length;
-  }
-  return joined;
-}
-
-/**
  * Rough size in bytes of an update as KV stores it (V8 serialisation of strings is at most two
  * bytes per UTF-16 unit).
  *

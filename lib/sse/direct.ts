@@ -8,9 +8,17 @@
  * @module
  */
 
+import { concatBytes } from "../util/bytes.ts";
 import { encodeEvent } from "./encoder.ts";
 import { heartbeatHub, type HeartbeatTarget } from "./heartbeats.ts";
-import { SSE_HEADERS, type SsePushOptions, type SseSink } from "./response.ts";
+import {
+  DrainWaiters,
+  LazyAbort,
+  type PushRun,
+  sseHeaders,
+  type SsePushOptions,
+  type SseSink,
+} from "./sink.ts";
 
 /** A connection handed over to a response that writes its own body. */
 export interface DirectSocket {
@@ -19,8 +27,6 @@ export interface DirectSocket {
   /** Registers what to call, once, when the peer closes or the connection fails. */
   onGone(callback: () => void): void;
 }
-
-type PushRun = (sink: SseSink) => Promise<void>;
 
 const directRequests = new WeakSet<Request>();
 const directResponses = new WeakMap<Response, { run: PushRun; options: SsePushOptions }>();
@@ -66,11 +72,7 @@ export function isServedDirectly(request: Request): boolean {
  * ```
  */
 export function directPushResponse(run: PushRun, options: SsePushOptions): Response {
-  const headers = new Headers(options.headers);
-  for (const [name, value] of Object.entries(SSE_HEADERS)) {
-    if (!headers.has(name)) headers.set(name, value);
-  }
-  const response = new Response(null, { status: 200, headers });
+  const response = new Response(null, { status: 200, headers: sseHeaders(options.headers) });
   directResponses.set(response, { run, options });
   return response;
 }
@@ -124,14 +126,14 @@ class ConnSink implements SseSink, HeartbeatTarget {
   readonly #conn: Deno.Conn;
   readonly #bound: number;
   readonly #onClose: (() => void) | undefined;
-  #abort: AbortController | undefined;
+  readonly #abort = new LazyAbort();
   #queued: Uint8Array[] = [];
   #queuedBytes = 0;
   #writing = false;
   #closing = false;
   #finished = false;
   #heartbeatMs = 0;
-  #drainWaiters: Array<(drained: boolean) => void> = [];
+  readonly #drainWaiters = new DrainWaiters();
 
   constructor(conn: Deno.Conn, bound: number, onClose: (() => void) | undefined) {
     this.#conn = conn;
@@ -140,10 +142,6 @@ class ConnSink implements SseSink, HeartbeatTarget {
   }
 
   get signal(): AbortSignal {
-    if (!this.#abort) {
-      this.#abort = new AbortController();
-      if (this.#finished) this.#abort.abort();
-    }
     return this.#abort.signal;
   }
 
@@ -162,14 +160,7 @@ class ConnSink implements SseSink, HeartbeatTarget {
   drained(signal: AbortSignal): Promise<boolean> {
     if (this.#finished) return Promise.resolve(false);
     if (this.#queuedBytes < this.#bound) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const onAbort = () => resolve(false);
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.#drainWaiters.push((drained) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(drained);
-      });
-    });
+    return this.#drainWaiters.wait(signal);
   }
 
   close(): void {
@@ -221,19 +212,8 @@ class ConnSink implements SseSink, HeartbeatTarget {
     const size = this.#queuedBytes;
     this.#queued = [];
     this.#queuedBytes = 0;
-    const waiters = this.#drainWaiters;
-    if (waiters.length > 0) {
-      this.#drainWaiters = [];
-      for (const resolve of waiters) resolve(true);
-    }
-    if (queued.length === 1) return queued[0];
-    const joined = new Uint8Array(size);
-    let offset = 0;
-    for (const chunk of queued) {
-      joined.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
-    return joined;
+    this.#drainWaiters.wake(true);
+    return concatBytes(queued, size);
   }
 
   #finish(): void {
@@ -243,15 +223,13 @@ class ConnSink implements SseSink, HeartbeatTarget {
     this.#queuedBytes = 0;
     if (this.#heartbeatMs > 0) heartbeatHub(this.#heartbeatMs).delete(this);
     this.cleanUp();
-    this.#abort?.abort();
+    this.#abort.abort();
     try {
       this.#conn.close();
     } catch {
       // already closed
     }
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const resolve of waiters) resolve(false);
+    this.#drainWaiters.wake(false);
     this.#onClose?.();
   }
 }

@@ -8,6 +8,17 @@
 import { encodeEvent, type ServerSentEvent } from "./encoder.ts";
 import { heartbeatHub, type HeartbeatTarget } from "./heartbeats.ts";
 import { directPushResponse, isServedDirectly } from "./direct.ts";
+import {
+  DrainWaiters,
+  LazyAbort,
+  sseHeaders,
+  type SsePushOptions,
+  type SseResponseOptions,
+  type SseSink,
+} from "./sink.ts";
+
+export { SSE_HEADERS } from "./sink.ts";
+export type { SsePushOptions, SseResponseOptions, SseSink } from "./sink.ts";
 
 /** What a stream may yield: an event to encode, or bytes already encoded (shared between streams). */
 export type SseChunk = ServerSentEvent | Uint8Array;
@@ -17,62 +28,7 @@ export type SseSource =
   | AsyncIterable<SseChunk>
   | ((signal: AbortSignal) => AsyncIterable<SseChunk>);
 
-/** Options of {@link sseResponse}. */
-export interface SseResponseOptions {
-  /** Aborting it ends the stream at once, dropping unsent bytes (client gone, slow consumer). */
-  signal?: AbortSignal;
-  /** Interval of heartbeat comments; 0 disables them. Default 15000. */
-  heartbeatMs?: number;
-  /** Reconnection hint sent first. */
-  retryMs?: number;
-  /** Extra response headers. */
-  headers?: HeadersInit;
-  /** Called once when the stream ends for any reason. */
-  onClose?: () => void;
-  /**
-   * The request being answered: the stream ends when its client goes (its signal aborts). When the
-   * direct listener serves it, the stream is written straight to its connection (see
-   * `direct_stream.ts`) instead of through a `ReadableStream`.
-   */
-  request?: Request;
-}
-
 const encoder = new TextEncoder();
-
-/** Headers every event stream carries. */
-export const SSE_HEADERS: Readonly<Record<string, string>> = {
-  "content-type": "text/event-stream",
-  "cache-control": "no-cache",
-  "x-accel-buffering": "no",
-};
-
-/**
- * Where a push source writes: a bounded outgoing buffer in front of the connection.
- */
-export interface SseSink {
-  /**
-   * Aborts when the stream ends, whatever ends it (client gone, dropped, closed): the source's
-   * waits end with it. Created when first read.
-   */
-  readonly signal: AbortSignal;
-  /**
-   * Queues bytes for the client. Returns false when the buffer is past its bound (the client is
-   * not reading fast enough); the bytes are queued all the same.
-   */
-  write(chunk: Uint8Array): boolean;
-  /** Resolves `true` once the buffer is below its bound again, `false` if the stream ended. */
-  drained(signal: AbortSignal): Promise<boolean>;
-  /** Ends the stream after what was written. */
-  close(): void;
-  /** Ends the stream at once, dropping what is not sent yet (a client too slow to keep up). */
-  abort(): void;
-}
-
-/** Options of {@link ssePushResponse}. */
-export interface SsePushOptions extends SseResponseOptions {
-  /** Bound of the outgoing buffer in bytes. Default 1 MiB. */
-  bufferBytes?: number;
-}
 
 /**
  * Builds a streaming Response fed by pushes: `run` gets a sink, whose signal aborts when the client
@@ -94,7 +50,7 @@ export function ssePushResponse(
   options: SsePushOptions = {},
 ): Response {
   if (options.request && isServedDirectly(options.request)) return directPushResponse(run, options);
-  let abort: AbortController | undefined;
+  const abort = new LazyAbort();
   // The client leaving (the request's signal) ends the stream like `options.signal` does.
   const external = options.request
     ? (options.signal
@@ -106,20 +62,14 @@ export function ssePushResponse(
   let target: HeartbeatTarget | undefined;
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let finished = false;
-  let drainWaiters: Array<(drained: boolean) => void> = [];
-
-  const wakeDrainWaiters = (drained: boolean) => {
-    const waiters = drainWaiters;
-    drainWaiters = [];
-    for (const resolve of waiters) resolve(drained);
-  };
+  const drainWaiters = new DrainWaiters();
   const finish = () => {
     if (finished) return;
     finished = true;
     if (target) heartbeats?.delete(target);
     external?.removeEventListener("abort", onExternalAbort);
-    abort?.abort();
-    wakeDrainWaiters(false);
+    abort.abort();
+    drainWaiters.wake(false);
     options.onClose?.();
   };
   const onExternalAbort = () => {
@@ -135,10 +85,6 @@ export function ssePushResponse(
   };
   const sink: SseSink = {
     get signal() {
-      if (!abort) {
-        abort = new AbortController();
-        if (finished) abort.abort();
-      }
       return abort.signal;
     },
     write(chunk) {
@@ -150,14 +96,7 @@ export function ssePushResponse(
     drained(signal) {
       if (finished) return Promise.resolve(false);
       if ((controller.desiredSize ?? 0) > 0) return Promise.resolve(true);
-      return new Promise((resolve) => {
-        const onAbort = () => resolve(false);
-        signal.addEventListener("abort", onAbort, { once: true });
-        drainWaiters.push((drained) => {
-          signal.removeEventListener("abort", onAbort);
-          resolve(drained);
-        });
-      });
+      return drainWaiters.wait(signal);
     },
     close() {
       if (finished) return;
@@ -206,18 +145,14 @@ export function ssePushResponse(
       });
     },
     pull() {
-      wakeDrainWaiters(true);
+      drainWaiters.wake(true);
     },
     cancel() {
       finish();
     },
   }, { highWaterMark: options.bufferBytes ?? 1_048_576, size: (chunk) => chunk.byteLength });
 
-  const headers = new Headers(options.headers);
-  for (const [name, value] of Object.entries(SSE_HEADERS)) {
-    if (!headers.has(name)) headers.set(name, value);
-  }
-  return new Response(body, { status: 200, headers });
+  return new Response(body, { status: 200, headers: sseHeaders(options.headers) });
 }
 
 /**

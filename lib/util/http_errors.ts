@@ -1,4 +1,4 @@
-import { concatBytes } from "../hub/update.ts";
+import { concatBytes } from "./bytes.ts";
 
 /**
  * Refusals: every 4xx/5xx tidings sends says why, in plain text.
