@@ -5,9 +5,16 @@
  * @module
  */
 
-import type { Config } from "../app/config.ts";
 import { importSignKey, importVerifyKey, signJwt } from "./jwt.ts";
 import type { AuthKeys } from "./mercure_auth.ts";
+
+/** The settings the keys come from (a subset of the hub's `Config`). */
+export interface AuthKeySettings {
+  jwtAlgorithm: "HS256" | "RS256" | "ES256";
+  jwtKey?: string;
+  publisherJwtKey?: string;
+  subscriberJwtKey?: string;
+}
 
 const DEV_KEY: Deno.KvKey = ["meta", "devJwtKey"];
 
@@ -17,15 +24,14 @@ const DEV_KEY: Deno.KvKey = ["meta", "devJwtKey"];
  * @example
  * ```ts
  * import { loadAuthKeys } from "./auth_keys.ts";
- * import { loadConfig } from "../app/config.ts";
  * const kv = await Deno.openKv(":memory:");
- * const { devToken } = await loadAuthKeys(loadConfig(() => undefined), kv);
+ * const { devToken } = await loadAuthKeys({ jwtAlgorithm: "HS256" }, kv);
  * console.assert(devToken !== undefined);
  * kv.close();
  * ```
  */
 export async function loadAuthKeys(
-  config: Config,
+  config: AuthKeySettings,
   kv: Deno.Kv,
 ): Promise<{ keys: AuthKeys; devToken?: string }> {
   const algorithm = config.jwtAlgorithm;

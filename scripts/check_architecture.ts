@@ -1,0 +1,224 @@
+/**
+ * `deno task check` runs this: the architecture stays as the tree shows it.
+ *
+ * - No import cycles between the project's modules (type-only imports count: a cycle of types is
+ *   still two files that cannot be understood apart).
+ * - `lib/` never imports `routes/` or `main.ts`; `client/` (browser code) imports only `client/`.
+ * - The folders of `lib/` stack in floors: a folder imports only folders on floors below it (see
+ *   {@link FLOORS}), so `util/` depends on nothing and `app/` may use everything.
+ * - Storage is reached through the transport seam: `Deno.openKv` appears only in `lib/kv/` and
+ *   the composition root (`main.ts`); tests and benchmarks are exempt.
+ * - JSDoc `@example`s assert with `node:assert/strict`: `console.assert` only prints.
+ *
+ * Prints every violation with its file and exits 1 if there is any.
+ *
+ * @module
+ */
+
+import { dirname, join, normalize, relative } from "node:path";
+
+/**
+ * The floors of `lib/`: a folder may import its own floor's folders only where listed as peers,
+ * and any folder on a lower floor. Read bottom-up: util is the ground.
+ */
+export const FLOORS: readonly (readonly string[])[] = [
+  ["util"],
+  ["topics", "auth", "sse", "http1"],
+  ["kv"],
+  ["hub"],
+  ["feeds"],
+  ["app"],
+];
+
+/** Same-floor imports that are allowed (from → to). */
+const PEERS = new Set<string>(["sse→http1"]);
+
+const SOURCE = /\.(ts|js)$/;
+
+/** A project file's import of another project file. */
+export interface ImportEdge {
+  from: string;
+  to: string;
+}
+
+/**
+ * The relative specifiers a module imports (statically, dynamically with a literal, or re-exports),
+ * outside comments.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { importSpecifiers } from "./check_architecture.ts";
+ * const source = `import { a } from "./a.ts";\n/** import { b } from "./b.ts"; *\/\nexport * from "../c.ts";`;
+ * assert.deepEqual(importSpecifiers(source), ["./a.ts", "../c.ts"]);
+ * ```
+ */
+export function importSpecifiers(source: string): string[] {
+  const code = source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");
+  const found: string[] = [];
+  const patterns = [
+    /(?:^|[;\s])(?:import|export)\s[^;]*?\sfrom\s*["'](\.{1,2}\/[^"']+)["']/g,
+    /(?:^|[;\s])import\s*["'](\.{1,2}\/[^"']+)["']/g,
+    /import\(\s*["'](\.{1,2}\/[^"']+)["']\s*\)/g,
+  ];
+  for (const pattern of patterns) {
+    for (const match of code.matchAll(pattern)) found.push(match[1]);
+  }
+  return found;
+}
+
+/**
+ * The cycles of a directed graph (Tarjan's strongly connected components of more than one node,
+ * or a node importing itself).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cycles } from "./check_architecture.ts";
+ * const graph = new Map([["a", ["b"]], ["b", ["a"]], ["c", ["a"]]]);
+ * assert.deepEqual(cycles(graph), [["a", "b"]]);
+ * ```
+ */
+export function cycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
+  let counter = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const found: string[][] = [];
+  const visit = (node: string) => {
+    index.set(node, counter);
+    low.set(node, counter++);
+    stack.push(node);
+    onStack.add(node);
+    for (const next of graph.get(node) ?? []) {
+      if (!index.has(next)) {
+        visit(next);
+        low.set(node, Math.min(low.get(node)!, low.get(next)!));
+      } else if (onStack.has(next)) {
+        low.set(node, Math.min(low.get(node)!, index.get(next)!));
+      }
+    }
+    if (low.get(node) === index.get(node)) {
+      const component: string[] = [];
+      let member: string;
+      do {
+        member = stack.pop()!;
+        onStack.delete(member);
+        component.push(member);
+      } while (member !== node);
+      if (component.length > 1 || (graph.get(node) ?? []).includes(node)) {
+        found.push(component.sort());
+      }
+    }
+  };
+  for (const node of [...graph.keys()].sort()) if (!index.has(node)) visit(node);
+  return found;
+}
+
+/**
+ * The `@example` blocks of a source file that use `console.assert`, by line number.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { examplesUsingConsoleAssert } from "./check_architecture.ts";
+ * const bad = ["/**", " * @example", " * ```ts", " * console" + ".assert(1 === 2);", " * ```", " *\/"];
+ * assert.deepEqual(examplesUsingConsoleAssert(bad.join("\n")), [2]);
+ * ```
+ */
+export function examplesUsingConsoleAssert(source: string): number[] {
+  const lines: number[] = [];
+  for (const block of source.matchAll(/\/\*\*[\s\S]*?\*\//g)) {
+    const text = block[0];
+    const at = text.indexOf("@example");
+    if (at < 0 || !text.slice(at).includes("console.assert")) continue;
+    lines.push(source.slice(0, block.index! + at).split("\n").length);
+  }
+  return lines;
+}
+
+function floorOf(folder: string): number {
+  return FLOORS.findIndex((floor) => floor.includes(folder));
+}
+
+/** Why an import from one `lib/` folder to another breaks the floors, or `undefined`. */
+function layerViolation(from: string, to: string): string | undefined {
+  const [, fromFolder] = from.split("/");
+  const [, toFolder] = to.split("/");
+  if (fromFolder === toFolder) return undefined;
+  const fromFloor = floorOf(fromFolder);
+  const toFloor = floorOf(toFolder);
+  if (fromFloor < 0) return `lib/${fromFolder}/ is on no floor (add it to FLOORS)`;
+  if (toFloor < 0) return `lib/${toFolder}/ is on no floor (add it to FLOORS)`;
+  if (toFloor < fromFloor) return undefined;
+  if (toFloor === fromFloor && PEERS.has(`${fromFolder}→${toFolder}`)) return undefined;
+  return `lib/${fromFolder}/ (floor ${fromFloor}) may not import lib/${toFolder}/ (floor ${toFloor})`;
+}
+
+async function listSources(root: string, folder: string, into: string[]): Promise<void> {
+  for await (const entry of Deno.readDir(join(root, folder))) {
+    const path = folder ? `${folder}/${entry.name}` : entry.name;
+    if (entry.isDirectory) {
+      if (!["data", "node_modules", ".git", "results"].includes(entry.name)) {
+        await listSources(root, path, into);
+      }
+    } else if (SOURCE.test(entry.name)) {
+      into.push(path);
+    }
+  }
+}
+
+/** Every violation in the tree at `root`, one line each. */
+export async function checkArchitecture(root: string): Promise<string[]> {
+  const files: string[] = [];
+  await listSources(root, "", files);
+  const known = new Set(files);
+  const graph = new Map<string, string[]>();
+  const problems: string[] = [];
+  for (const file of files.sort()) {
+    const source = await Deno.readTextFile(join(root, file));
+    const targets: string[] = [];
+    for (const specifier of importSpecifiers(source)) {
+      const target = normalize(join(dirname(file), specifier));
+      if (!known.has(target)) continue;
+      targets.push(target);
+      if (file.startsWith("lib/") && (target.startsWith("routes/") || target === "main.ts")) {
+        problems.push(`${file}: lib/ imports ${target}`);
+      }
+      if (file.startsWith("client/") && !target.startsWith("client/")) {
+        problems.push(`${file}: browser code imports ${target}`);
+      }
+      if (file.startsWith("lib/") && target.startsWith("lib/")) {
+        const why = layerViolation(file, target);
+        if (why) problems.push(`${file} → ${target}: ${why}`);
+      }
+    }
+    graph.set(file, targets);
+    const production = !file.startsWith("tests/") && !file.startsWith("bench/") &&
+      !file.endsWith("_test.ts");
+    if (
+      production && file !== "main.ts" && !file.startsWith("lib/kv/") &&
+      file !== "scripts/check_architecture.ts" &&
+      /Deno\.openKv\(/.test(source.replace(/\/\*[\s\S]*?\*\//g, ""))
+    ) {
+      problems.push(`${file}: opens Deno KV outside lib/kv/ (use the transport)`);
+    }
+    for (const line of examplesUsingConsoleAssert(source)) {
+      problems.push(`${file}:${line}: an @example uses console.assert (use node:assert/strict)`);
+    }
+  }
+  for (const cycle of cycles(graph)) problems.push(`import cycle: ${cycle.join(" ↔ ")}`);
+  return problems;
+}
+
+if (import.meta.main) {
+  const root = relative(Deno.cwd(), new URL("..", import.meta.url).pathname) || ".";
+  const problems = await checkArchitecture(root);
+  for (const problem of problems) console.error(problem);
+  if (problems.length > 0) {
+    console.error(`check_architecture: ${problems.length} problem(s)`);
+    Deno.exit(1);
+  }
+  console.log("check_architecture: no cycles, lib/ floors hold, examples assert");
+}
