@@ -6,19 +6,19 @@
  * @module
  */
 
-import { loadConfigOrExit } from "./lib/config.ts";
-import type { AppContext } from "./lib/context.ts";
-import { rememberClientIp } from "./lib/client_ip.ts";
-import { preflight, withCors } from "./lib/cors.ts";
-import { BadRequest, refuse } from "./lib/http_errors.ts";
-import { Hub } from "./lib/hub.ts";
-import { retryingKv } from "./lib/kv_busy_retry.ts";
-import { log, setLogLevel } from "./lib/log.ts";
-import { Metrics } from "./lib/metrics.ts";
-import { RateLimiter } from "./lib/rate_limit.ts";
-import { loadAuthKeys } from "./lib/auth_keys.ts";
-import { startBackgroundJobs } from "./lib/background.ts";
-import { printBanner } from "./lib/banner.ts";
+import { loadConfigOrExit } from "./lib/app/config.ts";
+import type { AppContext } from "./lib/app/context.ts";
+import { rememberClientIp } from "./lib/util/client_ip.ts";
+import { preflight, withCors } from "./lib/app/cors.ts";
+import { BadRequest, refuse } from "./lib/util/http_errors.ts";
+import { Hub } from "./lib/hub/hub.ts";
+import { retryingKv } from "./lib/kv/busy_retry.ts";
+import { log, setLogLevel } from "./lib/util/logger.ts";
+import { Metrics } from "./lib/app/metrics.ts";
+import { RateLimiter } from "./lib/app/rate_limit.ts";
+import { loadAuthKeys } from "./lib/auth/auth_keys.ts";
+import { startBackgroundJobs } from "./lib/app/background.ts";
+import { printBanner } from "./lib/app/banner.ts";
 import { handleSubscribe } from "./routes/subscribe.ts";
 import { handlePublish } from "./routes/publish.ts";
 import { handleSubscriptionsApi } from "./routes/subscriptions_api.ts";
@@ -28,7 +28,7 @@ import { handleTyping } from "./routes/chat.ts";
 import { handleHealth, handleMetrics, handleReady } from "./routes/health.ts";
 import { serveStatic } from "./routes/static.ts";
 import { serveClientLibrary } from "./routes/client_library.ts";
-import { maybeCompress } from "./lib/compression.ts";
+import { maybeCompress } from "./lib/sse/compression.ts";
 import { handleWebSocket, isWebSocketUpgrade } from "./routes/websocket.ts";
 
 const config = loadConfigOrExit();

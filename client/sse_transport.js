@@ -6,7 +6,7 @@
  * @module
  */
 
-import { SseParser } from "../lib/sse_parser.js";
+import { SseParser } from "./sse_parser.js";
 import { Connection } from "./abortable.js";
 import { messageOf, SubscriptionError } from "./errors.js";
 import { refusalOf } from "./refusal.js";

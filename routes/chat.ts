@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { AppContext } from "../lib/context.ts";
+import type { AppContext } from "../lib/app/context.ts";
 import { isValidUserName } from "../lib/feeds/chat.ts";
-import { BadRequest, readJsonObject } from "../lib/http_errors.ts";
+import { BadRequest, readJsonObject } from "../lib/util/http_errors.ts";
 
 /** How long a typing mark lasts. */
 export const TYPING_TTL_MS = 4000;

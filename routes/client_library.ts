@@ -2,7 +2,7 @@
  * The browser client library, served as the plain ES modules it is written in:
  *
  * - `GET /client/<name>.js`: the modules of `client/` (the entry is `client/tidings_client.js`).
- *   They import each other as `./<name>.js` and the parser as `../lib/sse_parser.js`, which a
+ *   They import each other as `./<name>.js` and the parser as `../client/sse_parser.js`, which a
  *   browser resolves from `/client/` just as Deno does from the `client/` folder.
  * - `GET /lib/sse_parser.js`: the parser.
  * - `GET /client.js`: the short, public address: a one-line module re-exporting
@@ -16,7 +16,7 @@
  */
 
 const CLIENT_DIR = new URL("../client/", import.meta.url);
-const PARSER = new URL("../lib/sse_parser.js", import.meta.url);
+const PARSER = new URL("../client/sse_parser.js", import.meta.url);
 const ENTRY = "tidings_client.js";
 
 /** `/client.js`: re-exports the entry from where its relative imports resolve. */

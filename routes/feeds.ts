@@ -10,15 +10,15 @@
  * @module
  */
 
-import type { AppContext } from "../lib/context.ts";
-import { ensureFiniteFeed, type FiniteFeedState } from "../lib/feed_producers.ts";
+import type { AppContext } from "../lib/app/context.ts";
+import { ensureFiniteFeed, type FiniteFeedState } from "../lib/feeds/producers.ts";
 import { startOrder } from "./orders.ts";
 import { gameSimulation, isValidGameId } from "../lib/feeds/games.ts";
 import { isValidOrderId } from "../lib/feeds/orders.ts";
 import { isValidUserName } from "../lib/feeds/chat.ts";
-import { BadRequest, refuse } from "../lib/http_errors.ts";
-import { streamFinished } from "../lib/sse_response.ts";
-import { SelectorSet } from "../lib/topic_selector.ts";
+import { BadRequest, refuse } from "../lib/util/http_errors.ts";
+import { streamFinished } from "../lib/sse/response.ts";
+import { SelectorSet } from "../lib/topics/topic_selector.ts";
 import {
   authorizeSubscriber,
   openStream,

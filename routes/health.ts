@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { AppContext } from "../lib/context.ts";
+import type { AppContext } from "../lib/app/context.ts";
 
 const text = (body: string, status = 200, type = "text/plain; charset=utf-8") =>
   new Response(body, { status, headers: { "content-type": type, "cache-control": "no-store" } });

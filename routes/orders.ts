@@ -5,10 +5,10 @@
  * @module
  */
 
-import type { AppContext } from "../lib/context.ts";
-import { ensureFiniteFeed, type FiniteFeedState } from "../lib/feed_producers.ts";
+import type { AppContext } from "../lib/app/context.ts";
+import { ensureFiniteFeed, type FiniteFeedState } from "../lib/feeds/producers.ts";
 import { isValidOrderId, newOrderId, orderWorkflow } from "../lib/feeds/orders.ts";
-import { BadRequest, readJsonObject } from "../lib/http_errors.ts";
+import { BadRequest, readJsonObject } from "../lib/util/http_errors.ts";
 
 const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), {

@@ -6,16 +6,16 @@
  * @module
  */
 
-import type { AppContext } from "../lib/context.ts";
-import { estimateUpdateSize, MAX_UPDATE_SIZE } from "../lib/update.ts";
-import { BadRequest, readBodyText, refuse } from "../lib/http_errors.ts";
-import { JwtError } from "../lib/jwt.ts";
-import { authorize, canPublishTo } from "../lib/mercure_auth.ts";
-import { isSafeFieldValue } from "../lib/sse_encoder.ts";
-import { matchesSelector } from "../lib/topic_selector.ts";
-import type { UpdateInput } from "../lib/update.ts";
-import { clientIp } from "../lib/client_ip.ts";
-import type { RateLimiter } from "../lib/rate_limit.ts";
+import type { AppContext } from "../lib/app/context.ts";
+import { estimateUpdateSize, MAX_UPDATE_SIZE } from "../lib/hub/update.ts";
+import { BadRequest, readBodyText, refuse } from "../lib/util/http_errors.ts";
+import { JwtError } from "../lib/auth/jwt.ts";
+import { authorize, canPublishTo } from "../lib/auth/mercure_auth.ts";
+import { isSafeFieldValue } from "../lib/sse/encoder.ts";
+import { matchesSelector } from "../lib/topics/topic_selector.ts";
+import type { UpdateInput } from "../lib/hub/update.ts";
+import { clientIp } from "../lib/util/client_ip.ts";
+import type { RateLimiter } from "../lib/app/rate_limit.ts";
 
 const MAX_TOPIC_LENGTH = 1024;
 const MAX_ID_LENGTH = 256;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { refuse } from "../lib/http_errors.ts";
+import { refuse } from "../lib/util/http_errors.ts";
 
 const TYPES: Record<string, string> = {
   html: "text/html; charset=utf-8",

@@ -7,21 +7,21 @@
  * @module
  */
 
-import { openSubscription } from "../lib/active_subscriptions.ts";
-import type { AppContext } from "../lib/context.ts";
-import { parseDataFilter } from "../lib/data_filter.ts";
-import { BadRequest, refuse } from "../lib/http_errors.ts";
-import { clientIp } from "../lib/client_ip.ts";
-import { JwtError } from "../lib/jwt.ts";
-import { log } from "../lib/log.ts";
-import { authorize, canReceivePrivate, type MercureClaims } from "../lib/mercure_auth.ts";
-import { ssePushResponse } from "../lib/sse_response.ts";
-import { encodeEventBytes } from "../lib/sse_encoder.ts";
-import type { StoredUpdate } from "../lib/update.ts";
-import type { SubscriptionOptions } from "../lib/subscription.ts";
-import type { Hub } from "../lib/hub.ts";
-import type { SseSink } from "../lib/sse_response.ts";
-import { InvalidSelectorError, matchesSelector, SelectorSet } from "../lib/topic_selector.ts";
+import { openSubscription } from "../lib/hub/active_subscriptions.ts";
+import type { AppContext } from "../lib/app/context.ts";
+import { parseDataFilter } from "../lib/hub/data_filter.ts";
+import { BadRequest, refuse } from "../lib/util/http_errors.ts";
+import { clientIp } from "../lib/util/client_ip.ts";
+import { JwtError } from "../lib/auth/jwt.ts";
+import { log } from "../lib/util/logger.ts";
+import { authorize, canReceivePrivate, type MercureClaims } from "../lib/auth/mercure_auth.ts";
+import { ssePushResponse } from "../lib/sse/response.ts";
+import { encodeEventBytes } from "../lib/sse/encoder.ts";
+import type { StoredUpdate } from "../lib/hub/update.ts";
+import type { SubscriptionOptions } from "../lib/hub/subscription.ts";
+import type { Hub } from "../lib/hub/hub.ts";
+import type { SseSink } from "../lib/sse/response.ts";
+import { InvalidSelectorError, matchesSelector, SelectorSet } from "../lib/topics/topic_selector.ts";
 
 /** The selectors of a set as given (exact topics, then patterns). */
 function selectorSources(selectors: SelectorSet): string[] {

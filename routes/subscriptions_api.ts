@@ -6,12 +6,12 @@
  * @module
  */
 
-import { listSubscriptions } from "../lib/active_subscriptions.ts";
-import type { AppContext } from "../lib/context.ts";
-import { BadRequest } from "../lib/http_errors.ts";
-import type { Hub } from "../lib/hub.ts";
-import { matchesSelector } from "../lib/topic_selector.ts";
-import { makeHubId } from "../lib/update.ts";
+import { listSubscriptions } from "../lib/hub/active_subscriptions.ts";
+import type { AppContext } from "../lib/app/context.ts";
+import { BadRequest } from "../lib/util/http_errors.ts";
+import type { Hub } from "../lib/hub/hub.ts";
+import { matchesSelector } from "../lib/topics/topic_selector.ts";
+import { makeHubId } from "../lib/hub/update.ts";
 import { authorizeSubscriber } from "./subscribe.ts";
 
 const PREFIX = "/.well-known/mercure/subscriptions";

@@ -8,10 +8,10 @@
  * @module
  */
 
-import { isServedDirectly } from "../lib/direct_stream.ts";
-import { refuse } from "../lib/http_errors.ts";
-import type { AppContext } from "../lib/context.ts";
-import type { StoredUpdate } from "../lib/update.ts";
+import { isServedDirectly } from "../lib/sse/direct.ts";
+import { refuse } from "../lib/util/http_errors.ts";
+import type { AppContext } from "../lib/app/context.ts";
+import type { StoredUpdate } from "../lib/hub/update.ts";
 import { planMercureSubscription, prepareSubscription } from "./subscribe.ts";
 
 /** Bytes a socket may hold unsent before the client counts as stalled and is dropped. */

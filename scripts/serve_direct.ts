@@ -13,9 +13,9 @@
  */
 
 import app from "../main.ts";
-import { loadConfigOrExit } from "../lib/config.ts";
-import { serveDirectly, takeOverDirectStream } from "../lib/direct_stream.ts";
-import { serveHttp1 } from "../lib/http1_server.ts";
+import { loadConfigOrExit } from "../lib/app/config.ts";
+import { serveDirectly, takeOverDirectStream } from "../lib/sse/direct.ts";
+import { serveHttp1 } from "../lib/http1/server.ts";
 
 const config = loadConfigOrExit();
 const completed = Promise.resolve();

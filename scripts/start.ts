@@ -7,7 +7,7 @@
  * @module
  */
 
-import { loadConfigOrExit } from "../lib/config.ts";
+import { loadConfigOrExit } from "../lib/app/config.ts";
 
 /**
  * The permission flags the server needs, and no more: writes only where its KV file lives.

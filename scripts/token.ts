@@ -15,7 +15,7 @@
  * @module
  */
 
-import { importSignKey, type JwtAlgorithm, signJwt } from "../lib/jwt.ts";
+import { importSignKey, type JwtAlgorithm, signJwt } from "../lib/auth/jwt.ts";
 
 const USAGE = "usage: deno task token [--publish <selector>]... [--subscribe <selector>]... " +
   "[--exp <seconds>] [--key <secret|private PEM|JWK>] [--alg HS256|RS256|ES256]";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError, loadConfig } from "../lib/config.ts";
+import { ConfigError, loadConfig } from "../lib/app/config.ts";
 
 const envOf = (values: Record<string, string>) => (name: string) => values[name];
 

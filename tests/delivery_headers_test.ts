@@ -3,7 +3,7 @@ import { startServer } from "./support/server.ts";
 import { publish } from "./support/sse_client.ts";
 import { mercureToken } from "./support/tokens.ts";
 import { rawRequest } from "./support/raw_http.ts";
-import { type ParsedEvent, SseParser } from "../lib/sse_parser.js";
+import { type ParsedEvent, SseParser } from "../client/sse_parser.js";
 import { SECURITY_HEADERS } from "../routes/static.ts";
 
 const OFF = { TIDINGS_DEMO_FEEDS: "off" };

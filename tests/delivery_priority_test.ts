@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { encodePrioritisedBatch, prioritise } from "../lib/priority.ts";
-import type { StoredUpdate } from "../lib/update.ts";
-import { SseParser } from "../lib/sse_parser.js";
+import { encodePrioritisedBatch, prioritise } from "../lib/hub/priority.ts";
+import type { StoredUpdate } from "../lib/hub/update.ts";
+import { SseParser } from "../client/sse_parser.js";
 
 function update(seq: number, topic: string, priority?: number): StoredUpdate {
   const made: StoredUpdate = {

@@ -10,8 +10,8 @@ import {
   directPushResponse,
   type DirectSocket,
   takeOverDirectStream,
-} from "../lib/direct_stream.ts";
-import type { SseSink } from "../lib/sse_response.ts";
+} from "../lib/sse/direct.ts";
+import type { SseSink } from "../lib/sse/response.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { EventLog } from "../lib/event_log.ts";
-import { retryingKv } from "../lib/kv_busy_retry.ts";
-import { makeHubId, parseHubId } from "../lib/update.ts";
-import { trim, trimmedUpTo } from "../lib/retention.ts";
+import { EventLog } from "../lib/hub/event_log.ts";
+import { retryingKv } from "../lib/kv/busy_retry.ts";
+import { makeHubId, parseHubId } from "../lib/hub/update.ts";
+import { trim, trimmedUpTo } from "../lib/hub/retention.ts";
 
 Deno.test("event log gives concurrent appends contiguous positions in few commits", async () => {
   const kv = await Deno.openKv(":memory:");

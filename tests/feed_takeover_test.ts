@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { Hub } from "../lib/hub.ts";
-import { type FiniteFeedState, runFiniteFeed } from "../lib/feed_producers.ts";
+import { Hub } from "../lib/hub/hub.ts";
+import { type FiniteFeedState, runFiniteFeed } from "../lib/feeds/producers.ts";
 import { gameSimulation } from "../lib/feeds/games.ts";
 import { ORDER_STEPS, orderWorkflow } from "../lib/feeds/orders.ts";
 

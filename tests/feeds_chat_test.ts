@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Notifier, sleep } from "../lib/abortable.ts";
+import { Notifier, sleep } from "../lib/util/abortable.ts";
 import type { FeedEvent } from "../lib/feeds/feed.ts";
 import { chatFeed, isValidUserName, TypingTracker } from "../lib/feeds/chat.ts";
 

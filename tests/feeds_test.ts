@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Notifier, sleep } from "../lib/abortable.ts";
+import { Notifier, sleep } from "../lib/util/abortable.ts";
 import { type FeedEvent, isoTime, roundTo, scaledMs, seededRandom } from "../lib/feeds/feed.ts";
 import { clockFeed } from "../lib/feeds/clock.ts";
 import { stocksFeed } from "../lib/feeds/stocks.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { TakenSocket } from "../lib/http1_server.ts";
+import type { TakenSocket } from "../lib/http1/server.ts";
 import { echo, RawClient, start } from "./support/http1_client.ts";
 
 Deno.test("two requests on one keep-alive connection get two responses", async () => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Hub } from "../lib/hub.ts";
+import { Hub } from "../lib/hub/hub.ts";
 
 Deno.test("hub.onClosing calls back once at shutdown, at once after it, and never once cancelled", async () => {
   const kv = await Deno.openKv(":memory:");

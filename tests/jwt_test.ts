@@ -6,7 +6,7 @@ import {
   JwtError,
   signJwt,
   verifyJwt,
-} from "../lib/jwt.ts";
+} from "../lib/auth/jwt.ts";
 
 const SECRET = "a-test-secret-of-more-than-32-bytes!";
 const NOW_MS = 1_700_000_000_000;

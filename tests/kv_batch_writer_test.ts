@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { KvBatchWriter } from "../lib/kv_batch_writer.ts";
+import { KvBatchWriter } from "../lib/kv/batch_writer.ts";
 
 Deno.test("batch writer commits writes that arrive together in shared commits", async () => {
   const kv = await Deno.openKv(":memory:");

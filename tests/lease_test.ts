@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { runWithLease } from "../lib/lease.ts";
+import { runWithLease } from "../lib/kv/lease.ts";
 
 Deno.test("only one of several competitors runs a leased job at a time", async () => {
   const kv = await Deno.openKv(":memory:");

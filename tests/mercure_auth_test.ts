@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { importSignKey, importVerifyKey, JwtError, signJwt, verifyJwt } from "../lib/jwt.ts";
+import { importSignKey, importVerifyKey, JwtError, signJwt, verifyJwt } from "../lib/auth/jwt.ts";
 import {
   type AuthKeys,
   authorize,
@@ -8,7 +8,7 @@ import {
   canReceivePrivate,
   extractToken,
   readMercureClaims,
-} from "../lib/mercure_auth.ts";
+} from "../lib/auth/mercure_auth.ts";
 
 const HUB = "http://hub.test/.well-known/mercure";
 const PUBLISHER_SECRET = "publisher-secret-for-mercure-auth-tests";

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { importSignKey, signJwt } from "../lib/jwt.ts";
+import { importSignKey, signJwt } from "../lib/auth/jwt.ts";
 import { expectedRefusal, HUB_PATH, hubUrl, readRefusal } from "./support/mercure.ts";
 import { type RunningServer, startServer } from "./support/server.ts";
 import {

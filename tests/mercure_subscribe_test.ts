@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { ParsedEvent } from "../lib/sse_parser.js";
+import type { ParsedEvent } from "../client/sse_parser.js";
 import { expectedRefusal, HUB_PATH, hubUrl, readRefusal } from "./support/mercure.ts";
 import { type RunningServer, startServer } from "./support/server.ts";
 import {

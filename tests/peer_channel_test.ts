@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { PeerChannel } from "../lib/peer_channel.ts";
-import type { StoredUpdate } from "../lib/update.ts";
+import { PeerChannel } from "../lib/hub/peer_channel.ts";
+import type { StoredUpdate } from "../lib/hub/update.ts";
 
 function update(seq: number): StoredUpdate {
   return { seq, id: `u${seq}`, topics: ["t"], data: `d${seq}`, time: 1 };

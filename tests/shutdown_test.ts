@@ -3,8 +3,8 @@ import { type RunningServer, startServer } from "./support/server.ts";
 import { openEventStream } from "./support/sse_client.ts";
 import { pinnedClients } from "./support/hub_probe.ts";
 import { mercureToken } from "./support/tokens.ts";
-import { Hub } from "../lib/hub.ts";
-import type { AppContext } from "../lib/context.ts";
+import { Hub } from "../lib/hub/hub.ts";
+import type { AppContext } from "../lib/app/context.ts";
 import { handleReady } from "../routes/health.ts";
 
 /** Reads a stream's raw text to its end; tells a clean end from a broken connection. */

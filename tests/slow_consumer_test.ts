@@ -4,7 +4,7 @@ import { type EventStreamHandle, openEventStream, publish } from "./support/sse_
 import { mercureToken } from "./support/tokens.ts";
 import { readMetrics, waitUntil } from "./support/hub_probe.ts";
 import { readResponse } from "./support/raw_http.ts";
-import { type ParsedEvent, SseParser } from "../lib/sse_parser.js";
+import { type ParsedEvent, SseParser } from "../client/sse_parser.js";
 
 const STALLED = 300;
 const HEALTHY = 5;

@@ -6,7 +6,7 @@ import {
   InvalidSseFieldError,
   isSafeFieldValue,
   isValidRetry,
-} from "../lib/sse_encoder.ts";
+} from "../lib/sse/encoder.ts";
 
 Deno.test("encoder writes id, event, retry and data in that order with a space after each colon", () => {
   assert.equal(

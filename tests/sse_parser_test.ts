@@ -4,7 +4,7 @@ import {
   type ParsedEvent,
   parseEventStream,
   SseParser,
-} from "../lib/sse_parser.js";
+} from "../client/sse_parser.js";
 
 const encoder = new TextEncoder();
 

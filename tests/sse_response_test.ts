@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { sseResponse, streamFinished } from "../lib/sse_response.ts";
-import { Notifier } from "../lib/abortable.ts";
+import { sseResponse, streamFinished } from "../lib/sse/response.ts";
+import { Notifier } from "../lib/util/abortable.ts";
 import { openEventStream } from "./support/sse_client.ts";
 
 function serve(handler: (request: Request) => Response | Promise<Response>) {

@@ -12,8 +12,8 @@
  */
 
 import assert from "node:assert/strict";
-import { encodeEvent, encodeEventBytes, type ServerSentEvent } from "../lib/sse_encoder.ts";
-import { type ParsedEvent, parseEventStream, SseParser } from "../lib/sse_parser.js";
+import { encodeEvent, encodeEventBytes, type ServerSentEvent } from "../lib/sse/encoder.ts";
+import { type ParsedEvent, parseEventStream, SseParser } from "../client/sse_parser.js";
 import { seededRandom } from "../lib/feeds/feed.ts";
 
 const SEED = 0x5eed_2024;

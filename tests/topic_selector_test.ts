@@ -4,7 +4,7 @@ import {
   InvalidSelectorError,
   matchesSelector,
   SelectorSet,
-} from "../lib/topic_selector.ts";
+} from "../lib/topics/topic_selector.ts";
 
 /** Asserts, for each [template, topic] pair, that the template matches (or not) the topic. */
 function assertMatches(pairs: [string, string][], expected: boolean): void {

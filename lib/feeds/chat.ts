@@ -5,7 +5,7 @@
  * @module
  */
 
-import { abortable, sleep } from "../abortable.ts";
+import { abortable, sleep } from "../util/abortable.ts";
 import { type FeedEvent, type FeedOptions, isoTime, scaledMs } from "./feed.ts";
 
 /** Where the chat feed reads who is typing; {@link TypingTracker} is one. */

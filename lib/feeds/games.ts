@@ -6,7 +6,7 @@
  * @module
  */
 
-import { sleep } from "../abortable.ts";
+import { sleep } from "../util/abortable.ts";
 import { type FeedEvent, type FeedOptions, isoTime, scaledMs } from "./feed.ts";
 import { newTeam, playPossession, publicTeam, restoreGame, type Team } from "./game_plays.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { sleep } from "../abortable.ts";
+import { sleep } from "../util/abortable.ts";
 import { type FeedEvent, type FeedOptions, isoTime, roundTo, scaledMs } from "./feed.ts";
 
 /** Options of {@link stocksFeed}. */

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { sleep } from "../abortable.ts";
+import { sleep } from "../util/abortable.ts";
 import { type FeedEvent, type FeedOptions, isoTime, scaledMs } from "./feed.ts";
 import {
   cpuPercent,

@@ -11,7 +11,7 @@ import {
   type Http1ServeOptions,
   type Http1Server,
   serveHttp1,
-} from "../../lib/http1_server.ts";
+} from "../../lib/http1/server.ts";
 
 /**
  * Serves `handler` on 127.0.0.1 with an ephemeral port.

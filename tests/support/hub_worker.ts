@@ -11,9 +11,9 @@
  * @module
  */
 
-import { Hub } from "../../lib/hub.ts";
-import { retryingKv } from "../../lib/kv_busy_retry.ts";
-import { SelectorSet } from "../../lib/topic_selector.ts";
+import { Hub } from "../../lib/hub/hub.ts";
+import { retryingKv } from "../../lib/kv/busy_retry.ts";
+import { SelectorSet } from "../../lib/topics/topic_selector.ts";
 
 let kv: Deno.Kv | undefined;
 let hub: Hub | undefined;

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { PeerChannel } from "../../lib/peer_channel.ts";
-import type { StoredUpdate } from "../../lib/update.ts";
+import { PeerChannel } from "../../lib/hub/peer_channel.ts";
+import type { StoredUpdate } from "../../lib/hub/update.ts";
 
 let channel: PeerChannel | undefined;
 

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type ParsedEvent, SseParser } from "../../lib/sse_parser.js";
+import { type ParsedEvent, SseParser } from "../../client/sse_parser.js";
 
 /** An open event stream. */
 export interface EventStreamHandle {

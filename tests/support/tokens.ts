@@ -4,7 +4,7 @@
  * @module
  */
 
-import { importSignKey, signJwt } from "../../lib/jwt.ts";
+import { importSignKey, signJwt } from "../../lib/auth/jwt.ts";
 
 /** The HS256 secret `startServer` configures. */
 export const TEST_SECRET = "test-secret-key-for-tidings-tests";

@@ -1,0 +1,107 @@
+/**
+ * The jobs each isolate competes to run once per cluster: the shared demo feeds and retention.
+ *
+ * @module
+ */
+
+import { listSubscriptions, SUBSCRIPTION_TOPIC_PREFIX } from "../hub/active_subscriptions.ts";
+import type { AppContext } from "./context.ts";
+import { runSharedFeed } from "../feeds/producers.ts";
+import { chatFeed } from "../feeds/chat.ts";
+import { clockFeed } from "../feeds/clock.ts";
+import { stocksFeed } from "../feeds/stocks.ts";
+import { systemFeed } from "../feeds/system.ts";
+import { listTopics, trim } from "../hub/retention.ts";
+import { sleep } from "../util/abortable.ts";
+import { readTyping } from "../../routes/chat.ts";
+import { log } from "../util/logger.ts";
+
+/**
+ * The chat room's presence: user names of live subscriptions to the `chat` topic.
+ *
+ * @example
+ * ```ts
+ * import { chatPresence } from "./background.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * console.assert((await chatPresence(kv)).length === 0);
+ * kv.close();
+ * ```
+ */
+export async function chatPresence(kv: Deno.Kv): Promise<string[]> {
+  const users = new Set<string>();
+  for (const record of await listSubscriptions(kv, "chat")) {
+    const user = (record.payload as { user?: unknown } | undefined)?.user;
+    if (typeof user === "string") users.add(user);
+  }
+  return [...users].sort();
+}
+
+/**
+ * Starts the demo feeds (when enabled) and the retention job; all stop at hub shutdown.
+ *
+ * @example
+ * ```ts
+ * import { startBackgroundJobs } from "./background.ts";
+ * console.assert(typeof startBackgroundJobs === "function");
+ * ```
+ */
+export function startBackgroundJobs(context: AppContext): void {
+  const { hub, config } = context;
+  const signal = hub.closing;
+  const speed = config.feedSpeed;
+  if (config.demoFeeds) {
+    runSharedFeed(hub, "clock", (held) => clockFeed({ signal: held, speed }), signal);
+    runSharedFeed(
+      hub,
+      "stocks",
+      (held) => stocksFeed({ signal: held, speed, symbols: config.stockSymbols }),
+      signal,
+    );
+    runSharedFeed(hub, "system", (held) => systemFeed({ signal: held, speed }), signal);
+    let typing = { users: [] as string[], lastActivity: null as number | null };
+    runSharedFeed(hub, "chat", (held) =>
+      chatFeed({
+        signal: held,
+        speed,
+        presence: async () => {
+          typing = await readTyping(hub.kv);
+          return chatPresence(hub.kv);
+        },
+        typing: {
+          typingUsers: () => typing.users,
+          lastActivity: () =>
+            typing.lastActivity === null ? null : new Date(typing.lastActivity).toISOString(),
+        },
+        intervalMs: 1000,
+      }), signal);
+  }
+  // Every isolate trims the topics it wrote to (idempotent deletes), and now and then all topics,
+  // so age-based retention also reaches topics nobody writes to any more.
+  (async () => {
+    const policy = {
+      perTopic: config.historySize,
+      global: Math.max(config.historySize * 10, 10_000),
+      maxAgeMs: config.historyMaxAgeSeconds * 1000,
+    };
+    let nextFullPass = Date.now() + 60_000;
+    while (await sleep(5000, signal)) {
+      try {
+        // A subscription's topic gets two updates in its life (active, inactive), so the hourly
+        // full pass is soon enough to trim it. Skipping those here keeps a storm of connections
+        // from costing two KV scans per connection every few seconds.
+        let topics: Iterable<string> = [...hub.log.dirtyTopics].filter((topic) =>
+          !topic.startsWith(SUBSCRIPTION_TOPIC_PREFIX)
+        );
+        hub.log.dirtyTopics.clear();
+        if (Date.now() > nextFullPass) {
+          topics = await listTopics(hub.kv);
+          nextFullPass = Date.now() + 3_600_000;
+        }
+        const deleted = await trim(hub.kv, topics, policy);
+        if (deleted > 0) log("debug", "retention trimmed", { deleted });
+      } catch (error) {
+        if (!signal.aborted) log("warn", "retention pass failed", { error: String(error) });
+      }
+    }
+  })();
+}

@@ -1,0 +1,185 @@
+/**
+ * Runs the demo feeds as producers: each feed runs ONCE per cluster (elected by a KV lease) and
+ * publishes its events to its topic, so every viewer of a topic sees the same events.
+ *
+ * @module
+ */
+
+import type { Hub } from "../hub/hub.ts";
+import { runWithLease } from "../kv/lease.ts";
+import type { FeedEvent } from "./feed.ts";
+import type { StoredUpdate } from "../hub/update.ts";
+import { log } from "../util/logger.ts";
+
+/**
+ * Publishes every event of a feed to `topic` until the feed ends or `signal` aborts; returns the
+ * last update published.
+ *
+ * @example
+ * ```ts
+ * import { Hub } from "../hub/hub.ts";
+ * import { pumpFeed } from "./producers.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const hub = await Hub.open(kv);
+ * async function* twoEvents() {
+ *   yield { type: "tick", data: { n: 1 } };
+ *   yield { type: "tick", data: { n: 2 }, final: true };
+ * }
+ * const last = await pumpFeed(hub, "demo", twoEvents());
+ * console.assert(last?.data === '{"n":2}');
+ * hub.close();
+ * kv.close();
+ * ```
+ */
+export async function pumpFeed(
+  hub: Hub,
+  topic: string,
+  feed: AsyncIterable<FeedEvent>,
+): Promise<StoredUpdate | undefined> {
+  let last: StoredUpdate | undefined;
+  for await (const event of feed) {
+    last = await hub.publish({
+      topics: [topic],
+      type: event.type,
+      data: JSON.stringify(event.data),
+    });
+    if (event.final) break;
+  }
+  return last;
+}
+
+/**
+ * Keeps a shared, endless feed running somewhere in the cluster: this isolate competes for the
+ * lease `feed:<topic>` and, while it holds it, runs the feed.
+ *
+ * @example
+ * ```ts
+ * import { Hub } from "../hub/hub.ts";
+ * import { runSharedFeed } from "./producers.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const hub = await Hub.open(kv);
+ * const controller = new AbortController();
+ * const running = runSharedFeed(hub, "demo", async function* (signal) {
+ *   yield { type: "hello", data: {} };
+ *   controller.abort();
+ * }, controller.signal);
+ * await running;
+ * hub.close();
+ * kv.close();
+ * ```
+ */
+export function runSharedFeed(
+  hub: Hub,
+  topic: string,
+  makeFeed: (signal: AbortSignal) => AsyncIterable<FeedEvent>,
+  signal: AbortSignal,
+): Promise<void> {
+  return runWithLease(hub.kv, `feed:${topic}`, async (held) => {
+    log("info", "feed producer started", { topic });
+    try {
+      await pumpFeed(hub, topic, makeFeed(held));
+    } finally {
+      log("info", "feed producer stopped", { topic });
+    }
+  }, { signal });
+}
+
+/** State of a finite feed (an order or a game) kept in KV. */
+export interface FiniteFeedState {
+  id: string;
+  status: "running" | "completed";
+  createdAt: string;
+  /** The id of the final event, once sent: a reconnect after it gets 204. */
+  finalEventId?: string;
+  [extra: string]: unknown;
+}
+
+/**
+ * Runs a finite feed once in the cluster under the lease `<kind>:<id>`, and records its final event
+ * (of type `finalType`) id in `[kind, id]` when it ends. A producer taking over from one that died
+ * gets the data of the last event published, to continue from it.
+ *
+ * @example
+ * ```ts
+ * import { Hub } from "../hub/hub.ts";
+ * import { runFiniteFeed } from "./producers.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const hub = await Hub.open(kv);
+ * await kv.set(["orders", "o1"], { id: "o1", status: "running", createdAt: "" });
+ * await runFiniteFeed(hub, "orders", "o1", "orders/o1", "done", async function* () {
+ *   yield { type: "done", data: {}, final: true };
+ * }, new AbortController().signal);
+ * console.assert((await kv.get<{ status: string }>(["orders", "o1"])).value?.status === "completed");
+ * hub.close();
+ * kv.close();
+ * ```
+ */
+export function runFiniteFeed(
+  hub: Hub,
+  kind: string,
+  id: string,
+  topic: string,
+  finalType: string,
+  makeFeed: (signal: AbortSignal, resumeFrom?: Record<string, unknown>) => AsyncIterable<FeedEvent>,
+  signal: AbortSignal,
+): Promise<void> {
+  return runWithLease(hub.kv, `${kind}:${id}`, async (held) => {
+    const state = await hub.kv.get<FiniteFeedState>([kind, id]);
+    if (!state.value || state.value.status === "completed") return;
+    // A producer that died left events behind: finish the record, or continue from its last event.
+    const previous = await hub.log.newest(topic);
+    let last = previous?.type === finalType ? previous : undefined;
+    if (!last) {
+      const resumeFrom = previous
+        ? JSON.parse(previous.data) as Record<string, unknown>
+        : undefined;
+      last = await pumpFeed(hub, topic, makeFeed(held, resumeFrom));
+      if (held.aborted || !last) return;
+    }
+    await hub.kv.set(
+      [kind, id],
+      {
+        ...state.value,
+        status: "completed",
+        finalEventId: last.id,
+      } satisfies FiniteFeedState,
+    );
+  }, { signal, once: true, ttlMs: 4000 });
+}
+
+const competing = new Set<string>();
+
+/**
+ * Makes sure this isolate competes to produce a finite feed (no-op when it already does), so the
+ * feed survives the death of its producer as long as someone watches it. Returns false when
+ * `maxLocal` feeds are already running here.
+ *
+ * @example
+ * ```ts
+ * import { Hub } from "../hub/hub.ts";
+ * import { ensureFiniteFeed } from "./producers.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const hub = await Hub.open(kv);
+ * const started = ensureFiniteFeed(hub, "orders", "o2", "orders/o2", "done", async function* () {}, 10);
+ * console.assert(started);
+ * hub.close();
+ * kv.close();
+ * ```
+ */
+export function ensureFiniteFeed(
+  hub: Hub,
+  kind: string,
+  id: string,
+  topic: string,
+  finalType: string,
+  makeFeed: (signal: AbortSignal, resumeFrom?: Record<string, unknown>) => AsyncIterable<FeedEvent>,
+  maxLocal: number,
+): boolean {
+  const name = `${kind}:${id}`;
+  if (competing.has(name)) return true;
+  if (competing.size >= maxLocal) return false;
+  competing.add(name);
+  runFiniteFeed(hub, kind, id, topic, finalType, makeFeed, hub.closing)
+    .finally(() => competing.delete(name));
+  return true;
+}

@@ -1,0 +1,183 @@
+/**
+ * Decoding a `Transfer-Encoding: chunked` request body, with a size limit (extensions and trailers
+ * are skipped).
+ *
+ * @module
+ */
+
+import { Http1Refusal } from "./head.ts";
+
+const LF = 10;
+const CR = 13;
+
+const enum Chunk {
+  Size,
+  Ext,
+  SizeLF,
+  Data,
+  DataCR,
+  DataLF,
+  TrailerStart,
+  Trailer,
+  EndLF,
+  Done,
+}
+
+/**
+ * Decodes a `Transfer-Encoding: chunked` body fed in pieces, keeping the data parts. Throws an
+ * {@link Http1Refusal}: 413 when the data passes `maxBytes`, 400 when the framing is malformed.
+ *
+ * @example
+ * ```ts
+ * import { ChunkedDecoder } from "./chunked.ts";
+ * const decoder = new ChunkedDecoder(1024, 1024);
+ * const wire = new TextEncoder().encode("3\r\nabc\r\n0\r\n\r\n");
+ * console.assert(decoder.feed(wire, 0, wire.length) === wire.length && decoder.done);
+ * console.assert(new TextDecoder().decode(decoder.body()) === "abc");
+ * ```
+ */
+export class ChunkedDecoder {
+  #state = Chunk.Size;
+  #size = 0;
+  #digits = 0;
+  #lineBytes = 0;
+  #total = 0;
+  #parts: Uint8Array<ArrayBuffer>[] = [];
+
+  /**
+   * @example
+   * ```ts
+   * import { ChunkedDecoder } from "./chunked.ts";
+   * const decoder = new ChunkedDecoder(1_048_576, 65_536);
+   * console.assert(!decoder.done);
+   * ```
+   */
+  constructor(readonly maxBytes: number, readonly maxLineBytes: number) {}
+
+  /**
+   * True once the last chunk and the trailer section are read.
+   *
+   * @example
+   * ```ts
+   * import { ChunkedDecoder } from "./chunked.ts";
+   * const decoder = new ChunkedDecoder(10, 100);
+   * decoder.feed(new TextEncoder().encode("0\n\n"), 0, 3);
+   * console.assert(decoder.done);
+   * ```
+   */
+  get done(): boolean {
+    return this.#state === Chunk.Done;
+  }
+
+  /**
+   * Consumes bytes of `buf[start, end)` (stopping at the end of the body) and returns how many.
+   *
+   * @example
+   * ```ts
+   * import { ChunkedDecoder } from "./chunked.ts";
+   * const decoder = new ChunkedDecoder(10, 100);
+   * const wire = new TextEncoder().encode("1\r\nx\r\n0\r\n\r\nNEXT");
+   * console.assert(decoder.feed(wire, 0, wire.length) === wire.length - 4);
+   * ```
+   */
+  feed(buf: Uint8Array, start: number, end: number): number {
+    let i = start;
+    while (i < end && this.#state !== Chunk.Done) {
+      const byte = buf[i];
+      switch (this.#state) {
+        case Chunk.Data: {
+          const take = Math.min(this.#size, end - i);
+          this.#parts.push(buf.slice(i, i + take));
+          this.#size -= take;
+          i += take;
+          if (this.#size === 0) this.#state = Chunk.DataCR;
+          continue;
+        }
+        case Chunk.Size: {
+          const digit = hexValue(byte);
+          if (digit >= 0 && this.#digits < 15) {
+            this.#size = this.#size * 16 + digit;
+            this.#digits++;
+          } else if (this.#digits === 0) {
+            throw new Http1Refusal(400, "malformed chunk size");
+          } else if (byte === 59 || byte === 32 || byte === 9) this.#state = Chunk.Ext;
+          else if (byte === CR) this.#state = Chunk.SizeLF;
+          else if (byte === LF) this.#sizeLineEnd();
+          else throw new Http1Refusal(400, "malformed chunk size");
+          break;
+        }
+        case Chunk.Ext:
+          if (byte === LF) this.#sizeLineEnd();
+          else if (byte === CR) this.#state = Chunk.SizeLF;
+          else if (++this.#lineBytes > 4096) {
+            throw new Http1Refusal(400, "chunk extension too long");
+          }
+          break;
+        case Chunk.SizeLF:
+        case Chunk.DataLF:
+        case Chunk.EndLF:
+          if (byte !== LF) throw new Http1Refusal(400, "malformed chunked body");
+          if (this.#state === Chunk.SizeLF) this.#sizeLineEnd();
+          else this.#state = this.#state === Chunk.DataLF ? Chunk.Size : Chunk.Done;
+          break;
+        case Chunk.DataCR:
+          if (byte === CR) this.#state = Chunk.DataLF;
+          else if (byte === LF) this.#state = Chunk.Size;
+          else throw new Http1Refusal(400, "chunk data longer than its size");
+          break;
+        case Chunk.TrailerStart:
+          if (byte === CR) this.#state = Chunk.EndLF;
+          else if (byte === LF) this.#state = Chunk.Done;
+          else this.#state = Chunk.Trailer;
+          break;
+        case Chunk.Trailer:
+          if (++this.#lineBytes > this.maxLineBytes) {
+            throw new Http1Refusal(431, "chunked trailer section too large");
+          }
+          if (byte === LF) this.#state = Chunk.TrailerStart;
+          break;
+      }
+      i++;
+    }
+    return i - start;
+  }
+
+  /**
+   * The decoded body: every data part joined.
+   *
+   * @example
+   * ```ts
+   * import { ChunkedDecoder } from "./chunked.ts";
+   * console.assert(new ChunkedDecoder(10, 100).body().length === 0);
+   * ```
+   */
+  body(): Uint8Array<ArrayBuffer> {
+    if (this.#parts.length === 1) return this.#parts[0];
+    const body = new Uint8Array(this.#total);
+    let offset = 0;
+    for (const part of this.#parts) {
+      body.set(part, offset);
+      offset += part.length;
+    }
+    return body;
+  }
+
+  #sizeLineEnd(): void {
+    if (this.#size === 0) {
+      this.#state = Chunk.TrailerStart;
+      return;
+    }
+    this.#total += this.#size;
+    if (this.#total > this.maxBytes) {
+      throw new Http1Refusal(413, `request body larger than ${this.maxBytes} bytes`);
+    }
+    this.#state = Chunk.Data;
+    this.#digits = 0;
+  }
+}
+
+function hexValue(byte: number): number {
+  if (byte >= 48 && byte <= 57) return byte - 48;
+  const lower = byte | 0x20;
+  return lower >= 97 && lower <= 102 ? lower - 87 : -1;
+}

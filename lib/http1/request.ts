@@ -1,0 +1,277 @@
+/**
+ * Reading one request on an HTTP/1.1 connection: its head (parsed), its URL, its body (fixed
+ * length or chunked, after a `100 Continue` when the client waits for one), and the `Request`
+ * built from them, whose abort signal is made only when read. Problems come back as an
+ * {@link Http1Refusal} for the connection to answer.
+ *
+ * @module
+ */
+
+import { ChunkedDecoder } from "./chunked.ts";
+import { Http1Refusal, latin1Bytes, parseRequestHead, type RequestHead } from "./head.ts";
+import type { SocketReader } from "./reader.ts";
+import { writeAll, type WriteTarget } from "./response.ts";
+
+const CONTINUE = latin1Bytes("HTTP/1.1 100 Continue\r\n\r\n");
+const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(:\d{0,5})?$/;
+
+/**
+ * Waits for the next request head and parses it: the head, null when the client left, or a
+ * refusal (431 when it is too large, 400 when it is malformed). `onFirstByte` is called once the
+ * head has begun.
+ *
+ * @example
+ * ```ts
+ * import { readRequestHead } from "./request.ts";
+ * import { SocketReader } from "./reader.ts";
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * const server = await listener.accept();
+ * const owner = { inRequest: true, discarding: false, closed: false, lost() {} };
+ * const reader = new SocketReader(server, 8192, owner);
+ * await client.write(new TextEncoder().encode("GET /a HTTP/1.1\r\nHost: hub\r\n\r\n"));
+ * const head = await readRequestHead(reader, 100, () => {});
+ * console.assert(head !== null && "target" in head && head.target === "/a");
+ * client.close();
+ * server.close();
+ * listener.close();
+ * ```
+ */
+export async function readRequestHead(
+  reader: SocketReader,
+  maxHeaders: number,
+  onFirstByte: () => void,
+): Promise<RequestHead | Http1Refusal | null> {
+  const bytes = await reader.nextHead(onFirstByte);
+  if (bytes === null || bytes instanceof Http1Refusal) return bytes;
+  try {
+    return parseRequestHead(bytes, maxHeaders);
+  } catch (error) {
+    if (error instanceof Http1Refusal) return error;
+    throw error;
+  }
+}
+
+/** What reading a request needs of its connection. */
+export interface RequestSource extends WriteTarget {
+  /** The connection's read side, just past the head. */
+  readonly reader: SocketReader;
+  /** The listener: its name for HTTP/1.0 requests without `Host`, and the body size limit. */
+  readonly server: { readonly authority: string; readonly maxBodyBytes: number };
+}
+
+/**
+ * The request that `head` begins, with its body read (fixed length or chunked; `100 Continue`
+ * first when the client waits for it): null when the client left or the connection moved on, or a
+ * refusal (400 for a bad target, `Host`, framing or field, 413 for a body past `maxBodyBytes`).
+ *
+ * @example
+ * ```ts
+ * import { readRequest } from "./request.ts";
+ * import { parseRequestHead } from "./head.ts";
+ * import { SocketReader } from "./reader.ts";
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * const conn = await listener.accept();
+ * const owner = { inRequest: true, discarding: false, closed: false, lost() {} };
+ * const reader = new SocketReader(conn, 8192, owner);
+ * const server = { authority: "127.0.0.1", maxBodyBytes: 1024 };
+ * const wire = "POST /a HTTP/1.1\r\nHost: hub\r\nTransfer-Encoding: chunked\r\n\r\n";
+ * const head = parseRequestHead(new TextEncoder().encode(wire), 100);
+ * await client.write(new TextEncoder().encode("2\r\nhi\r\n0\r\n\r\n"));
+ * const request = await readRequest({ reader, server, conn, lost() {} }, head);
+ * console.assert(request instanceof Request && (await request.text()) === "hi");
+ * client.close();
+ * conn.close();
+ * listener.close();
+ * ```
+ */
+export async function readRequest(
+  source: RequestSource,
+  head: RequestHead,
+): Promise<Http1Request | Http1Refusal | null> {
+  const { reader, server } = source;
+  const url = requestUrl(head, server.authority);
+  if (url instanceof Http1Refusal) return url;
+  const length = head.contentLength;
+  if (!head.chunked && length <= 0) return requestOrRefusal(url, head, null);
+  if (length > server.maxBodyBytes) {
+    return new Http1Refusal(413, `request body larger than ${server.maxBodyBytes} bytes`);
+  }
+  if (head.expectContinue && (head.chunked || reader.end - reader.start < length)) {
+    if (!(await writeAll(source, CONTINUE))) return null;
+  }
+  if (!head.chunked) {
+    const body = await reader.readExactly(length);
+    return body === null ? null : requestOrRefusal(url, head, body);
+  }
+  const decoder = new ChunkedDecoder(server.maxBodyBytes, reader.maxHeadBytes);
+  while (true) {
+    try {
+      reader.start += decoder.feed(reader.buf, reader.start, reader.end);
+    } catch (error) {
+      if (error instanceof Http1Refusal) return error;
+      throw error;
+    }
+    if (decoder.done) return requestOrRefusal(url, head, decoder.body());
+    if (!(await reader.fill())) return null;
+  }
+}
+
+/** {@link buildRequest}, with what `Request` refuses as a 400. */
+function requestOrRefusal(
+  url: string,
+  head: RequestHead,
+  body: Uint8Array<ArrayBuffer> | null,
+): Http1Request | Http1Refusal {
+  try {
+    return buildRequest(url, head, body);
+  } catch (error) {
+    return new Http1Refusal(400, `invalid request: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * The absolute URL of a request: its target when absolute, else the `Host` header's (or, for
+ * HTTP/1.0 without one, the server's `authority`) with the target's path.
+ *
+ * @example
+ * ```ts
+ * import { requestUrl } from "./request.ts";
+ * import { parseRequestHead } from "./head.ts";
+ * const head = parseRequestHead(new TextEncoder().encode("GET /a HTTP/1.1\r\nHost: hub\r\n\r\n"), 10);
+ * console.assert(requestUrl(head, "127.0.0.1:8000") === "http://hub/a");
+ * ```
+ */
+export function requestUrl(head: RequestHead, authority: string): string | Http1Refusal {
+  const { target } = head;
+  if (/^https?:\/\//i.test(target)) return target;
+  if (target[0] !== "/") return new Http1Refusal(400, "unsupported request target");
+  if (head.host === null && head.minorVersion === 1) {
+    return new Http1Refusal(400, "missing Host header");
+  }
+  if (!head.host) return `http://${authority}${target}`;
+  if (!HOST.test(head.host)) return new Http1Refusal(400, "invalid Host header");
+  return `http://${head.host}${target}`;
+}
+
+/**
+ * The `Request` for a parsed head and its body; throws (a TypeError) on what `Request` refuses.
+ *
+ * @example
+ * ```ts
+ * import { buildRequest } from "./request.ts";
+ * import { parseRequestHead } from "./head.ts";
+ * const head = parseRequestHead(new TextEncoder().encode("GET /a HTTP/1.1\r\nHost: hub\r\nX-A: 1\r\n\r\n"), 10);
+ * console.assert(buildRequest("http://hub/a", head, null).headers.get("x-a") === "1");
+ * ```
+ */
+export function buildRequest(
+  url: string,
+  head: RequestHead,
+  body: Uint8Array<ArrayBuffer> | null,
+): Http1Request {
+  const hasBody = head.method !== "GET" && head.method !== "HEAD";
+  const request = new Http1Request(url, { method: head.method, body: hasBody ? body : null });
+  const { headers } = request;
+  for (let i = 0; i < head.fields.length; i += 2) {
+    headers.append(head.fields[i], head.fields[i + 1]);
+  }
+  return request;
+}
+
+/**
+ * A Request whose `signal` is only made when read: handing a signal to `new Request` costs more
+ * than the rest of the request. Clones share the signal.
+ *
+ * @example
+ * ```ts
+ * import { Http1Request } from "./request.ts";
+ * const request = new Http1Request("http://hub/");
+ * Http1Request.abort(request);
+ * console.assert(request.signal.aborted);
+ * ```
+ */
+export class Http1Request extends Request {
+  #controller: AbortController | null = null;
+  #aborted = false;
+
+  /**
+   * Aborts when the client leaves before the response is written; made on first read.
+   *
+   * @example
+   * ```ts
+   * import { Http1Request } from "./request.ts";
+   * console.assert(!new Http1Request("http://hub/").signal.aborted);
+   * ```
+   */
+  override get signal(): AbortSignal {
+    return Http1Request.controllerOf(this).signal;
+  }
+
+  /**
+   * A copy of the request that shares its signal.
+   *
+   * @example
+   * ```ts
+   * import { Http1Request } from "./request.ts";
+   * const request = new Http1Request("http://hub/");
+   * console.assert(request.clone().signal === request.signal);
+   * ```
+   */
+  override clone(): Request {
+    const copy = new Http1Request(super.clone());
+    copy.#controller = Http1Request.controllerOf(this);
+    return copy;
+  }
+
+  /**
+   * The request's abort controller, made now if its signal was never read.
+   *
+   * @example
+   * ```ts
+   * import { Http1Request } from "./request.ts";
+   * const request = new Http1Request("http://hub/");
+   * console.assert(Http1Request.controllerOf(request).signal === request.signal);
+   * ```
+   */
+  static controllerOf(request: Http1Request): AbortController {
+    if (request.#controller === null) {
+      request.#controller = new AbortController();
+      if (request.#aborted) request.#controller.abort();
+    }
+    return request.#controller;
+  }
+
+  /**
+   * The request's abort controller if its signal was ever read, else null.
+   *
+   * @example
+   * ```ts
+   * import { Http1Request } from "./request.ts";
+   * const request = new Http1Request("http://hub/");
+   * console.assert(Http1Request.controllerIfMade(request) === null);
+   * request.signal;
+   * console.assert(Http1Request.controllerIfMade(request) !== null);
+   * ```
+   */
+  static controllerIfMade(request: Http1Request): AbortController | null {
+    return request.#controller;
+  }
+
+  /**
+   * Aborts the request's signal, now or when it is first read.
+   *
+   * @example
+   * ```ts
+   * import { Http1Request } from "./request.ts";
+   * const request = new Http1Request("http://hub/");
+   * Http1Request.abort(request);
+   * console.assert(request.signal.aborted);
+   * ```
+   */
+  static abort(request: Http1Request): void {
+    if (request.#controller !== null) request.#controller.abort();
+    else request.#aborted = true;
+  }
+}

@@ -1,0 +1,304 @@
+/**
+ * The broker: brings every update of the log to this isolate exactly once and in order.
+ *
+ * Updates arrive three ways: this isolate's own commits, a BroadcastChannel from the other isolates
+ * of the process (fast, but it drops messages in bursts), and a `kv.watch` on the log head plus a
+ * slow poll (other processes and Deno Deploy instances). Positions are contiguous, so a batch that
+ * does not follow the last delivered position reveals a gap, which is read from KV before anything
+ * is delivered. Listeners therefore see each position once, in order, with nothing missing.
+ *
+ * @module
+ */
+
+import type { EventLog } from "./event_log.ts";
+import type { StoredUpdate } from "./update.ts";
+import { sleep } from "../util/abortable.ts";
+import { PeerChannel } from "./peer_channel.ts";
+
+/** Counters kept by the broker, for metrics. */
+export interface BrokerStats {
+  delivered: number;
+  fromChannel: number;
+  gapsFilled: number;
+  gapEvents: number;
+  duplicatesDropped: number;
+}
+
+/**
+ * Orders updates from every source and hands them to listeners.
+ *
+ * @example
+ * ```ts
+ * import { EventLog } from "./event_log.ts";
+ * import { Broker } from "./broker.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const log = await EventLog.open(kv);
+ * const broker = await Broker.start(log);
+ * const seen: number[] = [];
+ * broker.listen((updates) => seen.push(...updates.map((u) => u.seq)));
+ * await log.append({ topics: ["t"], data: "x" });
+ * await broker.idle();
+ * console.assert(seen[0] === 1);
+ * broker.close();
+ * kv.close();
+ * ```
+ */
+export class Broker {
+  readonly log: EventLog;
+  readonly stats: BrokerStats = {
+    delivered: 0,
+    fromChannel: 0,
+    gapsFilled: 0,
+    gapEvents: 0,
+    duplicatesDropped: 0,
+  };
+  #cursor: number;
+  #listeners = new Set<(updates: StoredUpdate[]) => void>();
+  #inbox: Array<StoredUpdate[] | number> = [];
+  #processing: Promise<void> | undefined;
+  #channel: PeerChannel;
+  #closed = new AbortController();
+  #watch: ReadableStream<Deno.KvEntryMaybe<unknown>[]> | undefined;
+  /** A head seen by the watch while this isolate's own commit up to it was in flight. */
+  #deferredHead = 0;
+
+  private constructor(log: EventLog, cursor: number, pollMs: number) {
+    this.log = log;
+    this.#cursor = cursor;
+    this.#channel = new PeerChannel(`tidings-${log.epoch}`, (updates) => {
+      this.stats.fromChannel++;
+      this.#enqueue(updates);
+    });
+    log.onCommit = (updates) => {
+      this.#enqueue(updates);
+      this.#releaseDeferredHead();
+      this.#channel.post(updates);
+    };
+    log.onCommitMissed = () => this.#releaseDeferredHead();
+    this.#watchHead();
+    this.#poll(pollMs);
+  }
+
+  /**
+   * Starts a broker positioned at the current head of the log: it delivers what comes next.
+   *
+   * @example
+   * ```ts
+   * import { EventLog } from "./event_log.ts";
+   * import { Broker } from "./broker.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const broker = await Broker.start(await EventLog.open(kv), { pollMs: 500 });
+   * console.assert(broker.cursor === 0);
+   * broker.close();
+   * kv.close();
+   * ```
+   */
+  static async start(log: EventLog, options: { pollMs?: number } = {}): Promise<Broker> {
+    return new Broker(log, await log.headSeq(), options.pollMs ?? 1000);
+  }
+
+  /** The last position delivered to listeners in this isolate. */
+  get cursor(): number {
+    return this.#cursor;
+  }
+
+  /** Whether the broker still runs. */
+  get running(): boolean {
+    return !this.#closed.signal.aborted;
+  }
+
+  /**
+   * Registers a listener for every delivered batch; returns its removal function.
+   *
+   * @example
+   * ```ts
+   * import { EventLog } from "./event_log.ts";
+   * import { Broker } from "./broker.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const broker = await Broker.start(await EventLog.open(kv));
+   * const stop = broker.listen(() => {});
+   * stop();
+   * broker.close();
+   * kv.close();
+   * ```
+   */
+  listen(listener: (updates: StoredUpdate[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Asks the broker to catch up to at least position `seq` from KV (used after a restart or when
+   * a caller knows the head moved).
+   *
+   * @example
+   * ```ts
+   * import { EventLog } from "./event_log.ts";
+   * import { Broker } from "./broker.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const broker = await Broker.start(await EventLog.open(kv));
+   * broker.catchUpTo(0);
+   * await broker.idle();
+   * broker.close();
+   * kv.close();
+   * ```
+   */
+  catchUpTo(seq: number): void {
+    this.#enqueue(seq);
+  }
+
+  /**
+   * Resolves when everything that arrived so far has been delivered.
+   *
+   * @example
+   * ```ts
+   * import { EventLog } from "./event_log.ts";
+   * import { Broker } from "./broker.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const broker = await Broker.start(await EventLog.open(kv));
+   * await broker.idle();
+   * broker.close();
+   * kv.close();
+   * ```
+   */
+  async idle(): Promise<void> {
+    while (this.#processing) await this.#processing;
+  }
+
+  #enqueue(item: StoredUpdate[] | number): void {
+    if (this.#closed.signal.aborted) return;
+    this.#inbox.push(item);
+    if (!this.#processing) {
+      this.#processing = this.#process().finally(() => {
+        this.#processing = undefined;
+      });
+    }
+  }
+
+  async #process(): Promise<void> {
+    while (this.#inbox.length > 0 && !this.#closed.signal.aborted) {
+      const item = this.#inbox.shift()!;
+      try {
+        if (typeof item === "number") {
+          await this.#fillTo(item);
+        } else if (item.length > 0) {
+          const first = item[0].seq;
+          if (first > this.#cursor + 1) {
+            this.stats.gapsFilled++;
+            await this.#fillTo(first - 1);
+          }
+          const fresh = item[item.length - 1].seq > this.#cursor
+            ? item.filter((update) => update.seq > this.#cursor)
+            : [];
+          this.stats.duplicatesDropped += item.length - fresh.length;
+          if (fresh.length > 0 && fresh[0].seq === this.#cursor + 1) this.#deliver(fresh);
+        }
+      } catch (error) {
+        if (this.#closed.signal.aborted) return;
+        console.error(
+          JSON.stringify({ level: "error", msg: "broker catch-up failed", error: String(error) }),
+        );
+        await sleep(100, this.#closed.signal);
+        this.#inbox.unshift(item);
+      }
+    }
+  }
+
+  async #fillTo(seq: number): Promise<void> {
+    while (this.#cursor < seq && !this.#closed.signal.aborted) {
+      const updates = await this.log.read(this.#cursor, seq, 1000);
+      if (updates.length === 0 || updates[0].seq !== this.#cursor + 1) {
+        // Positions trimmed away (or not visible yet): skip to what KV has.
+        if (updates.length === 0) {
+          const oldest = await this.log.oldestSeq();
+          if (oldest > this.#cursor + 1 && oldest - 1 <= seq) {
+            this.#cursor = oldest - 1;
+            continue;
+          }
+          return;
+        }
+        this.#cursor = updates[0].seq - 1;
+      }
+      this.stats.gapEvents += updates.length;
+      this.#deliver(updates);
+    }
+  }
+
+  #deliver(updates: StoredUpdate[]): void {
+    this.#cursor = updates[updates.length - 1].seq;
+    this.stats.delivered += updates.length;
+    for (const listener of this.#listeners) {
+      try {
+        listener(updates);
+      } catch (error) {
+        console.error(
+          JSON.stringify({ level: "error", msg: "listener failed", error: String(error) }),
+        );
+      }
+    }
+  }
+
+  #releaseDeferredHead(): void {
+    if (this.#deferredHead === 0) return;
+    const head = this.#deferredHead;
+    this.#deferredHead = 0;
+    this.#enqueue(head);
+  }
+
+  async #watchHead(): Promise<void> {
+    try {
+      this.#watch = this.log.kv.watch([["head"]]);
+      for await (const [entry] of this.#watch) {
+        if (typeof entry.value === "number" && entry.value > this.#cursor) {
+          // The watch often reports our own commit before the commit call returns: reading those
+          // updates back from KV would be wasted work, so wait for the commit's outcome.
+          if (entry.value <= this.log.committingUpTo) {
+            this.#deferredHead = Math.max(this.#deferredHead, entry.value);
+          } else {
+            this.#enqueue(entry.value);
+          }
+        }
+      }
+    } catch (error) {
+      if (!this.#closed.signal.aborted) {
+        console.error(
+          JSON.stringify({ level: "warn", msg: "kv.watch ended", error: String(error) }),
+        );
+      }
+    }
+  }
+
+  async #poll(pollMs: number): Promise<void> {
+    while (await sleep(pollMs, this.#closed.signal)) {
+      try {
+        const head = await this.log.headSeq();
+        if (head > this.#cursor) this.#enqueue(head);
+      } catch {
+        // KV closed or unreachable; the next tick tries again.
+      }
+    }
+  }
+
+  /**
+   * Stops every source; listeners receive nothing more.
+   *
+   * @example
+   * ```ts
+   * import { EventLog } from "./event_log.ts";
+   * import { Broker } from "./broker.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const broker = await Broker.start(await EventLog.open(kv));
+   * broker.close();
+   * console.assert(!broker.running);
+   * kv.close();
+   * ```
+   */
+  close(): void {
+    if (this.#closed.signal.aborted) return;
+    this.#closed.abort();
+    this.#channel.close();
+    this.#watch?.cancel().catch(() => {});
+    this.log.onCommit = () => {};
+    this.log.onCommitMissed = () => {};
+  }
+}
