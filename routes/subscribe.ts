@@ -7,7 +7,7 @@
  * @module
  */
 
-import { openSubscription } from "../lib/hub/active_subscriptions.ts";
+import { openSubscription, subscriptionRecordRefusal } from "../lib/hub/active_subscriptions.ts";
 import type { AppContext } from "../lib/app/context.ts";
 import { parseDataFilter } from "../lib/hub/data_filter.ts";
 import { BadRequest, refuse } from "../lib/util/http_errors.ts";
@@ -21,7 +21,12 @@ import type { StoredUpdate } from "../lib/hub/update.ts";
 import type { SubscriptionOptions } from "../lib/hub/subscription.ts";
 import type { Hub } from "../lib/hub/hub.ts";
 import type { SseSink } from "../lib/sse/response.ts";
-import { InvalidSelectorError, matchesSelector, SelectorSet } from "../lib/topics/topic_selector.ts";
+import {
+  InvalidSelectorError,
+  matchesSelector,
+  SelectorSet,
+  subscriptionCapsRefusal,
+} from "../lib/topics/topic_selector.ts";
 
 /** The selectors of a set as given (exact topics, then patterns). */
 function selectorSources(selectors: SelectorSet): string[] {
@@ -115,6 +120,11 @@ export async function planMercureSubscription(
     throw error;
   }
   const claims = await authorizeSubscriber(request, context);
+  const capped = subscriptionCapsRefusal(selectors, claims === undefined) ??
+    (context.config.subscriptionEvents
+      ? topics.map(subscriptionRecordRefusal).find((reason) => reason !== undefined)
+      : undefined);
+  if (capped !== undefined) return refuse(400, capped);
   const plan: StreamPlan = { selectors, claims };
   const lastEventId = requestedLastEventId(request, url);
   if (lastEventId !== undefined) {
