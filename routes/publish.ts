@@ -7,7 +7,13 @@
  */
 
 import type { AppContext } from "../lib/app/context.ts";
-import { estimateUpdateSize, MAX_UPDATE_SIZE } from "../lib/hub/update.ts";
+import {
+  estimateUpdateSize,
+  MAX_TOPIC_BYTES,
+  MAX_UPDATE_SIZE,
+  utf8ByteLength,
+} from "../lib/hub/update.ts";
+import { KvLimitError } from "../lib/kv/key_size.ts";
 import { BadRequest, readBodyText, refuse } from "../lib/util/http_errors.ts";
 import { JwtError } from "../lib/auth/jwt.ts";
 import { authorize, canPublishTo } from "../lib/auth/mercure_auth.ts";
@@ -17,7 +23,6 @@ import type { UpdateInput } from "../lib/hub/update.ts";
 import { clientIp } from "../lib/util/client_ip.ts";
 import type { RateLimiter } from "../lib/app/rate_limit.ts";
 
-const MAX_TOPIC_LENGTH = 1024;
 const MAX_ID_LENGTH = 256;
 const MAX_TYPE_LENGTH = 128;
 
@@ -42,8 +47,8 @@ export function parseUpdateForm(form: URLSearchParams, maxTopics: number): Updat
   }
   for (const topic of topics) {
     if (topic === "") throw new BadRequest(400, "topic must not be empty");
-    if (topic.length > MAX_TOPIC_LENGTH) {
-      throw new BadRequest(400, `topic longer than ${MAX_TOPIC_LENGTH} characters`);
+    if (utf8ByteLength(topic) > MAX_TOPIC_BYTES) {
+      throw new BadRequest(400, `topic longer than ${MAX_TOPIC_BYTES} bytes (UTF-8)`);
     }
   }
   const update: UpdateInput = { topics, data: form.get("data") ?? "" };
@@ -139,7 +144,10 @@ export async function handlePublish(
   if (context.hub.closing.aborted) {
     return refuse(503, "shutting down: publish elsewhere", { "retry-after": "1" });
   }
-  const stored = await context.hub.publish(update);
+  const stored = await context.hub.publish(update).catch((error) => {
+    if (error instanceof KvLimitError) throw new BadRequest(413, error.message);
+    throw error;
+  });
   metrics.count("events_published_total");
   metrics.histograms.publish_latency_ms.observe(performance.now() - started);
   return new Response(stored.id, {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { openSubscription } from "../lib/hub/active_subscriptions.ts";
+import { openSubscription, subscriptionRecordRefusal } from "../lib/hub/active_subscriptions.ts";
 import type { AppContext } from "../lib/app/context.ts";
 import { parseDataFilter } from "../lib/hub/data_filter.ts";
 import { BadRequest, refuse } from "../lib/util/http_errors.ts";
@@ -25,6 +25,7 @@ import {
   InvalidSelectorError,
   matchesSelector,
   SelectorSet,
+  subscriptionCapsRefusal,
 } from "../lib/topics/topic_selector.ts";
 
 /** The selectors of a set as given (exact topics, then patterns). */
@@ -119,6 +120,11 @@ export async function planMercureSubscription(
     throw error;
   }
   const claims = await authorizeSubscriber(request, context);
+  const capped = subscriptionCapsRefusal(selectors, claims === undefined) ??
+    (context.config.subscriptionEvents
+      ? topics.map(subscriptionRecordRefusal).find((reason) => reason !== undefined)
+      : undefined);
+  if (capped !== undefined) return refuse(400, capped);
   const plan: StreamPlan = { selectors, claims };
   const lastEventId = requestedLastEventId(request, url);
   if (lastEventId !== undefined) {

@@ -247,3 +247,32 @@ Deno.test("log reader still reads rows written one update per row", async () => 
     kv.close();
   }
 });
+
+Deno.test("event log refuses an update KV cannot key, alone, and commits the ones appended with it", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const log = await EventLog.open(kv);
+    const results = await Promise.allSettled([
+      log.append({ topics: ["a"], data: "1" }),
+      log.append({ topics: ["b"], data: "2" }),
+      log.append({ topics: ["€".repeat(1024)], data: "too long a key" }),
+      log.append({ topics: ["c"], data: "3", id: "😀".repeat(600) }),
+      log.append({ topics: ["d"], data: "4" }),
+    ]);
+    assert.deepEqual(results.map((result) => result.status), [
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "rejected",
+      "fulfilled",
+    ]);
+    assert.equal((results[2] as PromiseRejectedResult).reason.name, "KvLimitError");
+    const stored = results.flatMap((result) => result.status === "fulfilled" ? [result.value] : []);
+    assert.deepEqual(stored.map((update) => [update.seq, update.data]), [[1, "1"], [2, "2"], [
+      3,
+      "4",
+    ]]);
+  } finally {
+    kv.close();
+  }
+});

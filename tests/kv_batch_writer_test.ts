@@ -69,3 +69,29 @@ Deno.test("batch writer rejects every write of a commit that fails, and goes on 
     kv.close();
   }
 });
+
+Deno.test("batch writer refuses a key too long for KV alone and commits its neighbours", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const writer = new KvBatchWriter(kv);
+    const results = await Promise.allSettled([
+      writer.set(["first"], 1),
+      writer.set(["before"], 2),
+      writer.set(["s", "€".repeat(700)], 3), // 2,100 bytes of UTF-8: past KV's 2,048
+      writer.set(["bad"], "x".repeat(70_000), { size: 10 }), // only KV finds this one out
+      writer.set(["after"], 4),
+    ]);
+    assert.deepEqual(results.map((result) => result.status), [
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "rejected",
+      "fulfilled",
+    ]);
+    assert.equal((results[2] as PromiseRejectedResult).reason.name, "KvLimitError");
+    assert.equal((await kv.get(["before"])).value, 2);
+    assert.equal((await kv.get(["after"])).value, 4);
+  } finally {
+    kv.close();
+  }
+});

@@ -66,7 +66,7 @@ const RFC_EXAMPLES: [string, string][] = [
   ["?fixed=yes{&x}", "?fixed=yes&x=1024"],
   ["{&x,y,empty}", "&x=1024&y=768&empty="],
   ["{var:3}", "val"],
-  ["{var:30}", "value"],
+  ["{var:16}", "value"], // the RFC's {var:30}, within the cap on prefix lengths
   ["{list}", "red,green,blue"],
   ["{list*}", "red,green,blue"],
   ["{count}", "one,two,three"],
@@ -287,7 +287,13 @@ Deno.test("each kind of malformed selector throws InvalidSelectorError naming th
     ["{var*:3}", "prefix and explode modifiers together at 1"],
     ["{var:3*}", "prefix and explode modifiers together at 1"],
     ["{var**}", "invalid variable name 'var**' at 1"],
-    [`{${Array.from({ length: 33 }, (_, i) => `v${i}`)}}`, "too many variables: 33 (at most 32)"],
+    [`{${Array.from({ length: 9 }, (_, i) => `v${i}`)}}`, "too many variables: 9 (at most 8)"],
+    ["{a}{b}{c}{d}{e}{f}{g}{h}{i}", "too many variables: 9 (at most 8)"],
+    ["{var:30}", "prefix lengths add up to 30 (at most 16)"],
+    ["{a:9}/{b:8}", "prefix lengths add up to 17 (at most 16)"],
+    [`/${"a".repeat(251)}/{id}`, "URI template of 257 bytes (UTF-8): at most 256"],
+    [`/${"€".repeat(84)}/{id}`, "URI template of 258 bytes (UTF-8): at most 256"],
+    [`/${"€".repeat(341)}/x`, "selector of 1026 bytes (UTF-8): at most 1024"],
   ];
   for (const [selector, message] of cases) {
     assert.throws(
@@ -301,7 +307,7 @@ Deno.test("each kind of malformed selector throws InvalidSelectorError naming th
       },
     );
   }
-  assert.equal(compileSelector("{%41b.c_1,d:9999,e*}").kind, "template");
+  assert.equal(compileSelector("{%41b.c_1,d:16,e*}").kind, "template");
 });
 
 Deno.test("matchesSelector answers false for an invalid selector instead of throwing", () => {
@@ -367,16 +373,74 @@ Deno.test("long adversarial topics against many-variable templates still get the
     ["{a}-{b}-{c}-{d}-{e}-{f}-{g}-{h}", dashes + "!", false],
     ["{a}-{b}-{c}-{d}-{e}-{f}-{g}-{h}", dashes, true],
     ["{.a,b,c,d,e,f}", ".".repeat(20_000) + "!", false],
-    ["{a:9999}{b:9999}{c:9999}", "a".repeat(20_000) + "!", false],
-    ["{a:9999}{b:9999}{c:9999}", "a".repeat(20_000), true],
-    ["{a:9999}{b:9999}", "a".repeat(20_000), false],
+    ["{a:8}{b:4}{c:4}", "a".repeat(16) + "!", false],
+    ["{a:8}{b:4}{c:4}", "a".repeat(16), true],
+    ["{a:8}{b:4}", "a".repeat(13), false],
+    ["{a:8}{b:8}", "%E2%82%AC".repeat(16), true],
+    ["{a:8}{b:8}", "%E2%82%AC".repeat(17), false],
     ["{+path}/here", "/".repeat(20_000) + "/her", false],
     ["https://ex.com/{a}/{b}/{c}", `https://ex.com/${"a".repeat(20_000)}!`, false],
-    [`{?${Array.from({ length: 32 }, (_, i) => `v${i}`)}}`, `?v1=${"x".repeat(20_000)}&`, false],
-    [`{?${Array.from({ length: 32 }, (_, i) => `v${i}`)}}`, `?v1=${"x".repeat(20_000)}`, true],
+    [`{?${Array.from({ length: 8 }, (_, i) => `v${i}`)}}`, `?v1=${"x".repeat(20_000)}&`, false],
+    [`{?${Array.from({ length: 8 }, (_, i) => `v${i}`)}}`, `?v1=${"x".repeat(20_000)}`, true],
+    ["{+a}{+b}{+c}{+d}{+e}{+f}{+g}{+h}!n", "/".repeat(20_000), false],
+    ["{+a}{+b}{+c}{+d}{+e}{+f}{+g}{+h}!n", "/".repeat(20_000) + "!n", true],
     ["{x,y}.json", "a,".repeat(10_000) + ".jso", false],
   ];
   for (const [template, topic, expected] of cases) {
     assert.equal(compileSelector(template).matches(topic), expected, template);
   }
+});
+
+Deno.test("a template at the caps still compiles: 256 bytes, 8 variables, prefixes adding up to 16", () => {
+  const template = `/${"a".repeat(250)}/{id}`;
+  assert.ok(compileSelector(template).matches(`/${"a".repeat(250)}/7`));
+  assert.ok(compileSelector("{a}{b}{c}{d}{e}{f}{g:8}{h:8}").matches("x"));
+});
+
+/** The worst templates within the caps: nullable overlapping variables, prefixes, explodes. */
+const WORST_TEMPLATES = [
+  "{+a}{+b}{+c}{+d}{+e}{+f}{+g}{+h}!n",
+  "{+a}x{+b}x{+c}x{+d}x{+e}x{+f}x{+g}x{+h}!n",
+  "{a:2}{b:2}{c:2}{d:2}{e:2}{f:2}{g:2}{h:2}!n",
+  "{+a}{+b:8}{+c:8}{+d}!n",
+  "{#a:8}{#b:8}{#c}{#d}{#e}{#f}{#g}{#h}!n",
+  "{/a*}{/b*}{/c*}{/d*}{/e*}{/f*}{/g*}{/h*}!n",
+  "{?a*}{&b*}{;c*}{.d*}{a,b,c,d}!n",
+  "{+a,b,c,d,e,f,g,h}!n",
+];
+const worstTopics = (length: number) => [
+  "/".repeat(length),
+  "x/".repeat(length / 2),
+  "a".repeat(length),
+  "%E2%82%AC".repeat(length / 9),
+  "#".repeat(length),
+  "/a".repeat(length / 2),
+  "?a=b&".repeat(length / 5),
+];
+
+function timeWorstCases(length: number, rounds: number): number {
+  const started = performance.now();
+  for (let round = 0; round < rounds; round++) {
+    for (const template of WORST_TEMPLATES) {
+      const selector = compileSelector(template);
+      // A fresh topic each time, as each subscription event brings: no answer can be remembered.
+      for (const topic of worstTopics(length)) assert.equal(selector.matches(topic + round), false);
+    }
+  }
+  return performance.now() - started;
+}
+
+Deno.test("matching time grows linearly with the topic (generous bound: 16x the length costs under 48x the time)", () => {
+  timeWorstCases(256, 3); // warm up the compiler
+  const short = Math.max(timeWorstCases(256, 20), 1);
+  const long = timeWorstCases(4096, 20);
+  assert.ok(long < short * 48, `256 characters: ${short} ms, 4,096 characters: ${long} ms`);
+});
+
+Deno.test("the worst templates within the caps match 2 KB topics fast (generous bound: 56 matches in under 50 ms)", () => {
+  timeWorstCases(2048, 2); // warm up the compiler
+  const started = performance.now();
+  timeWorstCases(2048, 1);
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed < 50, `${WORST_TEMPLATES.length * 7} matches took ${elapsed} ms`);
 });

@@ -12,6 +12,7 @@
 
 import type { Hub } from "./hub.ts";
 import { KvBatchWriter } from "../kv/batch_writer.ts";
+import { kvKeyFits } from "../kv/key_size.ts";
 
 /** How long a record lives without renewal. */
 export const RECORD_TTL_MS = 60_000;
@@ -54,6 +55,34 @@ const recordKey = (selector: string, subscriber: string): Deno.KvKey => [
   selector,
   subscriber,
 ];
+
+/** A subscriber id as long as any the hub makes, for sizing keys ahead of time. */
+const LONGEST_SUBSCRIBER = `urn:uuid:${"0".repeat(36)}`;
+
+/**
+ * Why a selector's subscription cannot be recorded (its subscription topic, the selector
+ * percent-encoded, would not fit a KV key), or `undefined` when it can. A route refuses such a
+ * selector up front, so no shared commit ever meets it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { subscriptionRecordRefusal } from "./active_subscriptions.ts";
+ * assert.equal(subscriptionRecordRefusal("https://example.com/books/{id}"), undefined);
+ * assert.match(subscriptionRecordRefusal("/".repeat(1024))!, /too long/);
+ * ```
+ */
+export function subscriptionRecordRefusal(selector: string): string | undefined {
+  const topic = subscriptionTopic(selector, LONGEST_SUBSCRIBER);
+  if (
+    !kvKeyFits(["topic", topic, Number.MAX_SAFE_INTEGER]) ||
+    !kvKeyFits(recordKey(selector, LONGEST_SUBSCRIBER))
+  ) {
+    return `topic selector too long for its subscription topic (${topic.length} bytes once ` +
+      "percent-encoded; a KV key holds at most 2,048)";
+  }
+  return undefined;
+}
 
 const live = new Map<string, { kv: Deno.Kv; record: StoredRecord }>();
 /** Records of many connections opening (or closing) at once share commits. */
@@ -176,6 +205,7 @@ export async function listSubscriptions(
   const now = Date.now();
   const records: SubscriptionRecord[] = [];
   const prefix = selector === undefined ? ["subscriptions"] : ["subscriptions", selector];
+  if (!kvKeyFits(prefix)) return records; // no record can have so long a selector
   for await (const entry of kv.list<StoredRecord>({ prefix })) {
     if (entry.value.expiresAt < now) continue;
     const { expiresAt: _expiresAt, ...visible } = entry.value;

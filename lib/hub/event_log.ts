@@ -14,6 +14,7 @@
  * @module
  */
 
+import { kvKeyFits, KvLimitError } from "../kv/key_size.ts";
 import { HEAD, LogReader } from "./log_reader.ts";
 import {
   estimateUpdateSize,
@@ -105,7 +106,9 @@ export class EventLog extends LogReader {
   }
 
   /**
-   * Appends an update; resolves once it is durable in KV, with its position and id.
+   * Appends an update; resolves once it is durable in KV, with its position and id. An update KV
+   * could not store (a topic or id too long for a KV key, a value too large) is refused with a
+   * {@link KvLimitError} before it joins a commit, so it never fails the updates committed with it.
    *
    * @example
    * ```ts
@@ -121,8 +124,11 @@ export class EventLog extends LogReader {
    * ```
    */
   append(input: UpdateInput): Promise<StoredUpdate> {
+    const size = estimateUpdateSize(input);
+    const refusal = storageRefusal(input, size);
+    if (refusal !== undefined) return Promise.reject(new KvLimitError(refusal));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ input, size: estimateUpdateSize(input), resolve, reject });
+      this.#queue.push({ input, size, resolve, reject });
       if (!this.#draining) this.#drain();
     });
   }
@@ -163,6 +169,14 @@ export class EventLog extends LogReader {
           failure = error;
         }
         const done = batch;
+        if (!stored && done.length > 1) {
+          // One bad update must never fail its neighbours: each goes alone, in order.
+          await this.#commitOneByOne(done);
+          if (this.#queue.length === 0) return;
+          batch = this.#takeBatch();
+          committing = this.#commit(batch);
+          continue;
+        }
         // The next commit goes to KV first; this one's fan-out then runs while KV writes it.
         const more = this.#queue.length > 0;
         if (more) {
@@ -179,6 +193,18 @@ export class EventLog extends LogReader {
       }
     } finally {
       this.#draining = false;
+    }
+  }
+
+  async #commitOneByOne(batch: Pending[]): Promise<void> {
+    for (const pending of batch) {
+      try {
+        const stored = await this.#commit([pending]);
+        pending.resolve(stored[0]);
+        this.onCommit(stored);
+      } catch (error) {
+        pending.reject(error);
+      }
     }
   }
 
@@ -271,6 +297,20 @@ export class EventLog extends LogReader {
       if (attempt > 1000) throw new Error("event log: too many commit conflicts");
     }
   }
+}
+
+/** Why KV could not store an update, or `undefined` when it can. */
+function storageRefusal(input: UpdateInput, size: number): string | undefined {
+  if (size > MAX_UPDATE_SIZE) return "update too large for one log entry";
+  for (const topic of input.topics) {
+    if (!kvKeyFits(["topic", topic, Number.MAX_SAFE_INTEGER])) {
+      return "topic too long for the log (a KV key holds at most 2,048 bytes)";
+    }
+  }
+  if (input.id !== undefined && !kvKeyFits(["id", input.id])) {
+    return "id too long for the log (a KV key holds at most 2,048 bytes)";
+  }
+  return undefined;
 }
 
 /** Splits updates (in log order) into runs that each fit one KV value. */

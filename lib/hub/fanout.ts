@@ -2,7 +2,8 @@
  * Fan-out: hands each update the broker delivers to the subscribers whose selectors match it.
  *
  * Subscribers with only exact topics are found through a map from topic to subscribers; those with
- * `*` or URI templates are tested one by one. A subscriber keeps references to the shared updates
+ * `*` or URI templates are tested one by one (for a private update, only those allowed it), each
+ * template in time linear in the topic (see `../topics/uri_template_match.ts`). A subscriber keeps references to the shared updates
  * (never copies), so per-connection state stays a few fields and a short array.
  *
  * @module
@@ -244,6 +245,9 @@ export class Fanout {
         if (set) { for (const subscriber of set) offer(subscriber, update); }
       }
       for (const subscriber of this.#patterned) {
+        // A private update goes only to subscribers allowed it: asking that first spares every
+        // anonymous subscriber from matching its templates against each subscription event.
+        if (update.private && !subscriber.accepts(update)) continue;
         if (update.topics.some((topic) => subscriber.selectors.matches(topic))) {
           offer(subscriber, update);
         }

@@ -4,9 +4,14 @@
  * meanwhile goes into the next. Each caller's promise settles when its own write commits.
  *
  * Only for unconditional writes to distinct keys: a batch has no checks, so it cannot conflict.
+ * A key KV could not take (over 2,048 encoded bytes) is refused alone, before it joins a batch;
+ * and should a batch still fail (a value over 64 KiB, say), its writes are retried one by one, so
+ * one bad write never fails the others.
  *
  * @module
  */
+
+import { kvKeyFits, KvLimitError } from "./key_size.ts";
 
 /** Mutations in one commit at most (KV allows 1,000). */
 const MAX_MUTATIONS = 500;
@@ -88,6 +93,9 @@ export class KvBatchWriter {
     expireIn: number | undefined,
     size: number,
   ): Promise<void> {
+    if (!kvKeyFits(key)) {
+      return Promise.reject(new KvLimitError("key too large for KV (at most 2,048 bytes)"));
+    }
     return new Promise((resolve, reject) => {
       this.#queue.push({ key, value, expireIn, size, resolve, reject });
       if (!this.#draining) this.#drain();
@@ -99,28 +107,36 @@ export class KvBatchWriter {
     try {
       while (this.#queue.length > 0) {
         const batch = this.#takeBatch();
-        const atomic = this.kv.atomic();
-        for (const write of batch) {
-          if (write.value === undefined) atomic.delete(write.key);
-          else {
-            atomic.set(
-              write.key,
-              write.value,
-              write.expireIn === undefined ? undefined : { expireIn: write.expireIn },
-            );
-          }
-        }
         try {
-          await atomic.commit();
-          this.commits++;
+          await this.#commit(batch);
           for (const write of batch) write.resolve();
         } catch (error) {
-          for (const write of batch) write.reject(error);
+          if (batch.length === 1) batch[0].reject(error);
+          // One bad write must never fail the others: each goes alone.
+          else {for (const write of batch) {
+              await this.#commit([write]).then(write.resolve, write.reject);
+            }}
         }
       }
     } finally {
       this.#draining = false;
     }
+  }
+
+  async #commit(batch: PendingWrite[]): Promise<void> {
+    const atomic = this.kv.atomic();
+    for (const write of batch) {
+      if (write.value === undefined) atomic.delete(write.key);
+      else {
+        atomic.set(
+          write.key,
+          write.value,
+          write.expireIn === undefined ? undefined : { expireIn: write.expireIn },
+        );
+      }
+    }
+    await atomic.commit();
+    this.commits++;
   }
 
   #takeBatch(): PendingWrite[] {

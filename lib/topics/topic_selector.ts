@@ -10,8 +10,27 @@
  * @module
  */
 
-import { parseTemplate } from "./uri_template.ts";
+import {
+  MAX_TEMPLATE_PREFIX_TOTAL,
+  MAX_TEMPLATE_VARIABLES,
+  parseTemplate,
+} from "./uri_template.ts";
 import { compileTemplateMatcher } from "./uri_template_match.ts";
+import { utf8ByteLength } from "../hub/update.ts";
+
+/** A selector's length at most, in UTF-8 bytes. */
+export const MAX_SELECTOR_BYTES = 1024;
+/** A URI template selector's length at most, in UTF-8 bytes (matching work grows with it). */
+export const MAX_TEMPLATE_BYTES = 256;
+export { MAX_TEMPLATE_PREFIX_TOTAL, MAX_TEMPLATE_VARIABLES };
+/** Template (and `*`) selectors in one subscription at most: each is tried on every update. */
+export const MAX_TEMPLATES_PER_SUBSCRIPTION = 16;
+/** Selectors in one subscription at most. */
+export const MAX_SELECTORS_PER_SUBSCRIPTION = 64;
+/** Selectors in one anonymous subscription at most (each costs KV writes when it opens and ends). */
+export const MAX_ANONYMOUS_SELECTORS = 16;
+/** Answers each template selector remembers, for the topics it was last asked about. */
+const ANSWERS_PER_TEMPLATE = 16;
 
 /**
  * Raised for a selector that is empty or not a well-formed URI template.
@@ -90,7 +109,10 @@ class CompiledSelector implements TopicSelector {
  *
  * @throws {InvalidSelectorError} for an empty selector or a malformed template: unbalanced braces,
  * an empty expression, a bad variable name, a reserved operator (`=`, `,`, `!`, `@`, `|`), a prefix
- * length outside 1 to 9999, prefix and explode together, or more than 32 variables.
+ * length outside 1 to 9999, prefix and explode together, more than
+ * {@link MAX_TEMPLATE_VARIABLES} variables, or prefix lengths adding up to more than
+ * {@link MAX_TEMPLATE_PREFIX_TOTAL}; and for a selector longer than {@link MAX_SELECTOR_BYTES}
+ * (a template: {@link MAX_TEMPLATE_BYTES}) UTF-8 bytes.
  *
  * @example
  * ```ts
@@ -104,8 +126,21 @@ class CompiledSelector implements TopicSelector {
 export function compileSelector(source: string): TopicSelector {
   if (source === "") throw new InvalidSelectorError(source, "empty selector");
   if (source === "*") return new CompiledSelector(source, "any", () => true);
+  const bytes = utf8ByteLength(source);
+  if (bytes > MAX_SELECTOR_BYTES) {
+    throw new InvalidSelectorError(
+      source,
+      `selector of ${bytes} bytes (UTF-8): at most ${MAX_SELECTOR_BYTES}`,
+    );
+  }
   if (!source.includes("{")) {
     return new CompiledSelector(source, "exact", (topic) => topic === source);
+  }
+  if (bytes > MAX_TEMPLATE_BYTES) {
+    throw new InvalidSelectorError(
+      source,
+      `URI template of ${bytes} bytes (UTF-8): at most ${MAX_TEMPLATE_BYTES}`,
+    );
   }
   let pattern;
   try {
@@ -115,15 +150,19 @@ export function compileSelector(source: string): TopicSelector {
     throw error;
   }
   const matcher = compileTemplateMatcher(pattern);
-  // The hub asks every subscriber about the same topic in turn: remember the last answer.
-  let lastTopic: string | undefined;
-  let lastAnswer = false;
+  // The hub asks every subscriber about the same topic in turn, and feeds repeat their topics:
+  // remember the answers for the most recently asked topics.
+  const answers = new Map<string, boolean>();
   return new CompiledSelector(source, "template", (topic) => {
-    if (topic !== lastTopic) {
-      lastAnswer = topic === source || matcher(topic);
-      lastTopic = topic;
+    let answer = answers.get(topic);
+    if (answer === undefined) {
+      answer = topic === source || matcher(topic);
+      if (answers.size >= ANSWERS_PER_TEMPLATE) answers.delete(answers.keys().next().value!);
+    } else {
+      answers.delete(topic);
     }
-    return lastAnswer;
+    answers.set(topic, answer);
+    return answer;
   });
 }
 
@@ -231,4 +270,36 @@ export class SelectorSet {
     for (const pattern of this.patterns) if (pattern.matches(topic)) return true;
     return false;
   }
+}
+
+/**
+ * Why a subscription's selectors pass the per-subscription caps, or `undefined` when they don't:
+ * at most {@link MAX_SELECTORS_PER_SUBSCRIPTION} selectors ({@link MAX_ANONYMOUS_SELECTORS} for an
+ * anonymous subscriber), of which at most {@link MAX_TEMPLATES_PER_SUBSCRIPTION} templates.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SelectorSet, subscriptionCapsRefusal } from "./topic_selector.ts";
+ * assert.equal(subscriptionCapsRefusal(new SelectorSet(["a", "b/{id}"]), true), undefined);
+ * const many = new SelectorSet(Array.from({ length: 17 }, (_, i) => `t${i}`));
+ * assert.equal(subscriptionCapsRefusal(many, true), "too many topic selectors for an anonymous subscription (at most 16)");
+ * assert.equal(subscriptionCapsRefusal(many, false), undefined);
+ * ```
+ */
+export function subscriptionCapsRefusal(
+  selectors: SelectorSet,
+  anonymous: boolean,
+): string | undefined {
+  const count = selectors.exactTopics.size + selectors.patterns.length;
+  if (count > MAX_SELECTORS_PER_SUBSCRIPTION) {
+    return `too many topic selectors (at most ${MAX_SELECTORS_PER_SUBSCRIPTION})`;
+  }
+  if (anonymous && count > MAX_ANONYMOUS_SELECTORS) {
+    return `too many topic selectors for an anonymous subscription (at most ${MAX_ANONYMOUS_SELECTORS})`;
+  }
+  if (selectors.patterns.length > MAX_TEMPLATES_PER_SUBSCRIPTION) {
+    return `too many URI template selectors (at most ${MAX_TEMPLATES_PER_SUBSCRIPTION})`;
+  }
+  return undefined;
 }

@@ -180,8 +180,13 @@ const OPERATORS: Record<string, Operator> = {
 };
 const VARNAME = /^(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2})(?:\.?(?:[A-Za-z0-9_]|%[0-9A-Fa-f]{2}))*/;
 const MAX_LENGTH = /^[1-9][0-9]{0,3}$/;
-/** Bounds the work per match of a non-deterministic template (time grows with its variables). */
-const MAX_VARIABLES = 32;
+/** Variables in one template at most: bounds the states a match can be in at once. */
+export const MAX_TEMPLATE_VARIABLES = 8;
+/**
+ * Prefix lengths (`{var:n}`) of one template add up to this at most: each counted character is a
+ * state of its own, which no cache can share between positions.
+ */
+export const MAX_TEMPLATE_PREFIX_TOTAL = 16;
 
 interface VarSpec {
   name: string;
@@ -194,7 +199,8 @@ interface VarSpec {
  *
  * @throws {SyntaxError} for a malformed template: unbalanced braces, an empty expression, a bad
  * variable name, a reserved operator (`=`, `,`, `!`, `@`, `|`), a prefix length outside 1 to 9999,
- * prefix and explode together, or more than 32 variables.
+ * prefix and explode together, more than {@link MAX_TEMPLATE_VARIABLES} variables, or prefix
+ * lengths adding up to more than {@link MAX_TEMPLATE_PREFIX_TOTAL}.
  *
  * @example
  * ```ts
@@ -211,6 +217,7 @@ export function parseTemplate(source: string): PatternNode {
   const parts: PatternNode[] = [];
   let literalStart = 0;
   let variables = 0;
+  let prefixTotal = 0;
   for (let i = 0; i < source.length; i++) {
     if (source[i] === "}") throw new SyntaxError(`unmatched '}' at ${i}`);
     if (source[i] !== "{") continue;
@@ -222,13 +229,19 @@ export function parseTemplate(source: string): PatternNode {
     }
     const expression = parseExpression(source, i, close);
     variables += expression.variables;
+    prefixTotal += expression.prefixTotal;
     parts.push(expression.pattern);
     i = close;
     literalStart = close + 1;
   }
   if (literalStart < source.length) parts.push(lit(source.slice(literalStart)));
-  if (variables > MAX_VARIABLES) {
-    throw new SyntaxError(`too many variables: ${variables} (at most ${MAX_VARIABLES})`);
+  if (variables > MAX_TEMPLATE_VARIABLES) {
+    throw new SyntaxError(`too many variables: ${variables} (at most ${MAX_TEMPLATE_VARIABLES})`);
+  }
+  if (prefixTotal > MAX_TEMPLATE_PREFIX_TOTAL) {
+    throw new SyntaxError(
+      `prefix lengths add up to ${prefixTotal} (at most ${MAX_TEMPLATE_PREFIX_TOTAL})`,
+    );
   }
   return seq(...parts);
 }
@@ -237,7 +250,7 @@ function parseExpression(
   source: string,
   open: number,
   close: number,
-): { pattern: PatternNode; variables: number } {
+): { pattern: PatternNode; variables: number; prefixTotal: number } {
   const fail = (message: string): never => {
     throw new SyntaxError(message);
   };
@@ -268,7 +281,8 @@ function parseExpression(
     specs.push(spec);
     start += text.length + 1;
   }
-  return { pattern: expressionPattern(operator, specs), variables: specs.length };
+  const prefixTotal = specs.reduce((sum, spec) => sum + (spec.prefix ?? 0), 0);
+  return { pattern: expressionPattern(operator, specs), variables: specs.length, prefixTotal };
 }
 
 function expressionPattern(op: Operator, specs: VarSpec[]): PatternNode {

@@ -1,105 +1,26 @@
 /**
  * Matches strings against a URI template pattern, as made by `parseTemplate` in `./uri_template.ts`.
  *
- * A pattern is compiled once. When it is deterministic (each choice is settled by the next
- * character, or only a fixed literal follows), it becomes an anchored `RegExp`, which then runs in
- * linear time. Otherwise it is matched by a small Thompson-style automaton, also linear in the
- * input length (times the template's size; a template holds at most 32 variables), so no
- * template can make matching backtrack catastrophically.
+ * A pattern is compiled once into a small Thompson-style automaton, which is then run as a lazily
+ * built deterministic automaton: each set of automaton states met while reading a topic becomes one
+ * cached state with a transition per character class, so a topic is matched with one table lookup
+ * per character, in time linear in its length whatever the template. At most
+ * {@link MAX_CACHED_STATES} states are cached per template; past that the cache starts over, and a
+ * character costs one step of the automaton, which a template's caps (variables and length, see
+ * `./topic_selector.ts`) keep small. Nothing ever backtracks.
  *
  * @module
  */
 
-import { type CharSet, charSet, type PatternNode, union } from "./uri_template.ts";
-
-const NONE = charSet("");
-const END = charSet("", false, true);
-
-function overlaps(a: CharSet, b: CharSet): boolean {
-  if ((a.high && b.high) || (a.end && b.end)) return true;
-  for (let i = 0; i < 128; i++) if (a.ascii[i] & b.ascii[i]) return true;
-  return false;
-}
+import type { CharSet, PatternNode } from "./uri_template.ts";
 
 const hasChar = (set: CharSet, cp: number): boolean =>
   cp < 128 ? set.ascii[cp] === 1 : set.high && cp >= 0xa0;
 
-// ---- Deterministic patterns become an anchored RegExp.
-
-/** True when a backtracking engine settles each choice at once, or only a fixed literal follows. */
-function isDeterministic(node: PatternNode, follow: CharSet, fixedTail: boolean): boolean {
-  switch (node.kind) {
-    case "lit":
-    case "set":
-      return true;
-    case "seq": {
-      for (let i = node.parts.length - 1; i >= 0; i--) {
-        const part = node.parts[i];
-        if (!isDeterministic(part, follow, fixedTail)) return false;
-        follow = part.nullable ? union(part.first, follow) : part.first;
-        fixedTail &&= part.fixed;
-      }
-      return true;
-    }
-    case "alt": {
-      let seen = NONE;
-      for (const part of node.parts) {
-        if (overlaps(seen, part.first)) return false;
-        seen = union(seen, part.first);
-      }
-      const nullables = node.parts.filter((part) => part.nullable).length;
-      if (nullables > 1 || (nullables === 1 && overlaps(seen, follow))) return false;
-      return node.parts.every((part) => isDeterministic(part, follow, fixedTail));
-    }
-    case "rep": {
-      const { body } = node;
-      if (body.nullable) return false;
-      if (node.max > node.min && !fixedTail && overlaps(body.first, follow)) return false;
-      if (node.max === 1) return isDeterministic(body, follow, fixedTail);
-      return isDeterministic(body, union(body.first, follow), false);
-    }
-    default:
-      return false;
-  }
-}
-
-const hexEscape = (code: number) => `\\x${code.toString(16).padStart(2, "0")}`;
-
-function regExpSource(node: PatternNode): string {
-  switch (node.kind) {
-    case "lit":
-      return node.text.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
-    case "set": {
-      let out = "";
-      for (let i = 0; i < 128; i++) {
-        if (!node.set.ascii[i] || node.set.ascii[i - 1]) continue;
-        let last = i;
-        while (node.set.ascii[last + 1]) last++;
-        out += last === i ? hexEscape(i) : `${hexEscape(i)}-${hexEscape(last)}`;
-      }
-      return `[${out}${node.set.high ? "\\u{a0}-\\u{10ffff}" : ""}]`;
-    }
-    case "seq":
-      return node.parts.map(regExpSource).join("");
-    case "alt":
-      return `(?:${node.parts.map(regExpSource).join("|")})`;
-    case "rep": {
-      const { min, max } = node;
-      const count = max === Infinity
-        ? (min === 0 ? "*" : min === 1 ? "+" : `{${min},}`)
-        : (min === 0 && max === 1 ? "?" : `{${min},${max}}`);
-      return `(?:${regExpSource(node.body)})${count}`;
-    }
-    default:
-      throw new Error(`no RegExp form for ${node.kind}`);
-  }
-}
-
-// ---- Other patterns run on a Thompson-style automaton: every state is followed at once, so time
-// is linear in the topic. A thread carries a repetition count (prefixes) and an "an item was
-// written" flag (ordered subsets with a separator between items). Of two threads in the same
-// counted repetition, the one with the lower count (on the same side of the minimum) can do all
-// the other can, so only it is kept: a state holds at most two threads.
+// ---- The automaton: every state is followed at once. A thread carries a repetition count
+// (prefixes) and an "an item was written" flag (ordered subsets with a separator between items).
+// Of two threads in the same counted repetition, the one with the lower count (on the same side of
+// the minimum) can do all the other can, so only it is kept.
 
 interface Instruction {
   op: "code" | "char" | "split" | "jump" | "loop" | "step" | "mark" | "need" | "sep" | "match";
@@ -214,51 +135,140 @@ function addThread(
   }
 }
 
-function runProgram(program: Instruction[], topic: string): boolean {
-  let threads: number[] = [];
-  addThread(program, 0, threads, new Map());
-  for (let i = 0; i < topic.length && threads.length > 0;) {
-    const cp = topic.codePointAt(i)!;
-    i += cp > 0xffff ? 2 : 1;
+/** Deterministic states cached per template at most (each holds 128 ASCII transitions). */
+export const MAX_CACHED_STATES = 128;
+
+const UNKNOWN = 0;
+const DEAD = -1;
+
+/** One state of the lazily built deterministic automaton: a set of automaton threads. */
+interface DfaState {
+  /** Packed threads (see `pack`), sorted, at most one per collapsed state. */
+  readonly threads: number[];
+  readonly accepting: boolean;
+  /** Next state per ASCII character: its index + 1, {@link UNKNOWN} or {@link DEAD}. */
+  readonly ascii: Int16Array;
+  /** Next state per non-ASCII character class (see `LazyDfa.classOf`), encoded the same way. */
+  readonly other: Map<number, number>;
+}
+
+const countOf = (key: number) => key % SPAN;
+const pcOf = (key: number) => {
+  const rest = (key - (key % SPAN)) / SPAN;
+  return (rest - (rest % 2)) / 2;
+};
+
+/** Runs a compiled program as a deterministic automaton built on demand. */
+class LazyDfa {
+  readonly #program: Instruction[];
+  /** Non-ASCII code points the program names literally: each is its own character class. */
+  readonly #literals: Set<number>;
+  /** The start state's threads: the start state is always state 1 (index 0). */
+  readonly #startThreads: number[];
+  #states: DfaState[] = [];
+  #index = new Map<string, number>();
+
+  constructor(program: Instruction[]) {
+    this.#program = program;
+    this.#literals = new Set();
+    for (const instruction of program) {
+      if (instruction.op === "code" && instruction.cp! >= 128) this.#literals.add(instruction.cp!);
+    }
+    const threads: number[] = [];
+    const seen = new Map<number, number>();
+    addThread(this.#program, 0, threads, seen);
+    this.#startThreads = this.#canonical(threads, seen);
+    this.#intern(this.#startThreads);
+  }
+
+  /** Keeps, of each collapsed state, only the thread with the lowest count; sorts them. */
+  #canonical(threads: number[], seen: Map<number, number>): number[] {
+    const kept = threads.filter((key) => {
+      const { floor } = this.#program[pcOf(key)];
+      const count = countOf(key);
+      const state = floor === undefined ? key : key - count + Math.min(count, floor);
+      return seen.get(state) === count;
+    });
+    return kept.sort((x, y) => x - y);
+  }
+
+  /** The index + 1 of the state for `threads`, or {@link DEAD} for none. */
+  #intern(threads: number[]): number {
+    if (threads.length === 0) return DEAD;
+    const name = threads.join(",");
+    const known = this.#index.get(name);
+    if (known !== undefined) return known;
+    if (this.#states.length >= MAX_CACHED_STATES) {
+      // Start over rather than grow (the start state first, again).
+      this.#states = [];
+      this.#index = new Map();
+      if (threads !== this.#startThreads) this.#intern(this.#startThreads);
+    }
+    const accepting = threads.some((key) => this.#program[pcOf(key)].op === "match");
+    this.#states.push({ threads, accepting, ascii: new Int16Array(128), other: new Map() });
+    const id = this.#states.length;
+    this.#index.set(name, id);
+    return id;
+  }
+
+  /** Characters from U+0080 on: a literal of the template, U+00A0 and above, or U+0080-U+009F. */
+  #classOf(cp: number): number {
+    return this.#literals.has(cp) ? cp : cp >= 0xa0 ? -1 : -2;
+  }
+
+  /** The threads after reading `cp` from `threads`. */
+  #step(threads: number[], cp: number): number[] {
     const next: number[] = [];
     const seen = new Map<number, number>();
-    threads.sort((x, y) => (x % SPAN) - (y % SPAN)); // lower counts first: fewer states redone
     for (const key of threads) {
-      const count = key % SPAN;
-      const rest = (key - count) / SPAN;
-      const pc = (rest - (rest % 2)) / 2;
-      const { op, set, cp: expected } = program[pc];
+      const { op, set, cp: expected } = this.#program[pcOf(key)];
       if (op === "char" ? hasChar(set!, cp) : op !== "match" && expected === cp) {
-        addThread(program, key + 2 * SPAN, next, seen); // pc + 1, same flag and count
+        addThread(this.#program, key + 2 * SPAN, next, seen); // pc + 1, same flag and count
       }
     }
-    threads = next;
+    return this.#canonical(next, seen);
   }
-  return threads.some((key) => program[Math.floor(key / SPAN / 2)].op === "match");
+
+  matches(topic: string): boolean {
+    let state = this.#states[0];
+    for (let i = 0; i < topic.length;) {
+      const cp = topic.codePointAt(i)!;
+      i += cp > 0xffff ? 2 : 1;
+      let next = cp < 128 ? state.ascii[cp] : state.other.get(this.#classOf(cp)) ?? UNKNOWN;
+      if (next === UNKNOWN) {
+        const generation = this.#states;
+        next = this.#intern(this.#step(state.threads, cp));
+        // After a start-over the old state is gone: its transition is not worth keeping.
+        if (generation === this.#states) {
+          if (cp < 128) state.ascii[cp] = next;
+          else state.other.set(this.#classOf(cp), next);
+        }
+      }
+      if (next === DEAD) return false;
+      state = this.#states[next - 1];
+    }
+    return state.accepting;
+  }
 }
 
 /**
- * Compiles a pattern into a function telling whether a string matches it as a whole: an anchored
- * `RegExp` when the pattern is deterministic, a linear-time automaton otherwise.
+ * Compiles a pattern into a function telling whether a string matches it as a whole, in time
+ * linear in the string's length.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTemplate } from "./uri_template.ts";
  * import { compileTemplateMatcher } from "./uri_template_match.ts";
  * const matches = compileTemplateMatcher(parseTemplate("/books/{id}{?page,size}"));
- * console.assert(matches("/books/1?size=10") && matches("/books/1?page=2&size=10"));
- * console.assert(!matches("/books/1?size=10&page=2") && !matches("/books/1/reviews"));
+ * assert.ok(matches("/books/1?size=10") && matches("/books/1?page=2&size=10"));
+ * assert.ok(!matches("/books/1?size=10&page=2") && !matches("/books/1/reviews"));
  * ```
  */
 export function compileTemplateMatcher(root: PatternNode): (topic: string) => boolean {
-  if (root.printable && isDeterministic(root, END, true)) {
-    try {
-      const pattern = new RegExp(`^(?:${regExpSource(root)})$`, "u");
-      return (topic) => pattern.test(topic);
-    } catch { /* too large for a RegExp: the automaton below has no such limit */ }
-  }
   const program: Instruction[] = [];
   emit(root, program);
   program.push({ op: "match" });
-  return (topic) => runProgram(program, topic);
+  const dfa = new LazyDfa(program);
+  return (topic) => dfa.matches(topic);
 }
