@@ -7,12 +7,8 @@
  */
 
 import type { AppContext } from "../lib/app/context.ts";
-import {
-  estimateUpdateSize,
-  MAX_TOPIC_BYTES,
-  MAX_UPDATE_SIZE,
-  utf8ByteLength,
-} from "../lib/hub/update.ts";
+import { estimateUpdateSize, MAX_TOPIC_BYTES, MAX_UPDATE_SIZE } from "../lib/hub/update.ts";
+import { utf8ByteLength } from "../lib/util/bytes.ts";
 import { KvLimitError } from "../lib/kv/key_size.ts";
 import { BadRequest, readBodyText, refuse } from "../lib/util/http_errors.ts";
 import { JwtError } from "../lib/auth/jwt.ts";

@@ -156,36 +156,6 @@ export function estimateUpdateSize(input: UpdateInput): number {
   return size;
 }
 
-/**
- * The length of a string in UTF-8 bytes (as KV and the wire count it), without encoding it. A lone
- * surrogate counts 3, as its replacement character does.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { utf8ByteLength } from "./update.ts";
- * assert.equal(utf8ByteLength("a€😀"), 1 + 3 + 4);
- * ```
- */
-export function utf8ByteLength(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit < 0x80) continue;
-    if (unit < 0x800) bytes += 1;
-    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 2; // 4 bytes for the two units
-        i++;
-        continue;
-      }
-      bytes += 2;
-    } else bytes += 2;
-  }
-  return bytes;
-}
-
 /** A topic's length at most, in UTF-8 bytes, as a publisher gives it. */
 export const MAX_TOPIC_BYTES = 1024;
 

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { utf8ByteLength } from "../hub/update.ts";
+import { utf8ByteLength } from "../util/bytes.ts";
 
 /** KV refuses writes of keys longer than this (encoded). */
 export const MAX_KV_KEY_BYTES = 2048;

@@ -16,7 +16,7 @@ import {
   parseTemplate,
 } from "./uri_template.ts";
 import { compileTemplateMatcher } from "./uri_template_match.ts";
-import { utf8ByteLength } from "../hub/update.ts";
+import { utf8ByteLength } from "../util/bytes.ts";
 
 /** A selector's length at most, in UTF-8 bytes. */
 export const MAX_SELECTOR_BYTES = 1024;
