@@ -12,7 +12,7 @@ import { rememberClientIp } from "./lib/util/client_ip.ts";
 import { preflight, withCors } from "./lib/app/cors.ts";
 import { BadRequest, refuse } from "./lib/util/http_errors.ts";
 import { Hub } from "./lib/hub/hub.ts";
-import { retryingKv } from "./lib/kv/busy_retry.ts";
+import { openKvTransport } from "./lib/kv/open.ts";
 import { log, setLogLevel } from "./lib/util/logger.ts";
 import { Metrics } from "./lib/app/metrics.ts";
 import { RateLimiter } from "./lib/app/rate_limit.ts";
@@ -34,26 +34,28 @@ import { handleWebSocket, isWebSocketUpgrade } from "./routes/websocket.ts";
 const config = loadConfigOrExit();
 setLogLevel(config.logLevel);
 
-if (config.kvPath && config.kvPath !== ":memory:") {
-  const directory = config.kvPath.slice(0, Math.max(0, config.kvPath.lastIndexOf("/")));
-  if (directory) await Deno.mkdir(directory, { recursive: true });
-}
-const kv = retryingKv(await Deno.openKv(config.kvPath));
-const hub = await Hub.open(kv, { idTtlMs: config.historyMaxAgeSeconds * 1000 });
+const transport = await openKvTransport({
+  path: config.kvPath,
+  idTtlMs: config.historyMaxAgeSeconds * 1000,
+});
+const hub = await Hub.open(transport);
 const metrics = new Metrics();
-metrics.sources.push(() => ({
-  events_committed_total: hub.log.stats.events,
-  kv_commits_total: hub.log.stats.commits,
-  kv_commit_conflicts_total: hub.log.stats.conflicts,
-  broker_delivered_total: hub.broker.stats.delivered,
-  broker_gaps_filled_total: hub.broker.stats.gapsFilled,
-  broker_gap_events_total: hub.broker.stats.gapEvents,
-  broker_duplicates_dropped_total: hub.broker.stats.duplicatesDropped,
-  replays_total: hub.counters.replays,
-}));
-metrics.topicSource = () => hub.fanout.topicCounts(50);
-hub.log.onCommitTimed = (ms) => metrics.histograms.kv_commit_latency_ms.observe(ms);
-const { keys: auth, devToken } = await loadAuthKeys(config, kv);
+metrics.sources.push(() => {
+  const stats = hub.stats();
+  return {
+    events_committed_total: stats.appendedEvents,
+    kv_commits_total: stats.appends,
+    kv_commit_conflicts_total: stats.appendMisses,
+    broker_delivered_total: stats.delivered,
+    broker_gaps_filled_total: stats.gapsFilled,
+    broker_gap_events_total: stats.gapEvents,
+    broker_duplicates_dropped_total: stats.duplicatesDropped,
+    replays_total: stats.replays,
+  };
+});
+metrics.topicSource = () => hub.topicCounts(50);
+hub.onAppendTimed((ms) => metrics.histograms.kv_commit_latency_ms.observe(ms));
+const { keys: auth, devToken } = await loadAuthKeys(config, hub.records);
 const context: AppContext = { config, hub, auth, metrics };
 const rateLimiter = new RateLimiter(config.publishRatePerSecond);
 startBackgroundJobs(context);
@@ -68,7 +70,7 @@ async function shutdown(signal: string): Promise<void> {
   await hub.flush(3500); // Deno Deploy allows 5 s between SIGINT and SIGKILL
   await new Promise((resolve) => setTimeout(resolve, 150)); // let the last responses go out
   hub.close();
-  kv.close();
+  transport.close();
   Deno.exit(0);
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

@@ -16,6 +16,6 @@ export async function handleTyping(request: Request, context: AppContext): Promi
   if (typeof body.user !== "string" || !isValidUserName(body.user)) {
     throw new BadRequest(400, 'body must be {"user": "<1-32 letters, digits, spaces or _ - .>"}');
   }
-  await markTyping(context.hub.kv, body.user.trim());
+  await markTyping(context.hub.records, body.user.trim());
   return new Response(null, { status: 204 });
 }

@@ -84,7 +84,7 @@ async function sharedFeed(request: Request, context: AppContext, name: string): 
     request,
     context,
     name,
-    () => context.hub.log.seqBeforeNewest(name, CURRENT_STATE[name]),
+    () => context.hub.seqBeforeNewest(name, CURRENT_STATE[name]),
   );
   if (name === "chat") {
     const user = new URL(request.url).searchParams.get("user");
@@ -116,7 +116,7 @@ async function finiteFeed(
   }
   const plan = await planFor(request, context, topic, async () => {
     // Orders replay their whole (short) history; games start from the current score.
-    return kind === "orders" ? 0 : await context.hub.log.seqBeforeNewest(topic, 1);
+    return kind === "orders" ? 0 : await context.hub.seqBeforeNewest(topic, 1);
   });
   plan.isFinal = (update) => update.type === finalType;
   return openStream(request, context, plan);
@@ -126,9 +126,9 @@ async function orderFeed(request: Request, context: AppContext, id: string): Pro
   if (!isValidOrderId(id)) {
     throw new BadRequest(400, `bad order id ${JSON.stringify(id.slice(0, 80))}`);
   }
-  const state = (await context.hub.kv.get<FiniteFeedState>(["orders", id])).value;
+  const state = await context.hub.records.get<FiniteFeedState>(["orders", id]);
   if (state?.status === "running") startOrder(context, id, (state.item as string | null) ?? null);
-  return finiteFeed(request, context, "orders", id, "order_complete", state);
+  return finiteFeed(request, context, "orders", id, "order_complete", state ?? null);
 }
 
 async function gameFeed(request: Request, context: AppContext, id: string): Promise<Response> {
@@ -136,10 +136,10 @@ async function gameFeed(request: Request, context: AppContext, id: string): Prom
     throw new BadRequest(400, "bad game id: use 1-64 characters of a-z, 0-9 and -");
   }
   const key = ["games", id];
-  let state = (await context.hub.kv.get<FiniteFeedState>(key)).value;
+  let state = await context.hub.records.get<FiniteFeedState>(key);
   if (!state) {
     const created: FiniteFeedState = { id, status: "running", createdAt: new Date().toISOString() };
-    await context.hub.kv.atomic().check({ key, versionstamp: null }).set(key, created).commit();
+    await context.hub.records.setIfAbsent(key, created);
     state = created;
   }
   const speed = context.config.feedSpeed;

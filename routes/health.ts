@@ -22,29 +22,11 @@ export function handleHealth(): Response {
   return text("ok\n");
 }
 
-/**
- * Readiness: KV answers within a second and the broker runs; 503 with the reason otherwise.
- *
- * @example
- * ```ts
- * import { handleReady } from "./health.ts";
- * console.assert(typeof handleReady === "function");
- * ```
- */
+/** Readiness: the store answers within a second and the broker runs; 503 with the reason otherwise. */
 export async function handleReady(context: AppContext): Promise<Response> {
   if (context.hub.closing.aborted) return text("shutting down\n", 503);
-  if (!context.hub.broker.running) return text("broker stopped\n", 503);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("KV did not answer within 1 s")), 1000);
-    });
-    await Promise.race([context.hub.log.headSeq(), timeout]);
-  } catch (error) {
-    return text(`KV unreachable: ${(error as Error).message}\n`, 503);
-  } finally {
-    clearTimeout(timer);
-  }
+  const reason = await context.hub.unready(1000);
+  if (reason !== undefined) return text(`not ready: ${reason}\n`, 503);
   return text("ready\n");
 }
 

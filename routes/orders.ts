@@ -45,7 +45,7 @@ export async function handleCreateOrder(request: Request, context: AppContext): 
     createdAt: new Date().toISOString(),
     item,
   };
-  await context.hub.kv.set(["orders", id], state, { expireIn: 7 * 86_400_000 });
+  await context.hub.records.set(["orders", id], state, { expireInMs: 7 * 86_400_000 });
   startOrder(context, id, item);
   const location = `/orders/${id}`;
   return json({ id, item, status: "processing", location, stream: `/feeds/orders/${id}` }, 201, {
@@ -89,7 +89,7 @@ export async function handleGetOrder(context: AppContext, id: string): Promise<R
   if (!isValidOrderId(id)) {
     throw new BadRequest(400, `bad order id ${JSON.stringify(id.slice(0, 80))}`);
   }
-  const state = (await context.hub.kv.get<FiniteFeedState>(["orders", id])).value;
+  const state = await context.hub.records.get<FiniteFeedState>(["orders", id]);
   if (!state) throw new BadRequest(404, `unknown order ${id}`);
   return json({ ...state, status: state.status === "completed" ? "completed" : "processing" });
 }

@@ -9,7 +9,7 @@
 import type { AppContext } from "../lib/app/context.ts";
 import { estimateUpdateSize, MAX_TOPIC_BYTES, MAX_UPDATE_SIZE } from "../lib/hub/update.ts";
 import { utf8ByteLength } from "../lib/util/bytes.ts";
-import { KvLimitError } from "../lib/kv/key_size.ts";
+import { StorageLimitError } from "../lib/hub/transport.ts";
 import { BadRequest, readBodyText, refuse } from "../lib/util/http_errors.ts";
 import { JwtError } from "../lib/auth/jwt.ts";
 import { authorize, canPublishTo } from "../lib/auth/mercure_auth.ts";
@@ -141,7 +141,7 @@ export async function handlePublish(
     return refuse(503, "shutting down: publish elsewhere", { "retry-after": "1" });
   }
   const stored = await context.hub.publish(update).catch((error) => {
-    if (error instanceof KvLimitError) throw new BadRequest(413, error.message);
+    if (error instanceof StorageLimitError) throw new BadRequest(413, error.message);
     throw error;
   });
   metrics.count("events_published_total");

@@ -122,7 +122,9 @@ export async function planMercureSubscription(
   const claims = await authorizeSubscriber(request, context);
   const capped = subscriptionCapsRefusal(selectors, claims === undefined) ??
     (context.config.subscriptionEvents
-      ? topics.map(subscriptionRecordRefusal).find((reason) => reason !== undefined)
+      ? topics.map((topic) => subscriptionRecordRefusal(context.hub, topic)).find((reason) =>
+        reason !== undefined
+      )
       : undefined);
   if (capped !== undefined) return refuse(400, capped);
   const plan: StreamPlan = { selectors, claims };

@@ -9,9 +9,7 @@
 import { listSubscriptions } from "../lib/hub/active_subscriptions.ts";
 import type { AppContext } from "../lib/app/context.ts";
 import { BadRequest } from "../lib/util/http_errors.ts";
-import type { Hub } from "../lib/hub/hub.ts";
 import { matchesSelector } from "../lib/topics/topic_selector.ts";
-import { makeHubId } from "../lib/hub/update.ts";
 import { authorizeSubscriber } from "./subscribe.ts";
 
 const PREFIX = "/.well-known/mercure/subscriptions";
@@ -48,8 +46,9 @@ export async function handleSubscriptionsApi(
       "the subscriptions API needs a subscriber token whose mercure.subscribe matches this URL",
     );
   }
-  const lastEventID = await newestEventId(context.hub);
-  let records = await listSubscriptions(context.hub.kv, topic);
+  // The id of the newest update, usable as `Last-Event-ID`, or `earliest` for an empty log.
+  const lastEventID = (await context.hub.newestId()) ?? "earliest";
+  let records = await listSubscriptions(context.hub.records, topic);
   if (subscriber !== undefined) {
     records = records.filter((record) => record.subscriber === subscriber);
     if (records.length === 0) throw new BadRequest(404, "no such active subscription");
@@ -62,18 +61,6 @@ export async function handleSubscriptionsApi(
     lastEventID,
     subscriptions: records,
   });
-}
-
-/**
- * The `lastEventID` of the API: the id of the newest update in the log, usable as `Last-Event-ID`,
- * or `earliest` when there is none yet.
- */
-async function newestEventId(hub: Hub): Promise<string> {
-  const head = Math.max(hub.broker.cursor, await hub.log.headSeq());
-  if (head === 0) return "earliest";
-  const [update] = await hub.log.read(head - 1, head, 1);
-  // Trimmed already: a hub id for the same position resumes from the same place.
-  return update?.id ?? makeHubId(head, hub.log.epoch);
 }
 
 function jsonLd(body: unknown): Response {

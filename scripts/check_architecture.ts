@@ -6,8 +6,10 @@
  * - `lib/` never imports `routes/` or `main.ts`; `client/` (browser code) imports only `client/`.
  * - The folders of `lib/` stack in floors: a folder imports only folders on floors below it (see
  *   {@link FLOORS}), so `util/` depends on nothing and `app/` may use everything.
- * - Storage is reached through the transport seam: `Deno.openKv` appears only in `lib/kv/` and
- *   the composition root (`main.ts`); tests and benchmarks are exempt.
+ * - Storage is reached through the transport seam (`lib/hub/transport.ts`): `Deno.openKv` and
+ *   the `Deno.Kv` type appear only in `lib/kv/`, the engine that implements it; tests and
+ *   benchmarks are exempt. Outside `lib/hub/`, code uses the hub's methods, never its parts
+ *   (`hub.log`, `hub.broker`, `hub.fanout`, `hub.transport`).
  * - JSDoc `@example`s assert with `node:assert/strict`: `console.assert` only prints.
  *
  * Prints every violation with its file and exits 1 if there is any.
@@ -24,8 +26,8 @@ import { dirname, join, normalize, relative } from "node:path";
 export const FLOORS: readonly (readonly string[])[] = [
   ["util"],
   ["topics", "auth", "sse", "http1"],
-  ["kv"],
   ["hub"],
+  ["kv"],
   ["feeds"],
   ["app"],
 ];
@@ -197,12 +199,18 @@ export async function checkArchitecture(root: string): Promise<string[]> {
     graph.set(file, targets);
     const production = !file.startsWith("tests/") && !file.startsWith("bench/") &&
       !file.endsWith("_test.ts");
+    const code = source.replace(/\/\*[\s\S]*?\*\//g, "");
     if (
-      production && file !== "main.ts" && !file.startsWith("lib/kv/") &&
-      file !== "scripts/check_architecture.ts" &&
-      /Deno\.openKv\(/.test(source.replace(/\/\*[\s\S]*?\*\//g, ""))
+      production && !file.startsWith("lib/kv/") && file !== "scripts/check_architecture.ts" &&
+      /Deno\.(openKv\(|Kv\b)/.test(code)
     ) {
-      problems.push(`${file}: opens Deno KV outside lib/kv/ (use the transport)`);
+      problems.push(`${file}: uses Deno KV outside lib/kv/ (go through the transport)`);
+    }
+    if (
+      production && !file.startsWith("lib/hub/") && file !== "scripts/check_architecture.ts" &&
+      /\bhub\.(kv|log|broker|fanout|transport)\b/.test(code)
+    ) {
+      problems.push(`${file}: reaches into the hub's parts (use the hub's methods)`);
     }
     for (const line of examplesUsingConsoleAssert(source)) {
       problems.push(`${file}:${line}: an @example uses console.assert (use node:assert/strict)`);

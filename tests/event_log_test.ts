@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
+import { KvTransport } from "../lib/kv/kv_transport.ts";
 import { EventLog } from "../lib/hub/event_log.ts";
 import { retryingKv } from "../lib/kv/busy_retry.ts";
 import { makeHubId, parseHubId } from "../lib/hub/update.ts";
-import { trim, trimmedUpTo } from "../lib/hub/retention.ts";
+import { trim, trimmedUpTo } from "../lib/kv/retention.ts";
 
 Deno.test("event log gives concurrent appends contiguous positions in few commits", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
-    const log = await EventLog.open(kv);
+    const log = await EventLog.open(new KvTransport(kv));
     const stored = await Promise.all(
       Array.from({ length: 500 }, (_, n) => log.append({ topics: ["t"], data: String(n) })),
     );
@@ -44,8 +45,8 @@ Deno.test("two event logs on one KV file never hand out the same position", asyn
   const kvA = retryingKv(await Deno.openKv(`${dir}/log.kv`));
   const kvB = retryingKv(await Deno.openKv(`${dir}/log.kv`));
   try {
-    const a = await EventLog.open(kvA);
-    const b = await EventLog.open(kvB);
+    const a = await EventLog.open(new KvTransport(kvA));
+    const b = await EventLog.open(new KvTransport(kvB));
     assert.equal(a.epoch, b.epoch);
     const appends = [];
     for (let n = 0; n < 300; n++) {
@@ -70,7 +71,7 @@ Deno.test("two event logs on one KV file never hand out the same position", asyn
 Deno.test("event log resolves a publisher's id to its position and keeps per-topic logs", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
-    const log = await EventLog.open(kv);
+    const log = await EventLog.open(new KvTransport(kv));
     await log.append({ topics: ["a"], data: "1" });
     const mine = await log.append({
       topics: ["b", "alt"],
@@ -106,7 +107,7 @@ Deno.test("hub ids carry their position and are not recognised from another epoc
 Deno.test("retention keeps the newest updates per topic and records how far it trimmed", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
-    const log = await EventLog.open(kv);
+    const log = await EventLog.open(new KvTransport(kv));
     for (let n = 1; n <= 30; n++) {
       await log.append({ topics: [n % 2 ? "odd" : "even"], data: String(n) });
     }
@@ -143,7 +144,7 @@ async function rowCount(kv: Deno.Kv, prefix: Deno.KvKey): Promise<number> {
 Deno.test("event log packs a group commit into one row per log and reads ranges inside rows", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
-    const log = await EventLog.open(kv);
+    const log = await EventLog.open(new KvTransport(kv));
     await Promise.all(
       Array.from(
         { length: 300 },
@@ -177,7 +178,7 @@ Deno.test("event log packs a group commit into one row per log and reads ranges 
 Deno.test("event log splits a commit across rows where a row would pass 64 KiB", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
-    const log = await EventLog.open(kv);
+    const log = await EventLog.open(new KvTransport(kv));
     const big = "x".repeat(20_000);
     const stored = await Promise.all(
       Array.from({ length: 10 }, (_, n) => log.append({ topics: ["big"], data: `${n}${big}` })),
@@ -199,7 +200,7 @@ Deno.test("event log splits a commit across rows where a row would pass 64 KiB",
 Deno.test("retention keeps a row that still holds retained updates and marks only what it deleted", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
-    const log = await EventLog.open(kv);
+    const log = await EventLog.open(new KvTransport(kv));
     for (const commit of [0, 1, 2]) {
       await Promise.all(
         Array.from({ length: 4 }, (_, n) => log.append({ topics: ["t"], data: `${commit}.${n}` })),
@@ -228,7 +229,7 @@ Deno.test("retention keeps a row that still holds retained updates and marks onl
 Deno.test("log reader still reads rows written one update per row", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
-    const log = await EventLog.open(kv);
+    const log = await EventLog.open(new KvTransport(kv));
     for (const seq of [1, 2]) {
       const update = { seq, id: `old-${seq}`, topics: ["t"], data: `${seq}`, time: Date.now() };
       await kv.set(["log", seq], update);
@@ -251,7 +252,7 @@ Deno.test("log reader still reads rows written one update per row", async () => 
 Deno.test("event log refuses an update KV cannot key, alone, and commits the ones appended with it", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
-    const log = await EventLog.open(kv);
+    const log = await EventLog.open(new KvTransport(kv));
     const results = await Promise.allSettled([
       log.append({ topics: ["a"], data: "1" }),
       log.append({ topics: ["b"], data: "2" }),
@@ -266,7 +267,7 @@ Deno.test("event log refuses an update KV cannot key, alone, and commits the one
       "rejected",
       "fulfilled",
     ]);
-    assert.equal((results[2] as PromiseRejectedResult).reason.name, "KvLimitError");
+    assert.equal((results[2] as PromiseRejectedResult).reason.name, "StorageLimitError");
     const stored = results.flatMap((result) => result.status === "fulfilled" ? [result.value] : []);
     assert.deepEqual(stored.map((update) => [update.seq, update.data]), [[1, "1"], [2, "2"], [
       3,

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { KvTransport } from "../lib/kv/kv_transport.ts";
 import { Hub } from "../lib/hub/hub.ts";
 import { type FiniteFeedState, runFiniteFeed } from "../lib/feeds/producers.ts";
 import { gameSimulation } from "../lib/feeds/games.ts";
@@ -6,7 +7,7 @@ import { ORDER_STEPS, orderWorkflow } from "../lib/feeds/orders.ts";
 
 async function withHub(test: (hub: Hub) => Promise<void>) {
   const kv = await Deno.openKv(":memory:");
-  const hub = await Hub.open(kv);
+  const hub = await Hub.open(new KvTransport(kv));
   try {
     await test(hub);
   } finally {
@@ -19,7 +20,7 @@ const running = (id: string): FiniteFeedState => ({ id, status: "running", creat
 
 Deno.test("a game taken over after its producer died continues from the last published score", async () => {
   await withHub(async (hub) => {
-    await hub.kv.set(["games", "g1"], running("g1"));
+    await hub.records.set(["games", "g1"], running("g1"));
     const team = (name: string, score: number) => ({
       name,
       score,
@@ -48,7 +49,7 @@ Deno.test("a game taken over after its producer died continues from the last pub
       (signal, resumeFrom) => gameSimulation({ signal, speed: 100_000, gameId: "g1", resumeFrom }),
       hub.closing,
     );
-    const events = await hub.log.readTopic("games/g1", before.seq, before.seq + 10_000);
+    const events = await hub.readTopic("games/g1", before.seq, before.seq + 10_000);
     const first = JSON.parse(events[0].data);
     assert.equal(first.lastPlay, "Play resumed");
     assert.equal(first.period, 3);
@@ -61,7 +62,7 @@ Deno.test("a game taken over after its producer died continues from the last pub
       assert.ok(data.period >= 3, "the period never goes back");
     }
     assert.equal(events.at(-1)!.type, "game_final");
-    const state = (await hub.kv.get<FiniteFeedState>(["games", "g1"])).value!;
+    const state = (await hub.records.get<FiniteFeedState>(["games", "g1"]))!;
     assert.equal(state.status, "completed");
     assert.equal(state.finalEventId, events.at(-1)!.id);
   });
@@ -69,7 +70,7 @@ Deno.test("a game taken over after its producer died continues from the last pub
 
 Deno.test("an order taken over mid-workflow finishes its remaining steps without starting over", async () => {
   await withHub(async (hub) => {
-    await hub.kv.set(["orders", "o1"], running("o1"));
+    await hub.records.set(["orders", "o1"], running("o1"));
     const steps = ORDER_STEPS.map((name, index) => ({
       name,
       status: index < 3 ? "completed" : index === 3 ? "in-progress" : "pending",
@@ -96,7 +97,7 @@ Deno.test("an order taken over mid-workflow finishes its remaining steps without
       (signal, resumeFrom) => orderWorkflow({ signal, speed: 10_000, orderId: "o1", resumeFrom }),
       hub.closing,
     );
-    const events = await hub.log.readTopic("orders/o1", before.seq, before.seq + 100);
+    const events = await hub.readTopic("orders/o1", before.seq, before.seq + 100);
     // Step 3 completes, then steps 4 and 5 each start and complete: five events, the last final.
     assert.deepEqual(events.map((event) => JSON.parse(event.data).currentStep), [3, 4, 4, 5, 5]);
     assert.equal(events.at(-1)!.type, "order_complete");
@@ -113,7 +114,7 @@ Deno.test("an order taken over mid-workflow finishes its remaining steps without
 
 Deno.test("a finite feed whose producer died right after its final event is only marked completed", async () => {
   await withHub(async (hub) => {
-    await hub.kv.set(["orders", "o2"], running("o2"));
+    await hub.records.set(["orders", "o2"], running("o2"));
     const final = await hub.publish({ topics: ["orders/o2"], type: "order_complete", data: "{}" });
     let started = false;
     await runFiniteFeed(hub, "orders", "o2", "orders/o2", "order_complete", async function* () {
@@ -121,7 +122,7 @@ Deno.test("a finite feed whose producer died right after its final event is only
       yield { type: "order_update", data: {} };
     }, hub.closing);
     assert.equal(started, false);
-    const state = (await hub.kv.get<FiniteFeedState>(["orders", "o2"])).value!;
+    const state = (await hub.records.get<FiniteFeedState>(["orders", "o2"]))!;
     assert.equal(state.status, "completed");
     assert.equal(state.finalEventId, final.id);
   });

@@ -88,7 +88,7 @@ Deno.test("batch writer refuses a key too long for KV alone and commits its neig
       "rejected",
       "fulfilled",
     ]);
-    assert.equal((results[2] as PromiseRejectedResult).reason.name, "KvLimitError");
+    assert.equal((results[2] as PromiseRejectedResult).reason.name, "StorageLimitError");
     assert.equal((await kv.get(["before"])).value, 2);
     assert.equal((await kv.get(["after"])).value, 4);
   } finally {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { KvTransport } from "../lib/kv/kv_transport.ts";
 import { type RunningServer, startServer } from "./support/server.ts";
 import { openEventStream } from "./support/sse_client.ts";
 import { pinnedClients } from "./support/hub_probe.ts";
@@ -160,7 +161,7 @@ Deno.test("SIGTERM on the direct listener keeps every acknowledged publish too",
 
 Deno.test("readiness answers 503 once the hub begins shutting down", async () => {
   const kv = await Deno.openKv(":memory:");
-  const hub = await Hub.open(kv);
+  const hub = await Hub.open(new KvTransport(kv));
   try {
     const context = { hub } as unknown as AppContext;
     const ready = await handleReady(context);

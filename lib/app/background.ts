@@ -11,7 +11,7 @@ import { chatFeed } from "../feeds/chat.ts";
 import { clockFeed } from "../feeds/clock.ts";
 import { stocksFeed } from "../feeds/stocks.ts";
 import { systemFeed } from "../feeds/system.ts";
-import { listTopics, trim } from "../hub/retention.ts";
+import type { RecordStore } from "../hub/transport.ts";
 import { sleep } from "../util/abortable.ts";
 import { readTyping } from "../feeds/typing.ts";
 import { log } from "../util/logger.ts";
@@ -21,15 +21,23 @@ import { log } from "../util/logger.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { chatPresence } from "./background.ts";
- * const kv = await Deno.openKv(":memory:");
- * console.assert((await chatPresence(kv)).length === 0);
- * kv.close();
+ * import { Hub } from "../hub/hub.ts";
+ * import { openSubscription } from "../hub/active_subscriptions.ts";
+ * import { KvTransport } from "../kv/kv_transport.ts";
+ * const transport = new KvTransport(await Deno.openKv(":memory:"));
+ * const hub = await Hub.open(transport);
+ * await openSubscription(hub, "chat", "urn:uuid:2", { user: "bo" });
+ * await openSubscription(hub, "chat", "urn:uuid:1", { user: "ann" });
+ * assert.deepEqual(await chatPresence(hub.records), ["ann", "bo"]);
+ * hub.close();
+ * transport.close();
  * ```
  */
-export async function chatPresence(kv: Deno.Kv): Promise<string[]> {
+export async function chatPresence(records: RecordStore): Promise<string[]> {
   const users = new Set<string>();
-  for (const record of await listSubscriptions(kv, "chat")) {
+  for (const record of await listSubscriptions(records, "chat")) {
     const user = (record.payload as { user?: unknown } | undefined)?.user;
     if (typeof user === "string") users.add(user);
   }
@@ -64,8 +72,8 @@ export function startBackgroundJobs(context: AppContext): void {
         signal: held,
         speed,
         presence: async () => {
-          typing = await readTyping(hub.kv);
-          return chatPresence(hub.kv);
+          typing = await readTyping(hub.records);
+          return chatPresence(hub.records);
         },
         typing: {
           typingUsers: () => typing.users,
@@ -89,15 +97,12 @@ export function startBackgroundJobs(context: AppContext): void {
         // A subscription's topic gets two updates in its life (active, inactive), so the hourly
         // full pass is soon enough to trim it. Skipping those here keeps a storm of connections
         // from costing two KV scans per connection every few seconds.
-        let topics: Iterable<string> = [...hub.log.dirtyTopics].filter((topic) =>
-          !topic.startsWith(SUBSCRIPTION_TOPIC_PREFIX)
-        );
-        hub.log.dirtyTopics.clear();
-        if (Date.now() > nextFullPass) {
-          topics = await listTopics(hub.kv);
-          nextFullPass = Date.now() + 3_600_000;
-        }
-        const deleted = await trim(hub.kv, topics, policy);
+        const everyTopic = Date.now() > nextFullPass;
+        if (everyTopic) nextFullPass = Date.now() + 3_600_000;
+        const deleted = await hub.trimHistory(policy, {
+          everyTopic,
+          skip: (topic) => topic.startsWith(SUBSCRIPTION_TOPIC_PREFIX),
+        });
         if (deleted > 0) log("debug", "retention trimmed", { deleted });
       } catch (error) {
         if (!signal.aborted) log("warn", "retention pass failed", { error: String(error) });

@@ -16,7 +16,13 @@ export interface AuthKeySettings {
   subscriberJwtKey?: string;
 }
 
-const DEV_KEY: Deno.KvKey = ["meta", "devJwtKey"];
+const DEV_KEY = ["meta", "devJwtKey"];
+
+/** Where the development key is shared between isolates and nodes (the hub's record store). */
+export interface DevKeyStore {
+  get<T>(key: readonly string[]): Promise<T | undefined>;
+  setIfAbsent(key: readonly string[], value: unknown): Promise<boolean>;
+}
 
 /**
  * Imports the publisher and subscriber keys; `devToken` is set when a development key was made.
@@ -24,15 +30,23 @@ const DEV_KEY: Deno.KvKey = ["meta", "devJwtKey"];
  * @example
  * ```ts
  * import { loadAuthKeys } from "./auth_keys.ts";
- * const kv = await Deno.openKv(":memory:");
- * const { devToken } = await loadAuthKeys({ jwtAlgorithm: "HS256" }, kv);
- * console.assert(devToken !== undefined);
- * kv.close();
+ * import assert from "node:assert/strict";
+ * const shared = new Map<string, unknown>();
+ * const store = {
+ *   get: <T>(key: readonly string[]) => Promise.resolve(shared.get(key.join("/")) as T | undefined),
+ *   setIfAbsent: (key: readonly string[], value: unknown) =>
+ *     Promise.resolve(!shared.has(key.join("/")) && !!shared.set(key.join("/"), value)),
+ * };
+ * const first = await loadAuthKeys({ jwtAlgorithm: "HS256" }, store);
+ * const second = await loadAuthKeys({ jwtAlgorithm: "HS256" }, store);
+ * assert.equal(first.devToken?.split(".").length, 3);
+ * assert.equal(second.devToken?.split(".").length, 3);
+ * assert.equal(shared.size, 1); // one development key, shared by both
  * ```
  */
 export async function loadAuthKeys(
   config: AuthKeySettings,
-  kv: Deno.Kv,
+  store: DevKeyStore,
 ): Promise<{ keys: AuthKeys; devToken?: string }> {
   const algorithm = config.jwtAlgorithm;
   const publisher = config.publisherJwtKey ?? config.jwtKey;
@@ -50,8 +64,8 @@ export async function loadAuthKeys(
     (b) => b.toString(16).padStart(2, "0"),
   )
     .join("");
-  await kv.atomic().check({ key: DEV_KEY, versionstamp: null }).set(DEV_KEY, fresh).commit();
-  const secret = (await kv.get<string>(DEV_KEY)).value ?? fresh;
+  await store.setIfAbsent(DEV_KEY, fresh);
+  const secret = (await store.get<string>(DEV_KEY)) ?? fresh;
   const key = await importVerifyKey("HS256", secret);
   const devToken = await signJwt(
     { mercure: { publish: ["*"], subscribe: ["*"] } },

@@ -6,7 +6,6 @@
  */
 
 import type { Hub } from "../hub/hub.ts";
-import { runWithLease } from "../kv/lease.ts";
 import type { FeedEvent } from "./feed.ts";
 import type { StoredUpdate } from "../hub/update.ts";
 import { log } from "../util/logger.ts";
@@ -74,14 +73,18 @@ export function runSharedFeed(
   makeFeed: (signal: AbortSignal) => AsyncIterable<FeedEvent>,
   signal: AbortSignal,
 ): Promise<void> {
-  return runWithLease(hub.kv, `feed:${topic}`, async (held) => {
-    log("info", "feed producer started", { topic });
-    try {
-      await pumpFeed(hub, topic, makeFeed(held));
-    } finally {
-      log("info", "feed producer stopped", { topic });
-    }
-  }, { signal });
+  return hub.runWithLease({
+    name: `feed:${topic}`,
+    job: async (held) => {
+      log("info", "feed producer started", { topic });
+      try {
+        await pumpFeed(hub, topic, makeFeed(held));
+      } finally {
+        log("info", "feed producer stopped", { topic });
+      }
+    },
+    signal,
+  });
 }
 
 /** State of a finite feed (an order or a game) kept in KV. */
@@ -123,28 +126,34 @@ export function runFiniteFeed(
   makeFeed: (signal: AbortSignal, resumeFrom?: Record<string, unknown>) => AsyncIterable<FeedEvent>,
   signal: AbortSignal,
 ): Promise<void> {
-  return runWithLease(hub.kv, `${kind}:${id}`, async (held) => {
-    const state = await hub.kv.get<FiniteFeedState>([kind, id]);
-    if (!state.value || state.value.status === "completed") return;
-    // A producer that died left events behind: finish the record, or continue from its last event.
-    const previous = await hub.log.newest(topic);
-    let last = previous?.type === finalType ? previous : undefined;
-    if (!last) {
-      const resumeFrom = previous
-        ? JSON.parse(previous.data) as Record<string, unknown>
-        : undefined;
-      last = await pumpFeed(hub, topic, makeFeed(held, resumeFrom));
-      if (held.aborted || !last) return;
-    }
-    await hub.kv.set(
-      [kind, id],
-      {
-        ...state.value,
-        status: "completed",
-        finalEventId: last.id,
-      } satisfies FiniteFeedState,
-    );
-  }, { signal, once: true, ttlMs: 4000 });
+  return hub.runWithLease({
+    name: `${kind}:${id}`,
+    signal,
+    once: true,
+    ttlMs: 4000,
+    job: async (held) => {
+      const state = await hub.records.get<FiniteFeedState>([kind, id]);
+      if (!state || state.status === "completed") return;
+      // A producer that died left events behind: finish the record, or continue from its last event.
+      const previous = await hub.newest(topic);
+      let last = previous?.type === finalType ? previous : undefined;
+      if (!last) {
+        const resumeFrom = previous
+          ? JSON.parse(previous.data) as Record<string, unknown>
+          : undefined;
+        last = await pumpFeed(hub, topic, makeFeed(held, resumeFrom));
+        if (held.aborted || !last) return;
+      }
+      await hub.records.set(
+        [kind, id],
+        {
+          ...state,
+          status: "completed",
+          finalEventId: last.id,
+        } satisfies FiniteFeedState,
+      );
+    },
+  });
 }
 
 const competing = new Set<string>();

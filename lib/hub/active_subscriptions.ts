@@ -1,5 +1,5 @@
 /**
- * Active subscriptions (Mercure): a record per subscribed selector kept in KV while the
+ * Active subscriptions (Mercure): a record per subscribed selector kept in the store while the
  * connection lives, a private update on
  * `/.well-known/mercure/subscriptions/{topic}/{subscriber}` when it starts and ends, and the
  * lists the subscriptions API and the chat presence read.
@@ -11,8 +11,7 @@
  */
 
 import type { Hub } from "./hub.ts";
-import { KvBatchWriter } from "../kv/batch_writer.ts";
-import { kvKeyFits } from "../kv/key_size.ts";
+import type { RecordKey, RecordStore } from "./transport.ts";
 
 /** How long a record lives without renewal. */
 export const RECORD_TTL_MS = 60_000;
@@ -50,7 +49,7 @@ export function subscriptionTopic(selector: string, subscriber: string): string 
   }`;
 }
 
-const recordKey = (selector: string, subscriber: string): Deno.KvKey => [
+const recordKey = (selector: string, subscriber: string): RecordKey => [
   "subscriptions",
   selector,
   subscriber,
@@ -61,72 +60,51 @@ const LONGEST_SUBSCRIBER = `urn:uuid:${"0".repeat(36)}`;
 
 /**
  * Why a selector's subscription cannot be recorded (its subscription topic, the selector
- * percent-encoded, would not fit a KV key), or `undefined` when it can. A route refuses such a
- * selector up front, so no shared commit ever meets it.
+ * percent-encoded, or its record key would be too long for the store), or `undefined` when it
+ * can. A route refuses such a selector up front, so no shared write ever meets it.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
+ * import { Hub } from "./hub.ts";
+ * import { KvTransport } from "../kv/kv_transport.ts";
  * import { subscriptionRecordRefusal } from "./active_subscriptions.ts";
- * assert.equal(subscriptionRecordRefusal("https://example.com/books/{id}"), undefined);
- * assert.match(subscriptionRecordRefusal("/".repeat(1024))!, /too long/);
+ * const transport = new KvTransport(await Deno.openKv(":memory:"));
+ * const hub = await Hub.open(transport);
+ * assert.equal(subscriptionRecordRefusal(hub, "https://example.com/books/{id}"), undefined);
+ * assert.match(subscriptionRecordRefusal(hub, "/".repeat(1024))!, /too long/);
+ * hub.close();
+ * transport.close();
  * ```
  */
-export function subscriptionRecordRefusal(selector: string): string | undefined {
+export function subscriptionRecordRefusal(hub: Hub, selector: string): string | undefined {
   const topic = subscriptionTopic(selector, LONGEST_SUBSCRIBER);
-  if (
-    !kvKeyFits(["topic", topic, Number.MAX_SAFE_INTEGER]) ||
-    !kvKeyFits(recordKey(selector, LONGEST_SUBSCRIBER))
-  ) {
-    return `topic selector too long for its subscription topic (${topic.length} bytes once ` +
-      "percent-encoded; a KV key holds at most 2,048)";
-  }
-  return undefined;
+  const why = hub.log.transport.appendRefusal({ input: { topics: [topic], data: "" }, size: 0 }) ??
+    hub.records.keyRefusal(recordKey(selector, LONGEST_SUBSCRIBER));
+  if (why === undefined) return undefined;
+  return `topic selector too long for its subscription topic (${topic.length} bytes once ` +
+    `percent-encoded): ${why}`;
 }
 
-const live = new Map<string, { kv: Deno.Kv; record: StoredRecord }>();
-/** Records of many connections opening (or closing) at once share commits. */
-const writers = new WeakMap<Deno.Kv, KvBatchWriter>();
-
-function writerFor(kv: Deno.Kv): KvBatchWriter {
-  let writer = writers.get(kv);
-  if (!writer) writers.set(kv, writer = new KvBatchWriter(kv));
-  return writer;
-}
+const live = new Map<string, { records: RecordStore; record: StoredRecord }>();
 let renewTimer: ReturnType<typeof setInterval> | undefined;
 
 async function renewAll(): Promise<void> {
   const expiresAt = Date.now() + RECORD_TTL_MS;
-  const entries = [...live.values()];
-  for (let i = 0; i < entries.length; i += 400) {
-    const batch = entries.slice(i, i + 400);
-    const atomic = batch[0].kv.atomic();
-    for (const { record } of batch) {
+  // The store batches these sets into shared writes.
+  await Promise.all(
+    [...live.values()].map(({ records, record }) => {
       record.expiresAt = expiresAt;
-      atomic.set(recordKey(record.topic, record.subscriber), record, {
-        expireIn: RECORD_TTL_MS * 2,
-      });
-    }
-    await atomic.commit().catch(() => {});
-  }
+      return records.set(recordKey(record.topic, record.subscriber), record, {
+        expireInMs: RECORD_TTL_MS * 2,
+      }).catch(() => {});
+    }),
+  );
 }
 
 /**
  * Records one selector of a new subscription and publishes its "active" update. Returns the
  * function that ends it (publishes the "inactive" update and deletes the record).
- *
- * @example
- * ```ts
- * import { Hub } from "./hub.ts";
- * import { openSubscription, listSubscriptions } from "./active_subscriptions.ts";
- * const kv = await Deno.openKv(":memory:");
- * const hub = await Hub.open(kv);
- * const end = await openSubscription(hub, "news", "urn:uuid:1", { user: "ann" });
- * console.assert((await listSubscriptions(kv, "news")).length === 1);
- * await end();
- * hub.close();
- * kv.close();
- * ```
  */
 export async function openSubscription(
   hub: Hub,
@@ -143,18 +121,11 @@ export async function openSubscription(
     active: true,
     expiresAt: Date.now() + RECORD_TTL_MS,
   };
-  // Estimated stored size: strings at up to 2 bytes a character, plus the payload's JSON.
-  let size = 128 + 2 * (id.length + selector.length + subscriber.length);
-  if (payload !== undefined) {
-    record.payload = payload;
-    size += 2 * (JSON.stringify(payload)?.length ?? 0);
-  }
-  // Refused here, not in the shared commit, where it would fail the other records with it.
-  if (size > 60 * 1024) throw new RangeError("subscription payload too large to record");
+  if (payload !== undefined) record.payload = payload;
   const key = recordKey(selector, subscriber);
-  const writer = writerFor(hub.kv);
-  await writer.set(key, record, { expireIn: RECORD_TTL_MS * 2, size });
-  live.set(id, { kv: hub.kv, record });
+  // A record the store cannot take is refused for this subscription alone.
+  await hub.records.set(key, record, { expireInMs: RECORD_TTL_MS * 2 });
+  live.set(id, { records: hub.records, record });
   if (renewTimer === undefined) {
     renewTimer = setInterval(() => void renewAll(), RENEW_EVERY_MS);
     Deno.unrefTimer(renewTimer);
@@ -170,10 +141,10 @@ export async function openSubscription(
       renewTimer = undefined;
     }
     try {
-      await writer.delete(key);
+      await hub.records.delete(key);
       await publishRecord(hub, { ...record, active: false });
     } catch {
-      // KV closed during shutdown: the record expires by itself.
+      // The store closed during shutdown: the record expires by itself.
     }
   };
 }
@@ -192,24 +163,32 @@ function publishRecord(hub: Hub, record: StoredRecord) {
  *
  * @example
  * ```ts
- * import { listSubscriptions } from "./active_subscriptions.ts";
- * const kv = await Deno.openKv(":memory:");
- * console.assert((await listSubscriptions(kv)).length === 0);
- * kv.close();
+ * import assert from "node:assert/strict";
+ * import { Hub } from "./hub.ts";
+ * import { KvTransport } from "../kv/kv_transport.ts";
+ * import { listSubscriptions, openSubscription } from "./active_subscriptions.ts";
+ * const transport = new KvTransport(await Deno.openKv(":memory:"));
+ * const hub = await Hub.open(transport);
+ * const end = await openSubscription(hub, "news", "urn:uuid:1", { user: "ann" });
+ * const [record] = await listSubscriptions(hub.records, "news");
+ * assert.deepEqual([record.subscriber, record.active, record.payload], ["urn:uuid:1", true, { user: "ann" }]);
+ * await end();
+ * assert.deepEqual(await listSubscriptions(hub.records, "news"), []);
+ * hub.close();
+ * transport.close();
  * ```
  */
 export async function listSubscriptions(
-  kv: Deno.Kv,
+  records: RecordStore,
   selector?: string,
 ): Promise<SubscriptionRecord[]> {
   const now = Date.now();
-  const records: SubscriptionRecord[] = [];
+  const found: SubscriptionRecord[] = [];
   const prefix = selector === undefined ? ["subscriptions"] : ["subscriptions", selector];
-  if (!kvKeyFits(prefix)) return records; // no record can have so long a selector
-  for await (const entry of kv.list<StoredRecord>({ prefix })) {
-    if (entry.value.expiresAt < now) continue;
-    const { expiresAt: _expiresAt, ...visible } = entry.value;
-    records.push(visible);
+  for await (const [, value] of records.list<StoredRecord>(prefix)) {
+    if (value.expiresAt < now) continue;
+    const { expiresAt: _expiresAt, ...visible } = value;
+    found.push(visible);
   }
-  return records;
+  return found;
 }

@@ -58,7 +58,7 @@ export class Broker {
   #processing: Promise<void> | undefined;
   #channel: PeerChannel;
   #closed = new AbortController();
-  #watch: ReadableStream<Deno.KvEntryMaybe<unknown>[]> | undefined;
+  #stopListening: Array<() => void> = [];
   /** A head seen by the watch while this isolate's own commit up to it was in flight. */
   #deferredHead = 0;
 
@@ -69,12 +69,14 @@ export class Broker {
       this.stats.fromChannel++;
       this.#enqueue(updates);
     });
-    log.onCommit = (updates) => {
-      this.#enqueue(updates);
-      this.#releaseDeferredHead();
-      this.#channel.post(updates);
-    };
-    log.onCommitMissed = () => this.#releaseDeferredHead();
+    this.#stopListening.push(
+      log.onCommit((updates) => {
+        this.#enqueue(updates);
+        this.#releaseDeferredHead();
+        this.#channel.post(updates);
+      }),
+      log.onMissed(() => this.#releaseDeferredHead()),
+    );
     this.#watchHead();
     this.#poll(pollMs);
   }
@@ -245,27 +247,17 @@ export class Broker {
     this.#enqueue(head);
   }
 
-  async #watchHead(): Promise<void> {
-    try {
-      this.#watch = this.log.kv.watch([["head"]]);
-      for await (const [entry] of this.#watch) {
-        if (typeof entry.value === "number" && entry.value > this.#cursor) {
-          // The watch often reports our own commit before the commit call returns: reading those
-          // updates back from KV would be wasted work, so wait for the commit's outcome.
-          if (entry.value <= this.log.committingUpTo) {
-            this.#deferredHead = Math.max(this.#deferredHead, entry.value);
-          } else {
-            this.#enqueue(entry.value);
-          }
-        }
+  #watchHead(): void {
+    this.log.transport.watchHead((head) => {
+      if (head <= this.#cursor) return;
+      // A watch often reports our own append before the append call returns: reading those
+      // updates back from the store would be wasted work, so wait for the append's outcome.
+      if (head <= this.log.committingUpTo) {
+        this.#deferredHead = Math.max(this.#deferredHead, head);
+      } else {
+        this.#enqueue(head);
       }
-    } catch (error) {
-      if (!this.#closed.signal.aborted) {
-        console.error(
-          JSON.stringify({ level: "warn", msg: "kv.watch ended", error: String(error) }),
-        );
-      }
-    }
+    }, this.#closed.signal);
   }
 
   async #poll(pollMs: number): Promise<void> {
@@ -297,8 +289,6 @@ export class Broker {
     if (this.#closed.signal.aborted) return;
     this.#closed.abort();
     this.#channel.close();
-    this.#watch?.cancel().catch(() => {});
-    this.log.onCommit = () => {};
-    this.log.onCommitMissed = () => {};
+    for (const stop of this.#stopListening) stop();
   }
 }

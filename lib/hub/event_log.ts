@@ -1,38 +1,23 @@
 /**
- * The durable event log in Deno KV: the truth every subscriber is served from.
+ * The durable event log: the truth every subscriber is served from.
  *
  * Every update gets the next position of one hub-wide, contiguous sequence and is written to the
  * global log and to the log of each of its topics before its publisher is answered. Concurrent
- * appends are group-committed: one atomic carries many updates, guarded by a check on `["head"]`
- * so isolates, processes and Deploy instances never hand out the same position twice.
+ * appends are group-committed: one atomic append of the {@link Transport} carries many updates,
+ * and while one batch is being written the previous one's fan-out runs. An update the store could
+ * not take is refused before it joins a batch, and if a batch still fails its updates are appended
+ * again one by one, so one bad update never fails its neighbours.
  *
- * A commit stores its updates packed: the global log gets one value per commit
- * (`["log", firstSeq]` → updates), each topic one value with that topic's updates
- * (`["topic", topic, firstSeq]` → updates), split only where a value would pass KV's 64 KiB. A KV
- * commit costs by the row, so packing is what lets one commit carry hundreds of updates cheaply.
+ * Reading (a range of the global log or of one topic's, the head, an id's position) goes straight
+ * to the transport.
  *
  * @module
  */
 
-import { kvKeyFits, KvLimitError } from "../kv/key_size.ts";
-import { HEAD, LogReader } from "./log_reader.ts";
-import {
-  estimateUpdateSize,
-  makeHubId,
-  MAX_UPDATE_SIZE,
-  type StoredUpdate,
-  type UpdateInput,
-} from "./update.ts";
+import { type AppendRequest, StorageLimitError, type Transport } from "./transport.ts";
+import { estimateUpdateSize, makeHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
 
-const EPOCH: Deno.KvKey = ["meta", "epoch"];
-const MAX_MUTATIONS = 900;
-const MAX_BATCH_BYTES = 600 * 1024;
-/** Updates in one group commit at most. */
-const MAX_BATCH_UPDATES = 2000;
-
-interface Pending {
-  input: UpdateInput;
-  size: number;
+interface Pending extends AppendRequest {
   resolve: (update: StoredUpdate) => void;
   reject: (error: unknown) => void;
 }
@@ -46,146 +31,157 @@ export interface CommitStats {
 }
 
 /**
- * The append side of the log (reading is {@link LogReader}'s).
+ * The log of one hub: appends with group commit, reads through the transport.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EventLog } from "./event_log.ts";
- * const kv = await Deno.openKv(":memory:");
- * const log = await EventLog.open(kv);
- * const stored = await log.append({ topics: ["news"], data: "hello" });
- * console.assert(stored.seq === 1);
- * kv.close();
+ * import { KvTransport } from "../kv/kv_transport.ts";
+ * const transport = new KvTransport(await Deno.openKv(":memory:"));
+ * const log = await EventLog.open(transport);
+ * const [a, b] = await Promise.all([
+ *   log.append({ topics: ["t"], data: "1" }),
+ *   log.append({ topics: ["t"], data: "2" }),
+ * ]);
+ * assert.deepEqual([a.seq, b.seq], [1, 2]);
+ * assert.deepEqual((await log.readTopic("t", 0, 2)).map((update) => update.data), ["1", "2"]);
+ * transport.close();
  * ```
  */
-export class EventLog extends LogReader {
-  /** The hub's epoch, part of every generated id. */
+export class EventLog {
+  /** The store's epoch, part of every generated id. */
   readonly epoch: number;
-  /** Called after each successful commit with its updates, in order. */
-  onCommit: (updates: StoredUpdate[]) => void = () => {};
-  /** Called after a commit attempt that did not land (a conflict or an error). */
-  onCommitMissed: () => void = () => {};
-  /** Called with the duration of each successful commit, ms. */
-  onCommitTimed: (ms: number) => void = () => {};
+  readonly transport: Transport;
   /** Topics appended to since the retention job last took them. */
   readonly dirtyTopics: Set<string> = new Set();
   readonly stats: CommitStats = { commits: 0, conflicts: 0, events: 0, lastCommitMs: 0 };
   #queue: Pending[] = [];
   #draining = false;
-  #head: { seq: number; versionstamp: string | null } | undefined;
   #committingUpTo = 0;
-  #idTtlMs: number;
+  #committed = new Set<(updates: StoredUpdate[]) => void>();
+  #missed = new Set<() => void>();
 
-  private constructor(kv: Deno.Kv, epoch: number, idTtlMs: number) {
-    super(kv);
+  private constructor(transport: Transport, epoch: number) {
+    this.transport = transport;
     this.epoch = epoch;
-    this.#idTtlMs = idTtlMs;
+  }
+
+  /** Opens the log on a transport, creating the store's epoch on first use. */
+  static async open(transport: Transport): Promise<EventLog> {
+    return new EventLog(transport, await transport.epoch());
   }
 
   /**
-   * Opens the log in `kv`, creating the hub epoch on first use.
-   *
-   * @example
-   * ```ts
-   * import { EventLog } from "./event_log.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const log = await EventLog.open(kv, { idTtlMs: 60_000 });
-   * console.assert(typeof log.epoch === "number");
-   * kv.close();
-   * ```
+   * Calls `listener` after each successful append with its updates, in log order; returns how to
+   * stop.
    */
-  static async open(kv: Deno.Kv, options: { idTtlMs?: number } = {}): Promise<EventLog> {
-    let epoch = (await kv.get<number>(EPOCH)).value;
-    if (epoch === null) {
-      const candidate = crypto.getRandomValues(new Uint32Array(1))[0] * 1024 +
-        (crypto.getRandomValues(new Uint16Array(1))[0] & 1023);
-      await kv.atomic().check({ key: EPOCH, versionstamp: null }).set(EPOCH, candidate).commit();
-      epoch = (await kv.get<number>(EPOCH)).value!;
-    }
-    return new EventLog(kv, epoch, options.idTtlMs ?? 86_400_000);
+  onCommit(listener: (updates: StoredUpdate[]) => void): () => void {
+    this.#committed.add(listener);
+    return () => this.#committed.delete(listener);
+  }
+
+  /** Calls `listener` after each append attempt that did not land; returns how to stop. */
+  onMissed(listener: () => void): () => void {
+    this.#missed.add(listener);
+    return () => this.#missed.delete(listener);
   }
 
   /**
-   * Appends an update; resolves once it is durable in KV, with its position and id. An update KV
-   * could not store (a topic or id too long for a KV key, a value too large) is refused with a
-   * {@link KvLimitError} before it joins a commit, so it never fails the updates committed with it.
-   *
-   * @example
-   * ```ts
-   * import { EventLog } from "./event_log.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const log = await EventLog.open(kv);
-   * const [a, b] = await Promise.all([
-   *   log.append({ topics: ["t"], data: "1" }),
-   *   log.append({ topics: ["t"], data: "2" }),
-   * ]);
-   * console.assert(b.seq === a.seq + 1);
-   * kv.close();
-   * ```
+   * Appends an update; resolves once it is durable, with its position and id. An update the store
+   * could not take is refused with a {@link StorageLimitError} before it joins a batch.
    */
   append(input: UpdateInput): Promise<StoredUpdate> {
-    const size = estimateUpdateSize(input);
-    const refusal = storageRefusal(input, size);
-    if (refusal !== undefined) return Promise.reject(new KvLimitError(refusal));
+    const request = { input, size: estimateUpdateSize(input) };
+    const refusal = this.transport.appendRefusal(request);
+    if (refusal !== undefined) return Promise.reject(new StorageLimitError(refusal));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ input, size, resolve, reject });
+      this.#queue.push({ ...request, resolve, reject });
       if (!this.#draining) this.#drain();
     });
   }
 
   /**
-   * The position of the last update of the commit in flight, 0 when none: a head at or below it
-   * may be this isolate's own commit, about to be reported by `onCommit`.
-   *
-   * @example
-   * ```ts
-   * import { EventLog } from "./event_log.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const log = await EventLog.open(kv);
-   * console.assert(log.committingUpTo === 0);
-   * kv.close();
-   * ```
+   * The position of the last update of the append in flight, 0 when none: a head at or below it
+   * may be this isolate's own append, about to be reported by {@link onCommit}.
    */
   get committingUpTo(): number {
     return this.#committingUpTo;
   }
 
-  /** Updates waiting for their commit. */
+  /** Updates waiting for their append. */
   get pending(): number {
     return this.#queue.length;
+  }
+
+  /** The newest position written. */
+  headSeq(): Promise<number> {
+    return this.transport.headSeq();
+  }
+
+  /** Updates with `afterSeq < seq <= untilSeq` of the global log, oldest first. */
+  read(afterSeq: number, untilSeq: number, limit = 1000): Promise<StoredUpdate[]> {
+    return this.transport.read(afterSeq, untilSeq, limit);
+  }
+
+  /** The same, from one topic's log. */
+  readTopic(topic: string, afterSeq: number, untilSeq: number, limit = 1000): Promise<
+    StoredUpdate[]
+  > {
+    return this.transport.readTopic(topic, afterSeq, untilSeq, limit);
+  }
+
+  /** The position of a publisher-given id, while it is remembered. */
+  seqOfId(id: string): Promise<number | undefined> {
+    return this.transport.seqOfId(id);
+  }
+
+  /** The newest update of a topic. */
+  newest(topic: string): Promise<StoredUpdate | undefined> {
+    return this.transport.newest(topic);
+  }
+
+  /** The position just before the `count`-th newest update of a topic. */
+  seqBeforeNewest(topic: string, count: number): Promise<number> {
+    return this.transport.seqBeforeNewest(topic, count);
+  }
+
+  /** The oldest position still in the global log. */
+  oldestSeq(): Promise<number> {
+    return this.transport.oldestSeq();
   }
 
   async #drain(): Promise<void> {
     this.#draining = true;
     try {
       let batch = this.#takeBatch();
-      let committing = this.#commit(batch);
+      let appending = this.#append(batch);
       while (true) {
         let stored: StoredUpdate[] | undefined;
         let failure: unknown;
         try {
-          stored = await committing;
+          stored = await appending;
         } catch (error) {
           failure = error;
         }
         const done = batch;
         if (!stored && done.length > 1) {
           // One bad update must never fail its neighbours: each goes alone, in order.
-          await this.#commitOneByOne(done);
+          await this.#appendOneByOne(done);
           if (this.#queue.length === 0) return;
           batch = this.#takeBatch();
-          committing = this.#commit(batch);
+          appending = this.#append(batch);
           continue;
         }
-        // The next commit goes to KV first; this one's fan-out then runs while KV writes it.
+        // The next batch goes to the store first; this one's fan-out then runs while it is written.
         const more = this.#queue.length > 0;
         if (more) {
           batch = this.#takeBatch();
-          committing = this.#commit(batch);
+          appending = this.#append(batch);
         }
         if (stored) {
           for (let i = 0; i < done.length; i++) done[i].resolve(stored[i]);
-          this.onCommit(stored);
+          this.#report(stored);
         } else {
           for (const pending of done) pending.reject(failure);
         }
@@ -196,54 +192,31 @@ export class EventLog extends LogReader {
     }
   }
 
-  async #commitOneByOne(batch: Pending[]): Promise<void> {
+  async #appendOneByOne(batch: Pending[]): Promise<void> {
     for (const pending of batch) {
       try {
-        const stored = await this.#commit([pending]);
+        const stored = await this.#append([pending]);
         pending.resolve(stored[0]);
-        this.onCommit(stored);
+        this.#report(stored);
       } catch (error) {
         pending.reject(error);
       }
     }
   }
 
-  #takeBatch(): Pending[] {
-    // Rows: the head, one per publisher-given id, and per log (global and each topic) one per
-    // started 64 KiB value; counting one extra value per update's log keeps the bound safe.
-    let mutations = 2;
-    let bytes = 0;
-    let count = 0;
-    for (const pending of this.#queue) {
-      const logs = 1 + pending.input.topics.length;
-      const cost = (pending.input.id ? 1 : 0) + logs;
-      const size = pending.size * logs;
-      if (
-        count > 0 &&
-        (count === MAX_BATCH_UPDATES || mutations + cost > MAX_MUTATIONS ||
-          bytes + size > MAX_BATCH_BYTES)
-      ) break;
-      mutations += cost;
-      bytes += size;
-      count++;
-    }
-    return this.#queue.splice(0, count);
+  #report(stored: StoredUpdate[]): void {
+    for (const listener of this.#committed) listener(stored);
   }
 
-  async #commit(batch: Pending[]): Promise<StoredUpdate[]> {
+  #takeBatch(): Pending[] {
+    return this.#queue.splice(0, this.transport.batchSize(this.#queue));
+  }
+
+  async #append(batch: Pending[]): Promise<StoredUpdate[]> {
     const started = performance.now();
-    for (let attempt = 0;; attempt++) {
-      if (!this.#head) {
-        const entry = await this.kv.get<number>(HEAD);
-        this.#head = { seq: entry.value ?? 0, versionstamp: entry.versionstamp };
-      }
-      const time = Date.now();
-      const first = this.#head.seq + 1;
-      const atomic = this.kv.atomic().check({ key: HEAD, versionstamp: this.#head.versionstamp });
-      const byTopic = new Map<string, StoredUpdate[]>();
-      const sizes = new Map<StoredUpdate, number>();
-      const stored: StoredUpdate[] = batch.map(({ input, size }, index) => {
-        const seq = first + index;
+    try {
+      const stored = await this.transport.append(batch, (request, seq, time) => {
+        const { input } = request;
         const update: StoredUpdate = {
           seq,
           id: input.id ?? makeHubId(seq, this.epoch),
@@ -255,79 +228,24 @@ export class EventLog extends LogReader {
         if (input.retry !== undefined) update.retry = input.retry;
         if (input.private) update.private = true;
         if (input.priority) update.priority = input.priority;
-        for (const topic of new Set(input.topics)) {
-          const updates = byTopic.get(topic);
-          if (updates) updates.push(update);
-          else byTopic.set(topic, [update]);
-        }
-        if (input.id !== undefined) atomic.set(["id", input.id], seq, { expireIn: this.#idTtlMs });
-        sizes.set(update, size);
         return update;
+      }, {
+        claiming: (lastSeq) => this.#committingUpTo = lastSeq,
+        missed: () => {
+          this.#committingUpTo = 0;
+          this.stats.conflicts++;
+          for (const listener of this.#missed) listener();
+        },
       });
-      for (const chunk of packed(stored, sizes)) atomic.set(["log", chunk[0].seq], chunk);
-      for (const [topic, updates] of byTopic) {
-        for (const chunk of packed(updates, sizes)) {
-          atomic.set(["topic", topic, chunk[0].seq], chunk);
-        }
-        this.dirtyTopics.add(topic);
+      for (const request of batch) {
+        for (const topic of request.input.topics) this.dirtyTopics.add(topic);
       }
-      const last = first + batch.length - 1;
-      atomic.set(HEAD, last);
-      this.#committingUpTo = last;
-      let result: Deno.KvCommitResult | Deno.KvCommitError;
-      try {
-        result = await atomic.commit();
-      } catch (error) {
-        this.#committingUpTo = 0;
-        this.onCommitMissed();
-        throw error;
-      }
+      this.stats.commits++;
+      this.stats.events += batch.length;
+      this.stats.lastCommitMs = performance.now() - started;
+      return stored;
+    } finally {
       this.#committingUpTo = 0;
-      if (result.ok) {
-        this.#head = { seq: last, versionstamp: result.versionstamp };
-        this.stats.commits++;
-        this.stats.events += batch.length;
-        this.stats.lastCommitMs = performance.now() - started;
-        this.onCommitTimed(this.stats.lastCommitMs);
-        return stored;
-      }
-      this.stats.conflicts++;
-      this.#head = undefined;
-      this.onCommitMissed();
-      if (attempt > 1000) throw new Error("event log: too many commit conflicts");
     }
   }
-}
-
-/** Why KV could not store an update, or `undefined` when it can. */
-function storageRefusal(input: UpdateInput, size: number): string | undefined {
-  if (size > MAX_UPDATE_SIZE) return "update too large for one log entry";
-  for (const topic of input.topics) {
-    if (!kvKeyFits(["topic", topic, Number.MAX_SAFE_INTEGER])) {
-      return "topic too long for the log (a KV key holds at most 2,048 bytes)";
-    }
-  }
-  if (input.id !== undefined && !kvKeyFits(["id", input.id])) {
-    return "id too long for the log (a KV key holds at most 2,048 bytes)";
-  }
-  return undefined;
-}
-
-/** Splits updates (in log order) into runs that each fit one KV value. */
-function packed(updates: StoredUpdate[], sizes: Map<StoredUpdate, number>): StoredUpdate[][] {
-  const chunks: StoredUpdate[][] = [];
-  let chunk: StoredUpdate[] = [];
-  let bytes = 0;
-  for (const update of updates) {
-    const size = sizes.get(update)!;
-    if (chunk.length > 0 && bytes + size > MAX_UPDATE_SIZE) {
-      chunks.push(chunk);
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(update);
-    bytes += size;
-  }
-  if (chunk.length > 0) chunks.push(chunk);
-  return chunks;
 }

@@ -1,7 +1,12 @@
 /**
- * The hub: one object per isolate tying the KV log, the broker and the fan-out together.
+ * The hub: one object per isolate tying the log, the broker and the fan-out together, on a
+ * {@link Transport} (the durable, shared store).
  *
- * publish → {@link EventLog} (KV) → {@link Broker} → {@link Fanout} → {@link subscribe} → SSE bytes.
+ * publish → {@link EventLog} (transport) → {@link Broker} → {@link Fanout} → {@link subscribe} →
+ * SSE bytes.
+ *
+ * Outside `lib/hub/`, code uses the hub's methods (publish, subscribe, read, records, leases,
+ * stats), never its parts (`log`, `broker`, `fanout`): `deno task check` holds that line.
  *
  * @module
  */
@@ -15,18 +20,33 @@ import {
   type SubscriptionOptions,
   usesTopicLogs,
 } from "./subscription.ts";
-import { trimmedUpTo } from "./retention.ts";
+import { type LeasedJob, runWithLease } from "./lease.ts";
+import type { RecordStore, RetentionPolicy, Transport } from "./transport.ts";
 import { pushSubscription } from "./push_subscription.ts";
 import type { SseSink } from "../sse/response.ts";
 import type { SelectorSet } from "../topics/topic_selector.ts";
-import { parseHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
+import { makeHubId, parseHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
 
 /** Options of {@link Hub.open}. */
 export interface HubOptions {
-  /** How long publisher-given ids stay resolvable, ms. */
-  idTtlMs?: number;
-  /** Broker's head poll interval (covers other processes on one KV file). */
+  /** Broker's head poll interval: the last safety net behind the transport's head watch. */
   pollMs?: number;
+}
+
+/** The hub's counters, for metrics. */
+export interface HubStats {
+  published: number;
+  replays: number;
+  /** Updates appended by this isolate, and the appends (batches) that carried them. */
+  appendedEvents: number;
+  appends: number;
+  /** Append attempts that did not land (another writer first, or an error). */
+  appendMisses: number;
+  /** Updates the broker delivered to this isolate's subscribers, and how it got them. */
+  delivered: number;
+  gapsFilled: number;
+  gapEvents: number;
+  duplicatesDropped: number;
 }
 
 /** Where a subscription resumes. */
@@ -52,7 +72,11 @@ export interface ResumePoint {
  * ```
  */
 export class Hub {
-  readonly kv: Deno.Kv;
+  /** The store (internal to `lib/hub/`). */
+  readonly transport: Transport;
+  /** Small shared records: state of orders and games, typing marks, subscription records. */
+  readonly records: RecordStore;
+  /** The log (internal to `lib/hub/`). */
   readonly log: EventLog;
   readonly broker: Broker;
   readonly fanout: Fanout = new Fanout();
@@ -63,8 +87,9 @@ export class Hub {
   /** Counters for metrics. */
   readonly counters = { published: 0, replays: 0, replayedEvents: 0, sent: 0 };
 
-  private constructor(kv: Deno.Kv, log: EventLog, broker: Broker) {
-    this.kv = kv;
+  private constructor(transport: Transport, log: EventLog, broker: Broker) {
+    this.transport = transport;
+    this.records = transport.records;
     this.log = log;
     this.broker = broker;
     this.closing = this.#closer.signal;
@@ -83,10 +108,10 @@ export class Hub {
    * kv.close();
    * ```
    */
-  static async open(kv: Deno.Kv, options: HubOptions = {}): Promise<Hub> {
-    const log = await EventLog.open(kv, { idTtlMs: options.idTtlMs });
+  static async open(transport: Transport, options: HubOptions = {}): Promise<Hub> {
+    const log = await EventLog.open(transport);
     const broker = await Broker.start(log, { pollMs: options.pollMs });
-    return new Hub(kv, log, broker);
+    return new Hub(transport, log, broker);
   }
 
   /**
@@ -131,7 +156,9 @@ export class Hub {
       if (seq === undefined) seq = await this.log.seqOfId(lastEventId);
       if (seq !== undefined && seq <= Math.max(this.broker.cursor, await this.log.headSeq())) {
         const logs = usesTopicLogs(selectors) ? [...selectors.exactTopics] : ["*"];
-        const trimmed = await Promise.all(logs.map((topic) => trimmedUpTo(this.kv, topic)));
+        const trimmed = await Promise.all(
+          logs.map((topic) => this.transport.trimmedUpTo(topic)),
+        );
         if (trimmed.every((upTo) => seq! >= upTo)) {
           return { afterSeq: seq, resumedFrom: lastEventId };
         }
@@ -211,6 +238,96 @@ export class Hub {
     return pushSubscription(this, options, sink);
   }
 
+  /** The newest update of a topic, from the log. */
+  newest(topic: string): Promise<StoredUpdate | undefined> {
+    return this.log.newest(topic);
+  }
+
+  /** The position just before the `count`-th newest update of a topic (where its state starts). */
+  seqBeforeNewest(topic: string, count: number): Promise<number> {
+    return this.log.seqBeforeNewest(topic, count);
+  }
+
+  /** Updates of one topic with `afterSeq < seq <= untilSeq`, from the log. */
+  readTopic(topic: string, afterSeq: number, untilSeq: number): Promise<StoredUpdate[]> {
+    return this.log.readTopic(topic, afterSeq, untilSeq);
+  }
+
+  /**
+   * The id of the newest update in the hub (what a subscriber resuming from "now" would name), or
+   * `undefined` for an empty log.
+   */
+  async newestId(): Promise<string | undefined> {
+    const head = Math.max(this.broker.cursor, await this.log.headSeq());
+    if (head === 0) return undefined;
+    const [update] = await this.log.read(head - 1, head, 1);
+    return update?.id ?? makeHubId(head, this.log.epoch);
+  }
+
+  /** Runs a job under a cluster-wide lease (see {@link runWithLease}). */
+  runWithLease(job: LeasedJob): Promise<void> {
+    return runWithLease(this.transport, job);
+  }
+
+  /**
+   * Trims history to `policy`: the topics this isolate appended to since the last call (but those
+   * `options.skip` names), or every topic with `options.everyTopic` (other nodes' included), and
+   * the global log. Resolves with rows deleted.
+   */
+  async trimHistory(
+    policy: RetentionPolicy,
+    options: { everyTopic?: boolean; skip?: (topic: string) => boolean } = {},
+  ): Promise<number> {
+    const { skip } = options;
+    let topics: Iterable<string> = [...this.log.dirtyTopics].filter((topic) => !skip?.(topic));
+    this.log.dirtyTopics.clear();
+    if (options.everyTopic) topics = await this.transport.listTopics();
+    return this.transport.trim(topics, policy);
+  }
+
+  /** Calls `listener` with the duration (ms) of each append this isolate makes. */
+  onAppendTimed(listener: (ms: number) => void): () => void {
+    return this.log.onCommit(() => listener(this.log.stats.lastCommitMs));
+  }
+
+  /** Why the hub cannot serve now (its broker stopped, its store not answering), or `undefined`. */
+  async unready(timeoutMs = 2000): Promise<string | undefined> {
+    if (!this.broker.running) return "broker stopped";
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve(`${this.transport.name} not answering`), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.transport.ping().then(() => undefined), timeout]);
+    } catch (error) {
+      return `${this.transport.name} unavailable: ${(error as Error).message}`;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The hub's counters. */
+  stats(): HubStats {
+    const { stats } = this.log;
+    const broker = this.broker.stats;
+    return {
+      published: this.counters.published,
+      replays: this.counters.replays,
+      appendedEvents: stats.events,
+      appends: stats.commits,
+      appendMisses: stats.conflicts,
+      delivered: broker.delivered,
+      gapsFilled: broker.gapsFilled,
+      gapEvents: broker.gapEvents,
+      duplicatesDropped: broker.duplicatesDropped,
+    };
+  }
+
+  /** Subscriber counts of the `limit` most watched exact topics in this isolate. */
+  topicCounts(limit: number): Array<[string, number]> {
+    return this.fanout.topicCounts(limit);
+  }
+
   /** Open subscriptions in this isolate. */
   get subscriberCount(): number {
     return this.fanout.size;
@@ -285,7 +402,7 @@ export class Hub {
   }
 
   /**
-   * Stops the broker; the KV handle stays the caller's to close.
+   * Stops the broker; the transport stays the caller's to close.
    *
    * @example
    * ```ts

@@ -11,7 +11,8 @@
  * @module
  */
 
-import { kvKeyFits, KvLimitError } from "./key_size.ts";
+import { StorageLimitError } from "../hub/transport.ts";
+import { kvKeyFits } from "./key_size.ts";
 
 /** Mutations in one commit at most (KV allows 1,000). */
 const MAX_MUTATIONS = 500;
@@ -94,7 +95,7 @@ export class KvBatchWriter {
     size: number,
   ): Promise<void> {
     if (!kvKeyFits(key)) {
-      return Promise.reject(new KvLimitError("key too large for KV (at most 2,048 bytes)"));
+      return Promise.reject(new StorageLimitError("key too large for KV (at most 2,048 bytes)"));
     }
     return new Promise((resolve, reject) => {
       this.#queue.push({ key, value, expireIn, size, resolve, reject });

@@ -14,22 +14,6 @@ import { utf8ByteLength } from "../util/bytes.ts";
 /** KV refuses writes of keys longer than this (encoded). */
 export const MAX_KV_KEY_BYTES = 2048;
 
-/** A key or value KV could not store; refused before any write, for its own request only. */
-export class KvLimitError extends RangeError {
-  /**
-   * @example
-   * ```ts
-   * import assert from "node:assert/strict";
-   * import { KvLimitError } from "./key_size.ts";
-   * assert.equal(new KvLimitError("key too large").name, "KvLimitError");
-   * ```
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "KvLimitError";
-  }
-}
-
 function zeros(text: string): number {
   let count = 0;
   for (let at = text.indexOf("\0"); at !== -1; at = text.indexOf("\0", at + 1)) count++;

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { KvTransport } from "../../lib/kv/kv_transport.ts";
 import { Hub } from "../../lib/hub/hub.ts";
 import { retryingKv } from "../../lib/kv/busy_retry.ts";
 import { SelectorSet } from "../../lib/topics/topic_selector.ts";
@@ -24,7 +25,7 @@ async function handle(message: Record<string, unknown>): Promise<Record<string, 
   switch (message.cmd) {
     case "open":
       kv = retryingKv(await Deno.openKv(message.path as string));
-      hub = await Hub.open(kv, { pollMs: 60_000 });
+      hub = await Hub.open(new KvTransport(kv), { pollMs: 60_000 });
       return {};
     case "subscribe": {
       const batches = hub!.subscribeUpdates({

@@ -1,28 +1,15 @@
 /**
- * Retention: trims each topic's log to its newest N updates and to a maximum age, and the global
- * log to a larger cap, in the background (one trimmer per cluster, under a lease), so publishing
- * is never blocked. Trimming records how far it went (`["trimmed", topic]`), so a resume from a
+ * Retention in Deno KV: trims each topic's log to its newest N updates and to a maximum age, and
+ * the global log to a larger cap. The hub runs it in the background (one trimmer per cluster,
+ * under a lease), so publishing is never blocked. Trimming records how far it went (`["trimmed", topic]`), so a resume from a
  * trimmed position is recognised instead of silently skipping what was lost.
  *
  * @module
  */
 
-import { type LogRow, rowUpdates } from "./log_reader.ts";
-
-/** Retention limits. */
-export interface RetentionPolicy {
-  /** Updates kept per topic. */
-  perTopic: number;
-  /** Updates kept in the global log (serves `*` and template replays, and broker gap fills). */
-  global: number;
-  /** Maximum age in ms. */
-  maxAgeMs: number;
-}
-
-/** The key that records how far a log was trimmed; `"*"` stands for the global log. */
-export function trimmedKey(topic: string | "*"): Deno.KvKey {
-  return ["trimmed", topic];
-}
+import type { RetentionPolicy } from "../hub/transport.ts";
+import { GLOBAL_LOG, HEAD_KEY, topicLog, trimmedKey } from "./keys.ts";
+import { type LogRow, rowUpdates } from "./log_rows.ts";
 
 /**
  * The highest position trimmed away from a topic's log (or the global log for `"*"`); 0 if none.
@@ -111,16 +98,19 @@ export async function trim(
   const oldestTime = now - policy.maxAgeMs;
   let deleted = 0;
   for (const topic of topics) {
-    const prefix = ["topic", topic];
+    const prefix = topicLog(topic);
     const boundary = Math.max(
       await countBoundary(kv, prefix, policy.perTopic),
       await ageBoundary(kv, prefix, oldestTime),
     );
     deleted += await deleteUpTo(kv, prefix, trimmedKey(topic), boundary);
   }
-  const head = (await kv.get<number>(["head"])).value ?? 0;
-  const globalBoundary = Math.max(head - policy.global, await ageBoundary(kv, ["log"], oldestTime));
-  deleted += await deleteUpTo(kv, ["log"], trimmedKey("*"), globalBoundary);
+  const head = (await kv.get<number>(HEAD_KEY)).value ?? 0;
+  const globalBoundary = Math.max(
+    head - policy.global,
+    await ageBoundary(kv, GLOBAL_LOG, oldestTime),
+  );
+  deleted += await deleteUpTo(kv, GLOBAL_LOG, trimmedKey("*"), globalBoundary);
   return deleted;
 }
 

@@ -1,0 +1,169 @@
+/**
+ * The transport seam: everything the hub needs from durable, shared storage, and nothing more.
+ * The hub's data path (the event log, the broker, retention), its leases, and the small records
+ * of the feeds and the subscriptions API all talk to this interface, never to a store directly.
+ *
+ * - **The log.** Append updates atomically at the next contiguous positions of one hub-wide
+ *   sequence (and to the log of each of their topics); read a range back, globally or per topic;
+ *   learn the head; be told when it moves; trim to the retention policy.
+ * - **Leases.** Hold a named lease with a time to live, so a shared job runs once per cluster and
+ *   another node takes it over when its holder dies.
+ * - **Records.** Store small values under short keys, optionally expiring.
+ *
+ * Implementations: `lib/kv/kv_transport.ts` (Deno KV: a local SQLite file, KV Connect, or Deno
+ * Deploy's KV). Like Mercure's `transport.go` with its `local.go` and `bolt.go`, a second engine
+ * (Redis, say) implements the same interface and plugs in at the composition root.
+ *
+ * @module
+ */
+
+import type { StoredUpdate, UpdateInput } from "./update.ts";
+
+/** What the store cannot take (a topic, id or key too long, a value too large): refused for its
+ * own request, before it reaches a write shared with others. */
+export class StorageLimitError extends RangeError {
+  /**
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { StorageLimitError } from "./transport.ts";
+   * assert.equal(new StorageLimitError("too large").name, "StorageLimitError");
+   * ```
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "StorageLimitError";
+  }
+}
+
+/** An update waiting to be appended, with its estimated stored size in bytes. */
+export interface AppendRequest {
+  input: UpdateInput;
+  size: number;
+}
+
+/** What the log tells its caller while an append is in flight. */
+export interface AppendHooks {
+  /**
+   * Called just before the store is asked to write positions up to `lastSeq`: a head at or below
+   * it reported by {@link Transport.watchHead} may be this append's own.
+   */
+  claiming(lastSeq: number): void;
+  /** Called when an attempt did not land (another writer took the positions, or an error). */
+  missed(): void;
+}
+
+/** Retention limits. */
+export interface RetentionPolicy {
+  /** Updates kept per topic. */
+  perTopic: number;
+  /** Updates kept in the global log (serves `*` and template replays, and broker gap fills). */
+  global: number;
+  /** Maximum age in ms. */
+  maxAgeMs: number;
+}
+
+/** A key of a small record: a few strings and numbers. */
+export type RecordKey = readonly (string | number)[];
+
+/** Options of {@link RecordStore.set}. */
+export interface RecordOptions {
+  /** Let the record expire after this long (the store may keep it a little longer). */
+  expireInMs?: number;
+}
+
+/** Small shared records: state of orders and games, typing marks, subscription records, keys. */
+export interface RecordStore {
+  /** The value under `key`, or `undefined`. */
+  get<T>(key: RecordKey): Promise<T | undefined>;
+  /**
+   * Stores `value` under `key`. Many sets at once may share one write; one that the store cannot
+   * take never fails the others.
+   */
+  set(key: RecordKey, value: unknown, options?: RecordOptions): Promise<void>;
+  /** Stores `value` only if `key` holds nothing; resolves whether it did. */
+  setIfAbsent(key: RecordKey, value: unknown, options?: RecordOptions): Promise<boolean>;
+  /** Removes the record. */
+  delete(key: RecordKey): Promise<void>;
+  /** The records whose keys start with `prefix`, in key order. */
+  list<T>(prefix: RecordKey, options?: { limit?: number }): AsyncIterable<[RecordKey, T]>;
+  /**
+   * Adds `delta` to the number under `key` (0 when absent) and resolves with the new value,
+   * atomically across every node. A new counter expires after `expireInMs`.
+   */
+  add(key: RecordKey, delta: number, options?: RecordOptions): Promise<number>;
+  /** Why a key cannot be stored (too long), or `undefined` when it can. */
+  keyRefusal(key: RecordKey): string | undefined;
+}
+
+/** A held lease: what renewing and releasing it need. */
+export interface LeaseHold {
+  readonly name: string;
+  readonly owner: string;
+  /** Opaque to callers. */
+  readonly version: unknown;
+}
+
+/** Durable, shared storage for the hub. */
+export interface Transport {
+  /** Short name, for logs and `/readyz`: `kv`, `redis`. */
+  readonly name: string;
+  /** A number made once per store (kept across restarts), part of every hub-made id. */
+  epoch(): Promise<number>;
+
+  /** Why this store cannot take an update, or `undefined`; asked before it joins a batch. */
+  appendRefusal(request: AppendRequest): string | undefined;
+  /** How many of `queue`'s first requests fit one atomic append (at least 1). */
+  batchSize(queue: readonly AppendRequest[]): number;
+  /**
+   * Appends the batch atomically at the next contiguous positions, retrying when another writer
+   * took them first; resolves with the stored updates, in order.
+   */
+  append(
+    batch: readonly AppendRequest[],
+    stamp: (request: AppendRequest, seq: number, time: number) => StoredUpdate,
+    hooks: AppendHooks,
+  ): Promise<StoredUpdate[]>;
+
+  /** The newest position written (0 for an empty log). */
+  headSeq(): Promise<number>;
+  /** Updates of the global log with `afterSeq < seq <= untilSeq`, oldest first, at most `limit`. */
+  read(afterSeq: number, untilSeq: number, limit: number): Promise<StoredUpdate[]>;
+  /** The same, from one topic's log. */
+  readTopic(topic: string, afterSeq: number, untilSeq: number, limit: number): Promise<
+    StoredUpdate[]
+  >;
+  /** The position of a publisher-given id, while it is remembered. */
+  seqOfId(id: string): Promise<number | undefined>;
+  /** The newest update of a topic. */
+  newest(topic: string): Promise<StoredUpdate | undefined>;
+  /** The position just before the `count`-th newest update of a topic (0 if it has fewer). */
+  seqBeforeNewest(topic: string, count: number): Promise<number>;
+  /** The oldest position still in the global log (head + 1 when it is empty). */
+  oldestSeq(): Promise<number>;
+  /** Up to which position a log (`"*"`: the global one) has been trimmed (0: never). */
+  trimmedUpTo(log: string): Promise<number>;
+  /** Every topic that has a log. */
+  listTopics(): Promise<string[]>;
+  /** Trims the logs of `topics` and the global log to `policy`; resolves with rows deleted. */
+  trim(topics: Iterable<string>, policy: RetentionPolicy, now?: number): Promise<number>;
+  /**
+   * Calls `onHead` with the head whenever it may have moved (from any writer: other isolates,
+   * processes, nodes), until `signal` aborts. Notifications may coalesce or repeat.
+   */
+  watchHead(onHead: (seq: number) => void, signal: AbortSignal): void;
+
+  /** Takes the lease `name` for `owner` if it is free or expired (or already `owner`'s). */
+  acquireLease(name: string, owner: string, ttlMs: number): Promise<LeaseHold | undefined>;
+  /** Extends a held lease; `undefined` when it was lost meanwhile. */
+  renewLease(hold: LeaseHold, ttlMs: number): Promise<LeaseHold | undefined>;
+  /** Gives the lease up (if still held). */
+  releaseLease(hold: LeaseHold): Promise<void>;
+
+  /** Small shared records. */
+  readonly records: RecordStore;
+  /** Whether the store answers (for `/readyz`). */
+  ping(): Promise<void>;
+  /** Stops watches and closes the store. */
+  close(): void;
+}
