@@ -92,7 +92,7 @@ Deno.test("event log resolves a publisher's id to its position and keeps per-top
 });
 
 Deno.test("hub ids carry their position and are not recognised from another epoch", () => {
-  for (const seq of [1, 255, 256, 65_535, 16_777_216, 2 ** 40 + 7]) {
+  for (const seq of [1, 255, 256, 65_535, 65_536, 16_777_216, 2 ** 40 - 7]) {
     const id = makeHubId(seq, 123_456_789);
     assert.match(
       id,
@@ -275,5 +275,20 @@ Deno.test("event log refuses an update KV cannot key, alone, and commits the one
     ]]);
   } finally {
     kv.close();
+  }
+});
+
+Deno.test("hub ids round-trip every position, across the 2^16 and 2^24 boundaries, to 2^40", () => {
+  const epoch = 0x2345_6789;
+  const positions = [1, 255, 256, 65_535, 65_536, 65_537, 2 ** 24 - 1, 2 ** 24, 2 ** 24 + 1];
+  positions.push(2 ** 32, 2 ** 40 - 1);
+  for (let seq = 65_000; seq < 70_000; seq += 7) positions.push(seq);
+  for (const seq of positions) {
+    const id = makeHubId(seq, epoch);
+    assert.match(
+      id,
+      /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
+    assert.equal(parseHubId(id, epoch), seq, `position ${seq} (${id})`);
   }
 });

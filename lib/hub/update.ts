@@ -75,16 +75,18 @@ const hex = (value: number, digits: number) => value.toString(16).padStart(digit
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { makeHubId, parseHubId } from "./update.ts";
- * const id = makeHubId(42, 0x1234567);
- * console.assert(parseHubId(id, 0x1234567) === 42);
+ * for (const seq of [42, 65_536, 16_777_217, 2 ** 40 - 1]) {
+ *   assert.equal(parseHubId(makeHubId(seq, 0x1234567), 0x1234567), seq);
+ * }
+ * assert.equal(parseHubId(makeHubId(42, 0x1234567), 0x7654321), undefined); // another hub's
  * ```
  */
 export function makeHubId(seq: number, epoch: number): string {
-  const seqHigh = Math.floor(seq / 0x1000000);
-  const seqLow = seq % 0x1000000;
-  // Layout: 48 bits seq | 4 bits version (8) | 12 bits epoch | 2 bits variant | 30 bits epoch | 32 random
-  return `urn:uuid:${hex(seqHigh, 6)}${hex(seqLow >> 8, 2)}-${hex(seqLow & 0xff, 2)}${
+  // Layout: 40 bits seq | 8 random | version 8 | 12 bits epoch | variant 10 + 30 bits epoch |
+  // 32 random. Positions up to 2^40 (about 10^12) round-trip.
+  return `urn:uuid:${hex(Math.floor(seq / 0x100), 8)}-${hex(seq % 0x100, 2)}${
     hex(randomWord() >>> 24, 2)
   }${epochPart(epoch)}${hex(randomWord(), 8)}`;
 }
@@ -134,9 +136,7 @@ export function parseHubId(id: string, epoch: number): number | undefined {
   const word3 = parseInt(word3High + word3Low, 16);
   const idEpoch = parseInt(epochHighHex, 16) * 0x40000000 + (word3 - 0x80000000);
   if (idEpoch !== (epoch % 0x40000000000)) return undefined;
-  const seqHigh = parseInt(first.slice(0, 6), 16);
-  const seqLow = parseInt(first.slice(6, 8) + second, 16);
-  return seqHigh * 0x1000000 + seqLow;
+  return parseInt(first, 16) * 0x100 + parseInt(second, 16);
 }
 
 /**
