@@ -22,7 +22,7 @@ import { printBanner } from "./lib/app/banner.ts";
 import { handleSubscribe } from "./routes/subscribe.ts";
 import { handlePublish } from "./routes/publish.ts";
 import { handleSubscriptionsApi } from "./routes/subscriptions_api.ts";
-import { handleFeed } from "./routes/feeds.ts";
+import { handleFeed, joinDemoFeeds } from "./routes/feeds.ts";
 import { handleCreateOrder, handleGetOrder } from "./routes/orders.ts";
 import { handleTyping } from "./routes/chat.ts";
 import { handleHealth, handleMetrics, handleReady } from "./routes/health.ts";
@@ -104,7 +104,7 @@ function route(request: Request): Response | Promise<Response> {
     if (method === "GET") {
       return isWebSocketUpgrade(request)
         ? handleWebSocket(request, context)
-        : handleSubscribe(request, context);
+        : handleSubscribe(request, context, config.demoFeeds ? joinDemoFeeds : undefined);
     }
     if (method === "POST") return handlePublish(request, context, rateLimiter);
     return refuse(405, "use GET to subscribe or POST to publish", { allow: "GET, POST, OPTIONS" });

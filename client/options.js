@@ -57,10 +57,7 @@
  * ```
  */
 export function validated(options) {
-  const topics = options?.topics;
-  if (!Array.isArray(topics) || topics.some((topic) => typeof topic !== "string")) {
-    throw new TypeError("subscribe: topics must be an array of strings");
-  }
+  const topics = checkedTopics(options?.topics);
   const transport = options.transport ?? "auto";
   if (!["auto", "sse", "websocket"].includes(transport)) {
     throw new TypeError('subscribe: transport must be "auto", "sse" or "websocket"');
@@ -78,7 +75,7 @@ export function validated(options) {
     return value;
   };
   return {
-    topics: [...topics],
+    topics,
     filter: [...(options.filter ?? [])],
     throttle,
     transport,
@@ -89,6 +86,26 @@ export function validated(options) {
     heartbeatMs: duration("heartbeatMs", 15_000),
     fallbackMs: duration("fallbackMs", 60_000),
   };
+}
+
+/**
+ * A copy of `topics` once checked to be an array of strings; throws a `TypeError` otherwise.
+ *
+ * @param {unknown} topics
+ * @returns {string[]}
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkedTopics } from "./options.js";
+ * assert.deepEqual(checkedTopics(["clock", "games/{id}"]), ["clock", "games/{id}"]);
+ * assert.throws(() => checkedTopics("clock"), TypeError);
+ * ```
+ */
+export function checkedTopics(topics) {
+  if (!Array.isArray(topics) || topics.some((topic) => typeof topic !== "string")) {
+    throw new TypeError("subscribe: topics must be an array of strings");
+  }
+  return [...topics];
 }
 
 /**

@@ -3,7 +3,9 @@
  * The loop behind a subscription: connect, deliver, and when the connection ends, wait (backoff
  * with full jitter, the hub's `retry:` and `Retry-After`) and connect again after the last event
  * received, until the subscription closes or the hub refuses it for good. It also refreshes a
- * token function's token before it expires, and (auto mode) moves between SSE and WebSocket.
+ * token function's token before it expires, (auto mode) moves between SSE and WebSocket, and
+ * switches to a new topic set by ending the connection and opening one on the new set, resuming
+ * after the last event received.
  *
  * @module
  */
@@ -11,7 +13,7 @@
 import { wait } from "./abortable.js";
 import { reconnectDelay } from "./backoff.js";
 import { messageOf, SubscriptionError } from "./errors.js";
-import { subscriptionUrl } from "./options.js";
+import { checkedTopics, subscriptionUrl } from "./options.js";
 import { connectSse } from "./sse_transport.js";
 import { TokenSource } from "./token.js";
 import { TransportChooser } from "./transport_choice.js";
@@ -72,6 +74,10 @@ export class Reconnector {
   #lastEventId;
   /** @type {number | undefined} The hub's `retry:`. */
   #retryMs;
+  /** @type {Connection | undefined} The open connection, while there is one. */
+  #open;
+  /** @type {Array<() => void>} Settle the switches not yet open. */
+  #switches = [];
 
   /**
    * @param {{ hubUrl: URL, settings: Settings, fetch: typeof fetch, signal: AbortSignal,
@@ -144,6 +150,69 @@ export class Reconnector {
   }
 
   /**
+   * The topic selectors of the current (or next) connection.
+   *
+   * @returns {readonly string[]}
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Reconnector } from "./reconnector.js";
+   * import { validated } from "./options.js";
+   * const host = { state() {}, event() {}, reset() {}, error() {} };
+   * const hubUrl = new URL("http://localhost:8000/.well-known/mercure");
+   * const settings = validated({ topics: ["clock", "stocks"] });
+   * const signal = AbortSignal.abort();
+   * const reconnector = new Reconnector({ hubUrl, settings, fetch, signal, lastEventId: undefined, host });
+   * assert.deepEqual(reconnector.topics, ["clock", "stocks"]);
+   * ```
+   */
+  get topics() {
+    return this.#settings.topics;
+  }
+
+  /**
+   * Moves the subscription to another topic set (and, if given, hub URL): the open connection
+   * ends and the next one asks for the new set, resuming after the last event received, so the
+   * topics in both sets lose and repeat nothing, and the new ones start after that event. At
+   * no time are two connections open. Without an open connection (connecting, or waiting to
+   * reconnect) the next attempt uses the new set.
+   *
+   * @param {readonly string[]} topics
+   * @param {URL} [hubUrl]
+   * @returns {Promise<void>} settles when a connection on the new set opens, or the loop ends
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Reconnector } from "./reconnector.js";
+   * import { validated } from "./options.js";
+   * const host = { state() {}, event() {}, reset() {}, error() {} };
+   * const hubUrl = new URL("http://localhost:8000/.well-known/mercure");
+   * const settings = validated({ topics: ["clock"] });
+   * const controller = new AbortController();
+   * const reconnector = new Reconnector({
+   *   hubUrl, settings, fetch, signal: controller.signal, lastEventId: undefined, host,
+   * });
+   * const switched = reconnector.switchTopics(["clock", "games/demo"]);
+   * assert.deepEqual(reconnector.topics, ["clock", "games/demo"]);
+   * controller.abort();
+   * await reconnector.run(); // the signal is aborted: the loop ends, and so does the wait
+   * await switched;
+   * ```
+   */
+  switchTopics(topics, hubUrl = this.#hubUrl) {
+    const checked = checkedTopics(topics);
+    if (this.#signal.aborted) return Promise.resolve();
+    const same = hubUrl.href === this.#hubUrl.href &&
+      checked.length === this.#settings.topics.length &&
+      checked.every((topic, index) => topic === this.#settings.topics[index]);
+    if (same && this.#switches.length === 0) return Promise.resolve();
+    this.#settings = { ...this.#settings, topics: checked };
+    this.#hubUrl = hubUrl;
+    this.#open?.endOnPurpose();
+    return new Promise((resolve) => this.#switches.push(() => resolve(undefined)));
+  }
+
+  /**
    * Connects and reconnects until the signal aborts, the hub says the stream is finished (204) or
    * refuses it for good.
    *
@@ -194,6 +263,7 @@ export class Reconnector {
           this.#tokens.forget();
           continue;
         }
+        this.#settleSwitches();
         return outcome.error;
       }
       if (outcome.opened) {
@@ -215,7 +285,15 @@ export class Reconnector {
       );
       attempt++;
     }
+    this.#settleSwitches();
     return undefined;
+  }
+
+  /** Settles the pending switches: a connection on the newest set opened, or the loop ended. */
+  #settleSwitches() {
+    const settled = this.#switches;
+    this.#switches = [];
+    for (const done of settled) done();
   }
 
   /**
@@ -227,8 +305,10 @@ export class Reconnector {
    */
   #attempt(transport, token) {
     const requested = this.#lastEventId;
+    const settings = this.#settings;
+    const hubUrl = this.#hubUrl;
     return {
-      url: (kind) => subscriptionUrl(this.#hubUrl, this.#settings, kind, requested, token),
+      url: (kind) => subscriptionUrl(hubUrl, settings, kind, requested, token),
       token,
       lastEventId: requested,
       signal: this.#signal,
@@ -237,7 +317,17 @@ export class Reconnector {
       opened: (connection) => {
         this.#transport = transport;
         this.#host.state("open");
-        return this.#planReconnects(connection, transport);
+        if (settings !== this.#settings || hubUrl !== this.#hubUrl) {
+          connection.endOnPurpose(); // switched while it was connecting
+          return () => {};
+        }
+        this.#open = connection;
+        this.#settleSwitches();
+        const cancelTimers = this.#planReconnects(connection, transport);
+        return () => {
+          cancelTimers();
+          if (this.#open === connection) this.#open = undefined;
+        };
       },
       received: (id, type, data, topic) => this.#received(id, type, data, topic),
       retry: (ms) => this.#retryMs = ms,

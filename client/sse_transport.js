@@ -138,7 +138,12 @@ function sseHeaders(token, lastEventId) {
 async function readEventStream(response, connection, attempt) {
   const reader = /** @type {ReadableStream<Uint8Array>} */ (response.body).getReader();
   const parser = new SseParser({
-    onEvent: (event) => attempt.received(event.lastEventId, event.type, event.data, undefined),
+    // Nothing is delivered once the connection is ended (a switch resumes after what was).
+    onEvent: (event) => {
+      if (!connection.signal.aborted) {
+        attempt.received(event.lastEventId, event.type, event.data, undefined);
+      }
+    },
     onRetry: (ms) => attempt.retry(ms),
   });
   const silenceMs = 2 * attempt.heartbeatMs;

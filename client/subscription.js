@@ -72,6 +72,8 @@ export class Subscription extends EventTarget {
   /** @type {Promise<void>} */
   #closed;
   #onExternalAbort = () => void this.close();
+  /** @type {URL} */
+  #hubUrl;
 
   /**
    * Use `subscribe`, which calls this.
@@ -87,7 +89,7 @@ export class Subscription extends EventTarget {
    */
   constructor(hubUrl, options) {
     super();
-    const url = new URL(hubUrl, pageHref());
+    const url = this.#hubUrl = new URL(hubUrl, pageHref());
     const settings = validated(options);
     const chosen = options.fetch;
     /** @type {typeof fetch} */
@@ -205,6 +207,58 @@ export class Subscription extends EventTarget {
    */
   get closed() {
     return this.#closed;
+  }
+
+  /**
+   * The topic selectors of the current (or next) connection.
+   *
+   * @returns {readonly string[]}
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { subscribe } from "./tidings_client.js";
+   * const subscription = subscribe("http://localhost:8000/.well-known/mercure", {
+   *   topics: ["clock", "stocks"],
+   *   signal: AbortSignal.abort(),
+   * });
+   * assert.deepEqual(subscription.topics, ["clock", "stocks"]);
+   * await subscription.closed;
+   * ```
+   */
+  get topics() {
+    return this.#reconnector.topics;
+  }
+
+  /**
+   * Switches this subscription to another set of topic selectors: its connection ends, and a new
+   * one on the new set resumes after {@linkcode Subscription.lastEventId}. Topics in both sets
+   * lose and repeat no event (a hub's event ids are positions in one log); the added ones start
+   * after that event. Never two connections at once: one stream carries every topic, which is how a
+   * page stays within the browser's six HTTP/1.1 connections per origin. Listeners, iterations
+   * and the state carry over (no `"reconnecting"` for a switch). `hubUrl` also changes the URL
+   * (e.g. a query parameter); relative URLs are resolved against the page.
+   *
+   * @param {readonly string[]} topics
+   * @param {{ hubUrl?: string | URL }} [options]
+   * @returns {Promise<void>} settles once a connection on the new set is open (or the
+   * subscription closed)
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { subscribe } from "./tidings_client.js";
+   * const subscription = subscribe("http://localhost:8000/.well-known/mercure", {
+   *   topics: ["clock"],
+   *   signal: AbortSignal.abort(),
+   * });
+   * await subscription.closed;
+   * await subscription.switchTopics(["clock", "orders/o-1"]); // closed: settles at once
+   * assert.deepEqual(subscription.topics, ["clock"]);
+   * ```
+   */
+  switchTopics(topics, options = {}) {
+    const url = options.hubUrl === undefined ? this.#hubUrl : new URL(options.hubUrl, pageHref());
+    this.#hubUrl = url;
+    return this.#reconnector.switchTopics(topics, url);
   }
 
   /**

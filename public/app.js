@@ -1,5 +1,5 @@
-// tidings dashboard: one subscription per demo feed (the tidings client library), each drawn
-// into its panel.
+// tidings dashboard: every demo feed's topic rides on ONE subscription (stream.js, through the
+// tidings client library), each feed drawn into its panel.
 // Plain ES modules, no build step; works under `Content-Security-Policy: default-src 'self'`.
 
 import { byId, finite, setText } from "./dom.js";
@@ -39,11 +39,11 @@ function showTick(data) {
 }
 
 function start() {
-  new Feed("clock", "/feeds/clock", { tick: showTick });
-  new Feed("stocks", "/feeds/stocks", { price_update: showPrice, alert: showAlert }, {
+  new Feed("clock", "clock", { tick: showTick });
+  new Feed("stocks", "stocks", { price_update: showPrice, alert: showAlert }, {
     onReset: forgetPriceHistory,
   });
-  new Feed("system", "/feeds/system", { metrics: showMetrics }, { onReset: forgetNetworkSamples });
+  new Feed("system", "system", { metrics: showMetrics }, { onReset: forgetNetworkSamples });
   startChat();
   startOrders();
   startGame();

@@ -1,8 +1,9 @@
-// The chat room status: who is present, who is typing. Naming yourself reconnects the chat feed
-// with ?user=<name> (so you count as present); typing in the message box POSTs /chat/typing.
+// The chat room status: who is present, who is typing. Naming yourself switches the dashboard's
+// stream to ?user=<name> (so you count as present); typing in the message box POSTs /chat/typing.
 
 import { byId, create, finite, formatClock, setText, text } from "./dom.js";
 import { Feed } from "./feed.js";
+import { stream } from "./stream.js";
 
 const USER_NAME = /^[\p{L}\p{M}\p{Nd} _.-]+$/u;
 
@@ -15,7 +16,6 @@ const TYPING_EVERY_MS = 1500;
 const STORAGE_KEY = "tidings.chat.name";
 const LOG_SIZE = 5;
 
-let feed = null;
 let me = null;
 let lastTypingPost = 0;
 let previous = null;
@@ -49,10 +49,6 @@ function logChanges(users, typingUsers, time) {
     if (!previous.typingUsers.includes(user)) logActivity(`${name(user)} started typing`, time);
   }
   previous = { users, typingUsers };
-}
-
-function feedUrl() {
-  return me ? `/feeds/chat?user=${encodeURIComponent(me)}` : "/feeds/chat";
 }
 
 function describeTyping(users) {
@@ -101,7 +97,7 @@ function join(name) {
   } catch {
     // Storage may be unavailable (private mode); the name then lasts for this page only.
   }
-  feed.open(feedUrl());
+  stream.setUser(name);
   byId("chat-message").disabled = false;
   setText(byId("chat-join-button"), "Rename");
   setText(byId("chat-hint"), `You are present as “${name}”.`);
@@ -124,7 +120,7 @@ async function postTyping() {
 
 /** Connects the chat feed and wires the name form and the message box. */
 export function startChat() {
-  feed = new Feed("chat", feedUrl(), { chat_status: showChatStatus }, {
+  new Feed("chat", "chat", { chat_status: showChatStatus }, {
     onReset: () => previous = null, // the replayed statuses start the log over
   });
   const form = byId("chat-join");

@@ -1,5 +1,6 @@
-// The scoreboard: follows /feeds/games/<id> ("demo" unless ?game=<id> names another) until
-// "game_final"; "New game" starts a fresh game under a random id.
+// The scoreboard: follows the hub topic games/<id> ("demo" unless ?game=<id> names another) on the
+// dashboard's one stream until "game_final"; "New game" starts a fresh game under a random id (the
+// hub starts a game when a subscription names its topic).
 
 import { byId, finite, flash, formatClock, setText, text } from "./dom.js";
 import { Feed } from "./feed.js";
@@ -56,9 +57,11 @@ function watch(gameId) {
   badge.dataset.status = "none";
   byId("scoreboard").dataset.status = "none";
   const handlers = { game_update: showGame, game_final: showGame };
-  const url = `/feeds/games/${encodeURIComponent(gameId)}`;
   if (feed) feed.close("closed");
-  feed = new Feed("game", url, handlers, { finalType: "game_final" });
+  feed = new Feed("game", `games/${gameId}`, handlers, {
+    finalType: "game_final",
+    accepts: (data) => data.gameId === gameId,
+  });
 }
 
 function newGameId() {

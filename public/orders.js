@@ -1,4 +1,5 @@
-// The order tracker: POST /orders, then follow /feeds/orders/<id> until "order_complete".
+// The order tracker: POST /orders, then follow the hub topic orders/<id> (on the dashboard's one
+// stream) until "order_complete".
 
 import { byId, create, durationMs, formatClock, formatDuration, setText, text } from "./dom.js";
 import { Feed } from "./feed.js";
@@ -89,8 +90,9 @@ async function placeOrder(item) {
     setText(byId("order-id"), `order ${id} placed`);
     const handlers = { order_update: showOrder, order_complete: showOrder };
     if (feed) feed.close("closed");
-    feed = new Feed("order", `/feeds/orders/${encodeURIComponent(id)}`, handlers, {
+    feed = new Feed("order", `orders/${id}`, handlers, {
       finalType: "order_complete",
+      accepts: (data) => data.orderId === id,
     });
   } catch (error) {
     setText(badge, "failed");

@@ -1,6 +1,7 @@
 /**
  * The demo feeds' friendly URLs: `GET /feeds/{clock|stocks|system|chat}`,
- * `GET /feeds/orders/{id}` and `GET /feeds/games/{id}`. Each is an ordinary hub topic of the same
+ * `GET /feeds/orders/{id}` and `GET /feeds/games/{id}`, and `GET /feeds/latest?topic=…` (the
+ * newest event of each, as JSON). Each is an ordinary hub topic of the same
  * name (`clock`, `orders/{id}`, …), so Mercure clients can subscribe to them too.
  *
  * A first connection gets the feed's current state (its newest events) then live events; a
@@ -47,6 +48,7 @@ export function handleFeed(
   path: string,
 ): Response | Promise<Response> {
   const parts = path.split("/").filter((part) => part !== "");
+  if (parts.length === 1 && parts[0] === "latest") return latestEvents(request, context);
   if (parts.length === 1 && Object.hasOwn(CURRENT_STATE, parts[0])) {
     return sharedFeed(request, context, parts[0]);
   }
@@ -126,15 +128,26 @@ async function orderFeed(request: Request, context: AppContext, id: string): Pro
   if (!isValidOrderId(id)) {
     throw new BadRequest(400, `bad order id ${JSON.stringify(id.slice(0, 80))}`);
   }
+  const state = await keepOrderRunning(context, id);
+  return finiteFeed(request, context, "orders", id, "order_complete", state);
+}
+
+/** Makes this isolate stand by to produce a running order (a watched order survives its producer). */
+async function keepOrderRunning(context: AppContext, id: string): Promise<FiniteFeedState | null> {
   const state = await context.hub.records.get<FiniteFeedState>(["orders", id]);
   if (state?.status === "running") startOrder(context, id, (state.item as string | null) ?? null);
-  return finiteFeed(request, context, "orders", id, "order_complete", state ?? null);
+  return state ?? null;
 }
 
 async function gameFeed(request: Request, context: AppContext, id: string): Promise<Response> {
   if (!isValidGameId(id)) {
     throw new BadRequest(400, "bad game id: use 1-64 characters of a-z, 0-9 and -");
   }
+  return finiteFeed(request, context, "games", id, "game_final", await startGame(context, id));
+}
+
+/** Creates a game when new, and makes this isolate produce it (or stand by) while it runs. */
+async function startGame(context: AppContext, id: string): Promise<FiniteFeedState> {
   const key = ["games", id];
   let state = await context.hub.records.get<FiniteFeedState>(key);
   if (!state) {
@@ -157,5 +170,89 @@ async function gameFeed(request: Request, context: AppContext, id: string): Prom
   ) {
     throw new BadRequest(503, "too many live games here; try again later", { "retry-after": "30" });
   }
-  return finiteFeed(request, context, "games", id, "game_final", state);
+  return state;
+}
+
+/** At most this many topics per `GET /feeds/latest`. */
+const MAX_LATEST_TOPICS = 8;
+
+/** Whether `topic` is a demo feed's topic: a shared feed, `orders/{id}` or `games/{id}`. */
+function isDemoTopic(topic: string): boolean {
+  const [kind, id, ...rest] = topic.split("/");
+  if (id === undefined) return Object.hasOwn(CURRENT_STATE, kind);
+  if (rest.length > 0) return false;
+  return kind === "games" ? isValidGameId(id) : kind === "orders" && isValidOrderId(id);
+}
+
+/**
+ * `GET /feeds/latest?topic=clock&topic=games/demo…`: the newest public event of each demo feed's
+ * topic, as JSON `[{ topic, id, type, data }]` (topics without one are left out). A page that
+ * follows the feeds on one live Mercure subscription draws their current state from it at once,
+ * without holding a second stream. At most {@link MAX_LATEST_TOPICS} topics; others get a 400.
+ */
+async function latestEvents(request: Request, context: AppContext): Promise<Response> {
+  const named = new URL(request.url).searchParams.getAll("topic");
+  if (named.length === 0 || named.length > MAX_LATEST_TOPICS) {
+    throw new BadRequest(400, `name 1 to ${MAX_LATEST_TOPICS} topics with ?topic=`);
+  }
+  const topics = [...new Set(named)];
+  const unknown = topics.find((topic) => !isDemoTopic(topic));
+  if (unknown !== undefined) {
+    throw new BadRequest(
+      400,
+      `not a demo feed's topic: ${JSON.stringify(unknown.slice(0, 80))} (try clock, stocks, ` +
+        "system, chat, orders/{id} or games/{id})",
+    );
+  }
+  const newest = await Promise.all(topics.map((topic) => context.hub.newest(topic)));
+  const events = newest.flatMap((update, index) =>
+    update && !update.private
+      ? [{ topic: topics[index], id: update.id, type: update.type ?? "message", data: update.data }]
+      : []
+  );
+  return new Response(JSON.stringify(events), {
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
+  });
+}
+
+/** At most this many game and order topics of one Mercure subscription start or keep a feed. */
+const MAX_FEEDS_PER_SUBSCRIPTION = 4;
+
+/**
+ * Gives a Mercure subscription to the demo feeds' topics what `/feeds/*` gives, so that one
+ * subscription can carry every panel of the dashboard: a `games/{id}` topic starts that game, an
+ * `orders/{id}` topic keeps the order's workflow produced, and `?user=<name>` beside the `chat`
+ * topic counts the subscriber as present in the chat room. For the first
+ * {@link MAX_FEEDS_PER_SUBSCRIPTION} game and order topics only; the caller applies it only when
+ * the demo feeds are on. Throws `BadRequest` (400 for a bad user name, 503 when too many games run).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { joinDemoFeeds } from "./feeds.ts";
+ * assert.equal(typeof joinDemoFeeds, "function");
+ * ```
+ */
+export async function joinDemoFeeds(
+  request: Request,
+  context: AppContext,
+  plan: StreamPlan,
+): Promise<void> {
+  const topics = plan.selectors.exactTopics;
+  if (topics.has("chat")) {
+    const user = new URL(request.url).searchParams.get("user");
+    if (user !== null) {
+      if (!isValidUserName(user)) {
+        throw new BadRequest(400, "user must be 1-32 letters, digits, spaces or _ - . characters");
+      }
+      plan.payload = { user: user.trim() };
+    }
+  }
+  const feeds = [...topics].filter((topic) => topic.includes("/") && isDemoTopic(topic))
+    .map((topic) => topic.split("/"))
+    .slice(0, MAX_FEEDS_PER_SUBSCRIPTION);
+  for (const [kind, id] of feeds) {
+    if (kind === "games") await startGame(context, id);
+    else await keepOrderRunning(context, id);
+  }
 }

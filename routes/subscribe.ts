@@ -138,7 +138,8 @@ export async function planMercureSubscription(
 }
 
 /**
- * Handles the Mercure subscription request (event stream).
+ * Handles the Mercure subscription request (event stream); `prepare` may adjust the plan (or
+ * refuse by throwing `BadRequest`) before the stream opens.
  *
  * @example
  * ```ts
@@ -146,9 +147,15 @@ export async function planMercureSubscription(
  * console.assert(typeof handleSubscribe === "function");
  * ```
  */
-export async function handleSubscribe(request: Request, context: AppContext): Promise<Response> {
+export async function handleSubscribe(
+  request: Request,
+  context: AppContext,
+  prepare?: (request: Request, context: AppContext, plan: StreamPlan) => Promise<void>,
+): Promise<Response> {
   const plan = await planMercureSubscription(request, context);
-  return plan instanceof Response ? plan : openStream(request, context, plan);
+  if (plan instanceof Response) return plan;
+  await prepare?.(request, context, plan);
+  return openStream(request, context, plan);
 }
 
 /** A subscription admitted and registered, ready for a transport. */

@@ -154,6 +154,131 @@ Deno.test("subscription yields typed events by iteration and to listeners per ty
   assert.deepEqual(seen.states, ["connecting", "open", "closed"]);
 });
 
+Deno.test("switching topics moves to one new stream resuming after the last event: none lost or repeated", async () => {
+  const server = await startServer({ env: QUIET });
+  const requests: { url: string; lastEventId: string | null }[] = [];
+  let open = 0;
+  let mostOpen = 0;
+  const countingFetch: typeof fetch = (input, init) => {
+    requests.push({
+      url: String(input),
+      lastEventId: new Headers(init?.headers).get("last-event-id"),
+    });
+    mostOpen = Math.max(mostOpen, ++open);
+    init?.signal?.addEventListener("abort", () => open--, { once: true });
+    return fetch(input, init);
+  };
+  const subscription = subscribe(`${server.url}${HUB}`, {
+    topics: ["left"],
+    token: subscriberToken,
+    fetch: countingFetch,
+    ...FAST,
+  });
+  const seen = record(subscription);
+  const published: { topic: string; id: string }[] = [];
+  const publishSome = async (count: number) => {
+    for (let index = 0; index < count; index++) {
+      const topic = published.length % 2 === 0 ? "left" : "right";
+      const [id] = await publishData(server, topic, [`${topic}-${published.length}`]);
+      published.push({ topic, id });
+    }
+  };
+  try {
+    await waitUntil("open", () => subscription.state === "open");
+    await publishSome(6);
+    await waitUntil("a first event", () => seen.events.length >= 1);
+    await publishSome(10); // still arriving while the switch happens
+    const switched = subscription.switchTopics(["left", "right"]);
+    const resumePoint = subscription.lastEventId;
+    await publishSome(20);
+    await switched;
+    const [last] = await publishData(server, "left", ["the end"]);
+    published.push({ topic: "left", id: last });
+    await waitUntil("the last event", () => subscription.lastEventId === last);
+
+    assert.ok(resumePoint !== undefined);
+    const resumeIndex = published.findIndex((event) => event.id === resumePoint);
+    assert.ok(resumeIndex >= 0, "the resume point is an event the subscription received");
+    const expected = published
+      .filter((event, index) => event.topic === "left" || index > resumeIndex)
+      .map((event) => event.id);
+    assert.deepEqual(idsOf(seen.events), expected);
+    assert.deepEqual(requests.map((request) => request.lastEventId), [null, resumePoint]);
+    assert.deepEqual(
+      requests.map((request) => new URL(request.url).searchParams.getAll("topic")),
+      [["left"], ["left", "right"]],
+    );
+    assert.equal(mostOpen, 1, "never two connections at once");
+    assert.deepEqual(subscription.topics, ["left", "right"]);
+    assert.deepEqual(seen.states, ["connecting", "open"], "a switch is no reconnection");
+  } finally {
+    await subscription.close();
+    await server.close();
+  }
+});
+
+Deno.test("over WebSocket too, a switch resumes after the last event and carries the new topics", async () => {
+  const server = await startServer({ env: QUIET });
+  const subscription = subscribe(`${server.url}${HUB}`, {
+    topics: ["left"],
+    transport: "websocket",
+    token: subscriberToken,
+    ...FAST,
+  });
+  const seen = record(subscription);
+  try {
+    await waitUntil("open", () => subscription.state === "open");
+    const [first] = await publishData(server, "left", ["one"]);
+    const [earlier] = await publishData(server, "right", ["before the switch"]);
+    await waitUntil("the first event", () => subscription.lastEventId === first);
+    await subscription.switchTopics(["left", "right"]);
+    const [second] = await publishData(server, "right", ["two"]);
+    const [third] = await publishData(server, "left", ["three"]);
+    await waitUntil("the third event", () => subscription.lastEventId === third);
+    assert.deepEqual(
+      seen.events.map(({ id, topic }) => ({ id, topic })),
+      [
+        { id: first, topic: "left" },
+        { id: earlier, topic: "right" }, // after the resume point: the new stream replays it
+        { id: second, topic: "right" },
+        { id: third, topic: "left" },
+      ],
+    );
+    assert.equal(subscription.transport, "websocket");
+    assert.deepEqual(seen.states, ["connecting", "open"]);
+  } finally {
+    await subscription.close();
+    await server.close();
+  }
+});
+
+Deno.test("a switch made while connecting opens on the new topics; the same set is no switch", async () => {
+  const server = await startServer({ env: QUIET });
+  const urls: string[] = [];
+  const subscription = subscribe(`${server.url}${HUB}`, {
+    topics: ["first"],
+    token: subscriberToken,
+    fetch: (input, init) => {
+      urls.push(String(input));
+      return fetch(input, init);
+    },
+    ...FAST,
+  });
+  try {
+    await subscription.switchTopics(["second"]);
+    assert.equal(subscription.state, "open");
+    await subscription.switchTopics(["second"]);
+    const [id] = await publishData(server, "second", ["hello"]);
+    await waitUntil("the event", () => subscription.lastEventId === id);
+    const topics = urls.map((url) => new URL(url).searchParams.getAll("topic"));
+    assert.deepEqual(topics.at(-1), ["second"]);
+    assert.ok(topics.length <= 2, `connections asked for ${JSON.stringify(topics)}`);
+  } finally {
+    await subscription.close();
+    await server.close();
+  }
+});
+
 Deno.test("aborting the signal closes the subscription and ends its iteration", async () => {
   const server = await startServer({ env: QUIET });
   const controller = new AbortController();

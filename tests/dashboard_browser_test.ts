@@ -8,8 +8,11 @@
 import assert from "node:assert/strict";
 import { findChromium, launchChromium, type Page } from "./support/chromium.ts";
 import { startServer } from "./support/server.ts";
+import { mercureToken } from "./support/tokens.ts";
 
 const skipBrowser = Deno.env.get("TIDINGS_SKIP_BROWSER") === "1";
+/** A browser's HTTP/1.1 connections per origin, shared by every tab of a profile. */
+const CONNECTIONS_PER_ORIGIN = 6;
 const SCREENSHOT = "/tmp/tidings-dashboard.png";
 const SHARED_FEEDS = ["clock", "stocks", "system", "chat"];
 
@@ -253,6 +256,223 @@ Deno.test({
         `(${textOf("#clock-time")}) !== ${JSON.stringify(before)}`,
         { timeoutMs: 5000 },
       );
+      assert.deepEqual(seriousProblems(page), []);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  },
+});
+
+/**
+ * Watches a page's requests over the DevTools Network domain (enable it before navigating): the
+ * event streams (requests that accept `text/event-stream`) still pending, the other requests still
+ * pending, and the most event streams ever pending at once.
+ */
+async function watchRequests(page: Page) {
+  const streams = new Map<string, string>();
+  /** The `Last-Event-ID` each event stream was opened with ("" for none), by URL. */
+  const resumedFrom = new Map<string, string>();
+  const others = new Map<string, string>();
+  const watched = { streams, others, resumedFrom, most: 0 };
+  page.on("Network.requestWillBeSent", (params) => {
+    const request = params.request as { url: string; headers: Record<string, string> };
+    const accept = Object.entries(request.headers)
+      .find(([name]) => name.toLowerCase() === "accept")?.[1] ?? "";
+    const id = params.requestId as string;
+    if (accept.includes("text/event-stream")) {
+      streams.set(id, request.url);
+      resumedFrom.set(
+        request.url,
+        Object.entries(request.headers)
+          .find(([name]) => name.toLowerCase() === "last-event-id")?.[1] ?? "",
+      );
+      watched.most = Math.max(watched.most, streams.size);
+    } else {
+      others.set(id, request.url);
+    }
+  });
+  for (const end of ["Network.loadingFinished", "Network.loadingFailed"]) {
+    page.on(end, (params) => {
+      streams.delete(params.requestId as string);
+      others.delete(params.requestId as string);
+    });
+  }
+  await page.send("Network.enable");
+  return watched;
+}
+
+/** Polls (100 ms) until `condition` holds; fails naming `what` after `timeoutMs`. */
+async function until(what: string, condition: () => boolean, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+Deno.test({
+  name:
+    "the dashboard holds one event stream for every panel, so a second tab and a publishing page of the origin still work",
+  ignore: skipBrowser,
+  async fn(t) {
+    const executable = requireChromium();
+    const server = await startServer();
+    const browser = await launchChromium({ executable });
+    try {
+      const first = await browser.newPage();
+      const requests = await watchRequests(first);
+      await first.navigate(`${server.url}/`);
+
+      await t.step("the dashboard is live on exactly one pending event stream", async () => {
+        await waitForFeeds(first, [...SHARED_FEEDS, "game"], "live");
+        await until(
+          "the page's other requests are done",
+          () => requests.others.size === 0,
+        );
+        const streams = [...requests.streams.values()].map((url) => new URL(url));
+        assert.equal(streams.length, 1, `pending event streams: ${streams.join(", ")}`);
+        assert.equal(streams[0].pathname, "/.well-known/mercure");
+        assert.deepEqual(
+          streams[0].searchParams.getAll("topic").sort(),
+          ["chat", "clock", "games/demo", "stocks", "system"],
+        );
+        assert.equal(requests.most, 1);
+      });
+
+      await t.step(
+        "a new game switches to one new stream that resumes after the last event",
+        async () => {
+          await first.evaluate(`document.querySelector("#new-game").click()`);
+          const gameId = await first.evaluate<string>(textOf("#game-id"));
+          await first.waitFor(
+            `the new game ${gameId} shows a score`,
+            `/^\\d+$/.test(${textOf("#home-score")})`,
+          );
+          await until("the old stream is gone", () => requests.streams.size === 1);
+          const [url] = [...requests.streams.values()].map((href) => new URL(href));
+          assert.ok(url.searchParams.getAll("topic").includes(`games/${gameId}`), url.href);
+          assert.ok(!url.searchParams.getAll("topic").includes("games/demo"), url.href);
+          assert.match(requests.resumedFrom.get(url.href) ?? "", /^urn:uuid:/, "Last-Event-ID");
+          assert.ok(requests.most <= 2, `at most two streams, for the moment of the switch`);
+        },
+      );
+
+      await t.step("a second tab of the dashboard comes alive beside the first", async () => {
+        const second = await browser.newPage();
+        await second.navigate(`${server.url}/`);
+        await waitForFeeds(second, [...SHARED_FEEDS, "game"], "live");
+        const before = await second.waitFor<string>(
+          "the second tab's clock shows a time",
+          `/^\\d\\d:\\d\\d:\\d\\d$/.test(${textOf("#clock-time")}) && ${textOf("#clock-time")}`,
+        );
+        await second.waitFor(
+          "the second tab's clock ticks",
+          `(${textOf("#clock-time")}) !== ${JSON.stringify(before)}`,
+          { timeoutMs: 5000 },
+        );
+        assert.deepEqual(seriousProblems(second), []);
+      });
+
+      await t.step("a third page of the origin publishes with a fetch POST", async () => {
+        const publisher = await browser.newPage();
+        await publisher.navigate(`${server.url}/healthz`);
+        const token = await mercureToken({ publish: ["*"] });
+        const answer = await publisher.evaluate<string>(`(async () => {
+          try {
+            const response = await fetch("/.well-known/mercure", {
+              method: "POST",
+              headers: { authorization: "Bearer ${token}" },
+              body: new URLSearchParams({ topic: "third-page", data: "hello" }),
+              signal: AbortSignal.timeout(10000),
+            });
+            return response.status + " " + (await response.text());
+          } catch (error) {
+            return "failed: " + error.message;
+          }
+        })()`);
+        assert.match(answer, /^200 urn:uuid:/);
+      });
+
+      assert.ok(requests.most < CONNECTIONS_PER_ORIGIN);
+      assert.deepEqual(seriousProblems(first), []);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a fresh dashboard draws each feed's newest earlier event at once (finished game, chat room), still on one stream",
+  ignore: skipBrowser,
+  async fn() {
+    const executable = requireChromium();
+    // No producers: whatever the page shows comes from the events published before it loaded.
+    const server = await startServer({ env: { TIDINGS_DEMO_FEEDS: "off" } });
+    const browser = await launchChromium({ executable });
+    try {
+      const token = await mercureToken({ publish: ["*"] });
+      const team = (name: string, score: number) => ({
+        name,
+        score,
+        shots: 40,
+        fouls: 12,
+        timeouts: 0,
+      });
+      const updates = [
+        {
+          topic: "clock",
+          type: "tick",
+          data: { time: new Date().toISOString(), epochMs: Date.now() },
+        },
+        {
+          topic: "chat",
+          type: "chat_status",
+          data: { users: ["ann"], typingUsers: [], activeUsers: 1, room: "lobby" },
+        },
+        {
+          topic: "games/demo",
+          type: "game_final",
+          data: {
+            gameId: "demo",
+            homeTeam: team("Owls", 101),
+            awayTeam: team("Foxes", 99),
+            period: 4,
+            timeLeft: "00:00",
+            status: "final",
+            lastPlay: "Final buzzer",
+            lastUpdate: new Date().toISOString(),
+          },
+        },
+      ];
+      for (const { topic, type, data } of updates) {
+        const response = await fetch(`${server.url}/.well-known/mercure`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}` },
+          body: new URLSearchParams({ topic, type, data: JSON.stringify(data) }),
+        });
+        assert.equal(response.status, 200, await response.text());
+      }
+      const page = await browser.newPage();
+      const requests = await watchRequests(page);
+      await page.navigate(`${server.url}/`);
+      await page.waitFor(
+        "the scoreboard shows the final score",
+        `${textOf("#home-score")} === "101" && ${textOf("#away-score")} === "99" &&
+          ${textOf("#game-status")} === "final"`,
+      );
+      await waitForFeeds(page, ["game"], "done");
+      await page.waitFor("the chat room counts ann", `${textOf("#chat-active-count")} === "1"`);
+      await page.waitFor(
+        "the clock shows the published tick",
+        `/^\\d\\d:\\d\\d:\\d\\d$/.test(${textOf("#clock-time")})`,
+      );
+      await waitForFeeds(page, ["clock", "chat"], "live");
+      await until("the page's other requests are done", () => requests.others.size === 0);
+      assert.equal(requests.streams.size, 1);
+      assert.equal(requests.most, 1);
       assert.deepEqual(seriousProblems(page), []);
     } finally {
       await browser.close();

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { startServer } from "./support/server.ts";
-import { openEventStream } from "./support/sse_client.ts";
+import { openEventStream, publish } from "./support/sse_client.ts";
+import { mercureToken } from "./support/tokens.ts";
 
 Deno.test("an order streams its six steps, ends, and a reconnect after completion gets 204", async () => {
   const server = await startServer({
@@ -138,6 +139,68 @@ Deno.test("a first connection to a shared feed gets its current state at once", 
     const data = JSON.parse(metrics.data);
     assert.equal(typeof data.memory, "number");
     await system.close();
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("a Mercure subscription to games/{id} starts that game, and ?user= beside chat counts as present", async () => {
+  const server = await startServer({ env: { TIDINGS_FEED_SPEED: "400" } });
+  try {
+    const hub = `${server.url}/.well-known/mercure`;
+    const stream = await openEventStream(`${hub}?topic=chat&topic=games/mercure-one&user=cleo`);
+    assert.equal(stream.response.status, 200);
+    const deadline = Date.now() + 10_000;
+    const seen = () => ({
+      game: stream.events.some((event) => event.type === "game_final"),
+      present: stream.events.some((event) =>
+        event.type === "chat_status" && JSON.parse(event.data).users.includes("cleo")
+      ),
+    });
+    while (!(seen().game && seen().present) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.deepEqual(seen(), { game: true, present: true });
+    const gameEvents = stream.events.filter((event) => event.type.startsWith("game_"));
+    assert.ok(gameEvents.every((event) => JSON.parse(event.data).gameId === "mercure-one"));
+    await stream.close();
+    const badName = await fetch(`${hub}?topic=chat&user=${encodeURIComponent("<b>")}`);
+    assert.equal(badName.status, 400);
+    assert.match(await badName.text(), /user must be/);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("/feeds/latest gives the newest public event of each demo topic named, and refuses others", async () => {
+  const server = await startServer({ env: { TIDINGS_DEMO_FEEDS: "off" } });
+  try {
+    const token = await mercureToken({ publish: ["*"] });
+    const ids: string[] = [];
+    const updates: Record<string, string>[] = [
+      { topic: "clock", type: "tick", data: '{"n":1}' },
+      { topic: "clock", type: "tick", data: '{"n":2}' },
+      { topic: "chat", type: "chat_status", data: '{"users":[]}' },
+      { topic: "chat", type: "chat_status", data: '{"secret":true}', private: "on" },
+    ];
+    for (const fields of updates) {
+      const published = await publish(server.url, token, fields);
+      assert.equal(published.status, 200, published.body);
+      ids.push(published.body.trim());
+    }
+    const response = await fetch(
+      `${server.url}/feeds/latest?topic=clock&topic=chat&topic=games/none`,
+    );
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("cache-control"), "no-store");
+    assert.deepEqual(await response.json(), [
+      { topic: "clock", id: ids[1], type: "tick", data: '{"n":2}' },
+    ]);
+    for (const query of ["", "?topic=news", "?topic=games/Bad", `?${"topic=clock&".repeat(9)}`]) {
+      const refused = await fetch(`${server.url}/feeds/latest${query}`);
+      assert.equal(refused.status, 400, query);
+      assert.match(await refused.text(), /topic/);
+    }
   } finally {
     await server.close();
   }
