@@ -15,6 +15,7 @@ import { Hub } from "./lib/hub/hub.ts";
 import { retryingKv } from "./lib/kv/busy_retry.ts";
 import { log, setLogLevel } from "./lib/util/logger.ts";
 import { Metrics } from "./lib/app/metrics.ts";
+import { ConnectionBudget } from "./lib/hub/connection_budget.ts";
 import { RateLimiter } from "./lib/app/rate_limit.ts";
 import { loadAuthKeys } from "./lib/auth/auth_keys.ts";
 import { startBackgroundJobs } from "./lib/app/background.ts";
@@ -54,7 +55,13 @@ metrics.sources.push(() => ({
 metrics.topicSource = () => hub.fanout.topicCounts(50);
 hub.log.onCommitTimed = (ms) => metrics.histograms.kv_commit_latency_ms.observe(ms);
 const { keys: auth, devToken } = await loadAuthKeys(config, kv);
-const context: AppContext = { config, hub, auth, metrics };
+const budget = new ConnectionBudget(kv, config);
+metrics.sources.push(() => ({
+  connection_budget_commits_total: budget.stats.commits,
+  connection_budget_conflicts_total: budget.stats.conflicts,
+  connection_budget_reclaims_total: budget.stats.reclaims,
+}));
+const context: AppContext = { config, hub, auth, metrics, budget };
 const rateLimiter = new RateLimiter(config.publishRatePerSecond);
 startBackgroundJobs(context);
 printBanner(config, devToken);
@@ -65,6 +72,8 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   log("info", "shutting down", { signal, connections: metrics.connections });
   hub.beginShutdown();
+  // Hand the connection budget back, so the KV file keeps no share of a process that is gone.
+  await Promise.race([budget.retire(), new Promise((resolve) => setTimeout(resolve, 500))]);
   await hub.flush(3500); // Deno Deploy allows 5 s between SIGINT and SIGKILL
   await new Promise((resolve) => setTimeout(resolve, 150)); // let the last responses go out
   hub.close();
