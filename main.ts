@@ -15,6 +15,7 @@ import { Hub } from "./lib/hub/hub.ts";
 import { openKvTransport } from "./lib/kv/open.ts";
 import { log, setLogLevel } from "./lib/util/logger.ts";
 import { Metrics } from "./lib/app/metrics.ts";
+import { ConnectionBudget } from "./lib/hub/connection_budget.ts";
 import { RateLimiter } from "./lib/app/rate_limit.ts";
 import { loadAuthKeys } from "./lib/auth/auth_keys.ts";
 import { startBackgroundJobs } from "./lib/app/background.ts";
@@ -56,7 +57,13 @@ metrics.sources.push(() => {
 metrics.topicSource = () => hub.topicCounts(50);
 hub.onAppendTimed((ms) => metrics.histograms.kv_commit_latency_ms.observe(ms));
 const { keys: auth, devToken } = await loadAuthKeys(config, hub.records);
-const context: AppContext = { config, hub, auth, metrics };
+const budget = new ConnectionBudget(transport.shares, config);
+metrics.sources.push(() => ({
+  connection_budget_commits_total: budget.stats.commits,
+  connection_budget_conflicts_total: budget.stats.conflicts,
+  connection_budget_reclaims_total: budget.stats.reclaims,
+}));
+const context: AppContext = { config, hub, auth, metrics, budget };
 const rateLimiter = new RateLimiter(config.publishRatePerSecond);
 startBackgroundJobs(context);
 printBanner(config, devToken);
@@ -67,6 +74,8 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   log("info", "shutting down", { signal, connections: metrics.connections });
   hub.beginShutdown();
+  // Hand the connection budget back, so the KV file keeps no share of a process that is gone.
+  await Promise.race([budget.retire(), new Promise((resolve) => setTimeout(resolve, 500))]);
   await hub.flush(3500); // Deno Deploy allows 5 s between SIGINT and SIGKILL
   await new Promise((resolve) => setTimeout(resolve, 150)); // let the last responses go out
   hub.close();

@@ -243,6 +243,8 @@ export async function startTidings(options: TidingsOptions): Promise<RunningTarg
     TIDINGS_KV_PATH: `${dir}/bench.kv`,
     TIDINGS_DEMO_FEEDS: "off",
     TIDINGS_LOG_LEVEL: "warn",
+    // Every load client connects from one loopback address.
+    TIDINGS_MAX_CONNECTIONS_PER_IP: "1000000",
     ...options.env,
   };
   if (options.isolates > 1) env.DENO_JOBS = String(options.isolates);

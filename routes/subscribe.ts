@@ -9,6 +9,7 @@
 
 import { openSubscription, subscriptionRecordRefusal } from "../lib/hub/active_subscriptions.ts";
 import type { AppContext } from "../lib/app/context.ts";
+import type { BudgetRefusal } from "../lib/hub/connection_budget.ts";
 import { parseDataFilter } from "../lib/hub/data_filter.ts";
 import { BadRequest, refuse } from "../lib/util/http_errors.ts";
 import { clientIp } from "../lib/util/client_ip.ts";
@@ -158,6 +159,19 @@ export async function handleSubscribe(
   return openStream(request, context, plan);
 }
 
+/** The 503 for a connection past a limit, counted and logged. */
+function refuseConnection(context: AppContext, refusal: BudgetRefusal, ip: string): Response {
+  const { config, metrics } = context;
+  metrics.count(`refusals_total{reason="${refusal}"}`);
+  log("warn", "connection refused", { reason: refusal, ip });
+  const reason = refusal === "max_connections"
+    ? `connection limit reached (${config.maxConnections})`
+    : refusal === "max_connections_per_ip"
+    ? `per-client connection limit reached (${config.maxConnectionsPerIp})`
+    : "connection limits cannot be checked right now (KV unavailable)";
+  return refuse(503, reason, { "retry-after": "5" });
+}
+
 /** A subscription admitted and registered, ready for a transport. */
 export interface PreparedSubscription {
   /**
@@ -181,11 +195,11 @@ export interface PreparedSubscription {
  * console.assert(typeof prepareSubscription === "function");
  * ```
  */
-export function prepareSubscription(
+export async function prepareSubscription(
   request: Request,
   context: AppContext,
   plan: StreamPlan,
-): PreparedSubscription | Response {
+): Promise<PreparedSubscription | Response> {
   const { hub, config, metrics } = context;
   const url = new URL(request.url);
   const throttleRaw = url.searchParams.get("throttle");
@@ -203,21 +217,8 @@ export function prepareSubscription(
     (filter === undefined || filter(update));
 
   const ip = clientIp(request);
-  const open = metrics.processConnections(ip);
-  if (open.total >= config.maxConnections) {
-    metrics.count('refusals_total{reason="max_connections"}');
-    log("warn", "connection refused", { reason: "max_connections", ip });
-    return refuse(503, `connection limit reached (${config.maxConnections})`, {
-      "retry-after": "5",
-    });
-  }
-  if (open.forIp >= config.maxConnectionsPerIp) {
-    metrics.count('refusals_total{reason="max_connections_per_ip"}');
-    log("warn", "connection refused", { reason: "max_connections_per_ip", ip });
-    return refuse(503, `per-client connection limit reached (${config.maxConnectionsPerIp})`, {
-      "retry-after": "5",
-    });
-  }
+  const refusal = context.budget.tryAdmit(ip) ? undefined : await context.budget.admit(ip);
+  if (refusal !== undefined) return refuseConnection(context, refusal, ip);
   metrics.connectionOpened(ip);
   const subscriber = `urn:uuid:${crypto.randomUUID()}`;
   // Recorded in the background: the stream starts without waiting for these KV commits.
@@ -280,6 +281,7 @@ export function prepareSubscription(
       clearTimeout(expiry);
       forgetClosing();
       metrics.connectionClosed(ip);
+      context.budget.release(ip);
       for (const end of ends) end.then((close) => close()).catch(() => {});
       log("info", "connection closed", { ip });
     },
@@ -295,12 +297,12 @@ export function prepareSubscription(
  * console.assert(typeof openStream === "function");
  * ```
  */
-export function openStream(
+export async function openStream(
   request: Request,
   context: AppContext,
   plan: StreamPlan,
-): Response {
-  const prepared = prepareSubscription(request, context, plan);
+): Promise<Response> {
+  const prepared = await prepareSubscription(request, context, plan);
   if (prepared instanceof Response) return prepared;
   const { hub, config } = context;
   const comeBack = encodeEventBytes({

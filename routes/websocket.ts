@@ -90,9 +90,16 @@ export async function handleWebSocket(request: Request, context: AppContext): Pr
   }
   const plan = await planMercureSubscription(request, context);
   if (plan instanceof Response) return plan;
-  const prepared = prepareSubscription(request, context, plan);
+  const prepared = await prepareSubscription(request, context, plan);
   if (prepared instanceof Response) return prepared;
-  const { socket, response } = Deno.upgradeWebSocket(request);
+  let upgraded: ReturnType<typeof Deno.upgradeWebSocket>;
+  try {
+    upgraded = Deno.upgradeWebSocket(request);
+  } catch (error) {
+    prepared.release();
+    throw error;
+  }
+  const { socket, response } = upgraded;
   let untrack = () => {};
   socket.onclose = () => {
     untrack();

@@ -141,7 +141,7 @@ export function loadConfig(env: Env = (name) => Deno.env.get(name)): Config {
     historySize: integer(env, "TIDINGS_HISTORY_SIZE", 1000, 1, 1_000_000),
     historyMaxAgeSeconds: integer(env, "TIDINGS_HISTORY_MAX_AGE_S", 86_400, 1, 31_536_000),
     maxConnections: integer(env, "TIDINGS_MAX_CONNECTIONS", 20_000, 1, 1_000_000),
-    maxConnectionsPerIp: integer(env, "TIDINGS_MAX_CONNECTIONS_PER_IP", 20_000, 1, 1_000_000),
+    maxConnectionsPerIp: integer(env, "TIDINGS_MAX_CONNECTIONS_PER_IP", 100, 1, 1_000_000),
     maxBodyBytes: integer(env, "TIDINGS_MAX_BODY_BYTES", 65_536, 64, 16_777_216),
     maxTopicsPerUpdate: integer(env, "TIDINGS_MAX_TOPICS_PER_UPDATE", 16, 1, 1000),
     publishRatePerSecond: integer(env, "TIDINGS_PUBLISH_RATE", 0, 0, 10_000_000),

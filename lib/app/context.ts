@@ -5,6 +5,7 @@
  */
 
 import type { Config } from "./config.ts";
+import type { ConnectionBudget } from "../hub/connection_budget.ts";
 import type { Hub } from "../hub/hub.ts";
 import type { AuthKeys } from "../auth/mercure_auth.ts";
 import type { Metrics } from "./metrics.ts";
@@ -15,4 +16,6 @@ export interface AppContext {
   hub: Hub;
   auth: AuthKeys;
   metrics: Metrics;
+  /** This isolate's part of the process's connection limits. */
+  budget: ConnectionBudget;
 }

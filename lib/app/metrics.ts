@@ -1,7 +1,8 @@
 /**
  * Counters, latency histograms and connection counts of one isolate, shared with the other
  * isolates of the process over a BroadcastChannel (each isolate posts its full snapshot every
- * 250 ms, so a dropped message costs nothing). Connection limits and `/metrics` use the sum.
+ * 250 ms, so a dropped message costs nothing). `/metrics` shows the sum; connection limits are
+ * enforced exactly by `connection_budget.ts`, not from these figures.
  *
  * @module
  */
@@ -121,27 +122,6 @@ export class Metrics {
   #fresh(): Snapshot[] {
     const now = Date.now();
     return [...this.#others.values()].filter((snapshot) => now - snapshot.at < 2000);
-  }
-
-  /**
-   * Connections open in the whole process, overall and for one client address.
-   *
-   * @example
-   * ```ts
-   * import { Metrics } from "./metrics.ts";
-   * const metrics = new Metrics();
-   * console.assert(metrics.processConnections("127.0.0.1").total === 0);
-   * metrics.close();
-   * ```
-   */
-  processConnections(ip: string): { total: number; forIp: number } {
-    let total = this.connections;
-    let forIp = this.perIp.get(ip) ?? 0;
-    for (const snapshot of this.#fresh()) {
-      total += snapshot.connections;
-      forIp += snapshot.perIp[ip] ?? 0;
-    }
-    return { total, forIp };
   }
 
   /**

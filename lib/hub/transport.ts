@@ -104,6 +104,60 @@ export interface LeaseHold {
   readonly version: unknown;
 }
 
+// ---- Connection-budget shares ----
+
+/**
+ * Connection budgets shared by the isolates of one process (see `connection_budget.ts`). */
+/** What a budget looks like to one isolate when it changes its holding. */
+export interface BudgetState {
+  /** Slots this isolate holds in the records. */
+  recorded: number;
+  /** Slots held by the other isolates that are alive. */
+  others: number;
+  /** The other live isolates holding slots. */
+  holders: string[];
+}
+
+/** A change of one isolate's shares: {@link ShareLedger.update}. */
+export interface ShareUpdate {
+  /** Names the process: isolates of one scope share the budgets. */
+  scope: string;
+  /** The isolate committing. */
+  isolate: string;
+  /** How long the renewed lease runs, ms. */
+  leaseMs: number;
+  /** Budgets to read and rewrite (at most 40: an atomic allows 100 checks). */
+  budgets: string[];
+  /** The isolate leaves for good: its lease ends with this commit. */
+  leaving?: boolean;
+  /** The new holding of this isolate in `budget`, given what the records say. */
+  decide: (budget: string, state: BudgetState, liveIsolates: number) => number;
+}
+
+/** A committed change. */
+export interface ShareOutcome {
+  /** This isolate's holding per budget, as committed. */
+  held: Map<string, number>;
+  /** What each budget looked like before the change. */
+  states: Map<string, BudgetState>;
+  /** When the renewed lease runs out. */
+  leaseUntil: number;
+  /** Whether this isolate's previous lease was still running (false: others may have taken its share). */
+  wasAlive: boolean;
+}
+
+/**
+ * The ledger of connection-budget shares: which isolate of a process holds how much of each
+ * limit, and which isolates are alive (by lease). One update reads the budgets it names, lets
+ * `decide` choose this isolate's new holding, and commits only if nothing it read changed.
+ */
+export interface ShareLedger {
+  /** The most budgets one update may name. */
+  readonly maxBudgetsPerUpdate: number;
+  /** Applies one change atomically; `undefined` when another isolate changed a budget first. */
+  update(update: ShareUpdate): Promise<ShareOutcome | undefined>;
+}
+
 /** Durable, shared storage for the hub. */
 export interface Transport {
   /** Short name, for logs and `/readyz`: `kv`, `redis`. */
@@ -162,6 +216,8 @@ export interface Transport {
 
   /** Small shared records. */
   readonly records: RecordStore;
+  /** The connection-budget ledger of this process's isolates. */
+  readonly shares: ShareLedger;
   /** Whether the store answers (for `/readyz`). */
   ping(): Promise<void>;
   /** Stops watches and closes the store. */

@@ -18,11 +18,13 @@ import type {
   RecordOptions,
   RecordStore,
   RetentionPolicy,
+  ShareLedger,
   Transport,
 } from "../hub/transport.ts";
 import { StorageLimitError } from "../hub/transport.ts";
 import { MAX_UPDATE_SIZE, type StoredUpdate } from "../hub/update.ts";
 import { KvBatchWriter } from "./batch_writer.ts";
+import { KvShareLedger } from "./budget_shares.ts";
 import { watchHead } from "./head_watch.ts";
 import {
   EPOCH_KEY,
@@ -76,6 +78,7 @@ export class KvTransport implements Transport {
   /** The store (for tests and tools; the hub never uses it). */
   readonly kv: Deno.Kv;
   readonly records: RecordStore;
+  readonly shares: ShareLedger;
   #head: { seq: number; versionstamp: string | null } | undefined;
   #idTtlMs: number;
   #path: string | undefined;
@@ -86,6 +89,7 @@ export class KvTransport implements Transport {
     this.#idTtlMs = options.idTtlMs ?? 86_400_000;
     this.#path = options.path;
     this.records = new KvRecords(kv);
+    this.shares = new KvShareLedger(kv);
   }
 
   async epoch(): Promise<number> {

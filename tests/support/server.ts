@@ -34,7 +34,8 @@ const directPath = new URL("../../scripts/serve_direct.ts", import.meta.url).pat
 const root = new URL("../../", import.meta.url).pathname;
 
 /**
- * Starts the server with in-memory KV, demo feeds on and sped up, unless `env` says otherwise.
+ * Starts the server with in-memory KV, demo feeds on and sped up, no per-address connection limit,
+ * unless `env` says otherwise.
  *
  * @example
  * ```ts
@@ -50,6 +51,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     TIDINGS_FEED_SPEED: "20",
     TIDINGS_JWT_KEY: "test-secret-key-for-tidings-tests",
     TIDINGS_LOG_LEVEL: "warn",
+    // Every test client connects from 127.0.0.1: only the per-address tests set this limit.
+    TIDINGS_MAX_CONNECTIONS_PER_IP: "1000000",
     ...options.env,
   };
   if (options.parallel) env.DENO_JOBS = String(options.parallel);
