@@ -16,6 +16,7 @@ import { openKvTransport } from "./lib/kv/open.ts";
 import { log, setLogLevel } from "./lib/util/logger.ts";
 import { Metrics } from "./lib/app/metrics.ts";
 import { ConnectionBudget } from "./lib/hub/connection_budget.ts";
+import { Admission } from "./lib/hub/admission.ts";
 import { RateLimiter } from "./lib/app/rate_limit.ts";
 import { loadAuthKeys } from "./lib/auth/auth_keys.ts";
 import { startBackgroundJobs } from "./lib/app/background.ts";
@@ -63,7 +64,20 @@ metrics.sources.push(() => ({
   connection_budget_conflicts_total: budget.stats.conflicts,
   connection_budget_reclaims_total: budget.stats.reclaims,
 }));
-const context: AppContext = { config, hub, auth, metrics, budget };
+const admission = new Admission({
+  hub,
+  budget,
+  subscriptionEvents: config.subscriptionEvents,
+  subscriberBufferBytes: config.subscriberBufferBytes,
+  observer: {
+    opened: (ip) => metrics.connectionOpened(ip),
+    closed: (ip) => metrics.connectionClosed(ip),
+    refused: (reason) => metrics.count(`refusals_total{reason="${reason}"}`),
+    delivered: (count) => metrics.delivered += count,
+    stalled: () => metrics.count("slow_consumer_disconnects_total"),
+  },
+});
+const context: AppContext = { config, hub, auth, metrics, admission };
 const rateLimiter = new RateLimiter(config.publishRatePerSecond);
 startBackgroundJobs(context);
 printBanner(config, devToken);

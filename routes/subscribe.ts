@@ -7,46 +7,28 @@
  * @module
  */
 
-import { openSubscription, subscriptionRecordRefusal } from "../lib/hub/active_subscriptions.ts";
+import { subscriptionRecordRefusal } from "../lib/hub/active_subscriptions.ts";
+import type { AdmittedSubscription, SubscriptionPlan } from "../lib/hub/admission.ts";
 import type { AppContext } from "../lib/app/context.ts";
 import type { BudgetRefusal } from "../lib/hub/connection_budget.ts";
 import { parseDataFilter } from "../lib/hub/data_filter.ts";
 import { BadRequest, refuse } from "../lib/util/http_errors.ts";
 import { clientIp } from "../lib/util/client_ip.ts";
 import { JwtError } from "../lib/auth/jwt.ts";
-import { log } from "../lib/util/logger.ts";
-import { authorize, canReceivePrivate, type MercureClaims } from "../lib/auth/mercure_auth.ts";
+import { authorize, type MercureClaims } from "../lib/auth/mercure_auth.ts";
 import { ssePushResponse } from "../lib/sse/response.ts";
 import { encodeEventBytes } from "../lib/sse/encoder.ts";
-import type { StoredUpdate } from "../lib/hub/update.ts";
 import type { SubscriptionOptions } from "../lib/hub/subscription.ts";
 import type { Hub } from "../lib/hub/hub.ts";
 import type { SseSink } from "../lib/sse/response.ts";
 import {
   InvalidSelectorError,
-  matchesSelector,
   SelectorSet,
   subscriptionCapsRefusal,
 } from "../lib/topics/topic_selector.ts";
 
-/** The selectors of a set as given (exact topics, then patterns). */
-function selectorSources(selectors: SelectorSet): string[] {
-  return [...selectors.exactTopics, ...selectors.patterns.map((pattern) => pattern.source)];
-}
-
-/** How a stream should start, decided by the route. */
-export interface StreamPlan {
-  selectors: SelectorSet;
-  claims: MercureClaims | undefined;
-  /** Replay after this position; undefined = live only. */
-  afterSeq?: number;
-  /** Value of the `Last-Event-ID` response header, when the request asked to resume. */
-  resumedFrom?: string;
-  /** Extra data for the active-subscription records (e.g. the chat user name). */
-  payload?: unknown;
-  /** Ends the stream after this update. */
-  isFinal?: (update: StoredUpdate) => boolean;
-}
+/** How a stream should start, decided by the route (see `lib/hub/admission.ts`). */
+export type StreamPlan = SubscriptionPlan;
 
 /**
  * The `Last-Event-ID` a request asks to resume from: the header wins over the `lastEventID` query
@@ -159,48 +141,32 @@ export async function handleSubscribe(
   return openStream(request, context, plan);
 }
 
-/** The 503 for a connection past a limit, counted and logged. */
-function refuseConnection(context: AppContext, refusal: BudgetRefusal, ip: string): Response {
-  const { config, metrics } = context;
-  metrics.count(`refusals_total{reason="${refusal}"}`);
-  log("warn", "connection refused", { reason: refusal, ip });
+/** The 503 for a connection past a limit. */
+function refuseConnection(context: AppContext, refusal: BudgetRefusal): Response {
+  const { config } = context;
   const reason = refusal === "max_connections"
     ? `connection limit reached (${config.maxConnections})`
     : refusal === "max_connections_per_ip"
     ? `per-client connection limit reached (${config.maxConnectionsPerIp})`
-    : "connection limits cannot be checked right now (KV unavailable)";
+    : "connection limits cannot be checked right now (store unavailable)";
   return refuse(503, reason, { "retry-after": "5" });
 }
 
-/** A subscription admitted and registered, ready for a transport. */
-export interface PreparedSubscription {
-  /**
-   * Options for `hub.subscribe*()`, given how the transport drops the connection at once (a
-   * stalled client). Their signal aborts at shutdown, at token expiry and on `release()`.
-   */
-  options(drop: () => void): SubscriptionOptions;
+/** A subscription admitted for a request, with the response headers its stream carries. */
+export interface PreparedSubscription extends AdmittedSubscription {
   /** Response headers (discovery `Link`, `Last-Event-ID`). */
   headers: Record<string, string>;
-  /** Ends the subscription, releases the connection slot and ends the active-subscription records. */
-  release(): void;
 }
 
 /**
- * Admits a planned subscription: connection limits, `?throttle=`, `?filter=`, the private-update
- * rule, token expiry and the active-subscription records. Returns a refusal when it cannot.
- *
- * @example
- * ```ts
- * import { prepareSubscription } from "./subscribe.ts";
- * console.assert(typeof prepareSubscription === "function");
- * ```
+ * Admits a planned subscription for a request (see `lib/hub/admission.ts`), after reading its
+ * `?throttle=` and `?filter=`; a refusal comes back as the response to send.
  */
 export async function prepareSubscription(
   request: Request,
   context: AppContext,
   plan: StreamPlan,
 ): Promise<PreparedSubscription | Response> {
-  const { hub, config, metrics } = context;
   const url = new URL(request.url);
   const throttleRaw = url.searchParams.get("throttle");
   let throttleMs: number | undefined;
@@ -211,81 +177,18 @@ export async function prepareSubscription(
     }
   }
   const filter = parseDataFilter(url.searchParams.getAll("filter"));
-  const claims = plan.claims;
-  const accepts = (update: StoredUpdate) =>
-    (!update.private || canReceivePrivate(claims, update.topics, matchesSelector)) &&
-    (filter === undefined || filter(update));
-
-  const ip = clientIp(request);
-  const refusal = context.budget.tryAdmit(ip) ? undefined : await context.budget.admit(ip);
-  if (refusal !== undefined) return refuseConnection(context, refusal, ip);
-  metrics.connectionOpened(ip);
-  const subscriber = `urn:uuid:${crypto.randomUUID()}`;
-  // Recorded in the background: the stream starts without waiting for these KV commits.
-  const ends: Array<Promise<() => Promise<void>>> = [];
-  // Chat presence reads these records too, so a named chat viewer is recorded either way.
-  if (config.subscriptionEvents || plan.payload !== undefined) {
-    for (const selector of selectorSources(plan.selectors)) {
-      ends.push(
-        openSubscription(hub, selector, subscriber, plan.payload).catch(() => () =>
-          Promise.resolve()
-        ),
-      );
-    }
-  }
-  // Graceful stops (shutdown, token expiry) end the subscription, and the stream after what it
-  // already wrote; plain listeners and one timer, no composite signals held per connection.
-  const stop = new AbortController();
-  const stopNow = () => stop.abort();
-  const forgetClosing = hub.onClosing(stopNow);
-  let expiry: ReturnType<typeof setTimeout> | undefined;
-  if (claims?.exp !== undefined) {
-    const left = Math.max(0, claims.exp * 1000 - Date.now());
-    // setTimeout cannot wait past 2^31 - 1 ms (~24.8 days); such a token outlives the process.
-    if (left < 2 ** 31 - 1) Deno.unrefTimer(expiry = setTimeout(stopNow, left));
-  }
+  const admitted = await context.admission.admit({
+    plan,
+    ip: clientIp(request),
+    throttleMs,
+    filter,
+  });
+  if ("refused" in admitted) return refuseConnection(context, admitted.refused);
   const headers: Record<string, string> = {
     link: `<${url.protocol}//${url.host}/.well-known/mercure>; rel="mercure"`,
   };
   if (plan.resumedFrom !== undefined) headers["last-event-id"] = plan.resumedFrom;
-  log("info", "connection opened", {
-    selectors: selectorSources(plan.selectors),
-    ip,
-    resume: plan.resumedFrom,
-  });
-  let released = false;
-  return {
-    headers,
-    options: (drop) => {
-      return {
-        selectors: plan.selectors,
-        afterSeq: plan.afterSeq,
-        accepts,
-        signal: stop.signal,
-        throttleMs,
-        maxQueuedBytes: config.subscriberBufferBytes,
-        isFinal: plan.isFinal,
-        onSent: (count) => metrics.delivered += count,
-        onStalled: () => {
-          metrics.count("slow_consumer_disconnects_total");
-          log("info", "slow consumer disconnected", { ip });
-          drop();
-        },
-      };
-    },
-    release: () => {
-      if (released) return;
-      released = true;
-      // The transport is done (client gone, dropped or ended): so is the subscription.
-      stop.abort();
-      clearTimeout(expiry);
-      forgetClosing();
-      metrics.connectionClosed(ip);
-      context.budget.release(ip);
-      for (const end of ends) end.then((close) => close()).catch(() => {});
-      log("info", "connection closed", { ip });
-    },
-  };
+  return Object.assign(admitted, { headers });
 }
 
 /**

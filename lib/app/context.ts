@@ -1,11 +1,11 @@
 /**
- * What every route handler receives: the settings, the hub and the keys.
+ * What every route handler receives: the settings, the hub, admission, the keys and the metrics.
  *
  * @module
  */
 
 import type { Config } from "./config.ts";
-import type { ConnectionBudget } from "../hub/connection_budget.ts";
+import type { Admission } from "../hub/admission.ts";
 import type { Hub } from "../hub/hub.ts";
 import type { AuthKeys } from "../auth/mercure_auth.ts";
 import type { Metrics } from "./metrics.ts";
@@ -16,6 +16,6 @@ export interface AppContext {
   hub: Hub;
   auth: AuthKeys;
   metrics: Metrics;
-  /** This isolate's part of the process's connection limits. */
-  budget: ConnectionBudget;
+  /** Admits subscriptions: connection limits, private updates, records, their end. */
+  admission: Admission;
 }

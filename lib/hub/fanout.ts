@@ -9,14 +9,12 @@
  * @module
  */
 
+import type { UpdatePredicate } from "./update.ts";
 import { Notifier } from "../util/abortable.ts";
 import type { SelectorSet } from "../topics/topic_selector.ts";
 import type { StoredUpdate } from "./update.ts";
 
 function noop(): void {}
-
-/** Decides whether one subscriber may receive (and wants) an update. */
-export type UpdatePredicate = (update: StoredUpdate) => boolean;
 
 /**
  * One subscriber's queue of matched updates, bounded in bytes.

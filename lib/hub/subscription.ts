@@ -11,9 +11,10 @@
 
 import type { Broker } from "./broker.ts";
 import type { EventLog } from "./event_log.ts";
-import { type Fanout, Subscriber, type UpdatePredicate } from "./fanout.ts";
+import { type Fanout, Subscriber } from "./fanout.ts";
 import type { SelectorSet } from "../topics/topic_selector.ts";
 import { concatBytes } from "../util/bytes.ts";
+import type { UpdatePredicate } from "./update.ts";
 import { type StoredUpdate, updateBytes } from "./update.ts";
 import { encodePrioritisedBatch } from "./priority.ts";
 import { sleep } from "../util/abortable.ts";

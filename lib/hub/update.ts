@@ -42,6 +42,9 @@ export interface StoredUpdate {
   time: number;
 }
 
+/** Decides whether one subscriber may receive (and wants) an update. */
+export type UpdatePredicate = (update: StoredUpdate) => boolean;
+
 const cachedBytes = new WeakMap<StoredUpdate, Uint8Array>();
 
 /**
