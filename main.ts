@@ -6,7 +6,8 @@
  * @module
  */
 
-import { loadConfigOrExit } from "./lib/app/config.ts";
+import { loadConfigOrExit, refuseToStart } from "./lib/app/config.ts";
+import { openKvStore } from "./lib/kv/store.ts";
 import type { AppContext } from "./lib/app/context.ts";
 import { rememberClientIp } from "./lib/util/client_ip.ts";
 import { preflight, withCors } from "./lib/app/cors.ts";
@@ -34,11 +35,7 @@ import { handleWebSocket, isWebSocketUpgrade } from "./routes/websocket.ts";
 const config = loadConfigOrExit();
 setLogLevel(config.logLevel);
 
-if (config.kvPath && config.kvPath !== ":memory:") {
-  const directory = config.kvPath.slice(0, Math.max(0, config.kvPath.lastIndexOf("/")));
-  if (directory) await Deno.mkdir(directory, { recursive: true });
-}
-const kv = retryingKv(await Deno.openKv(config.kvPath));
+const kv = retryingKv(await openKvStore(config.kvPath, refuseToStart));
 const hub = await Hub.open(kv, { idTtlMs: config.historyMaxAgeSeconds * 1000 });
 const metrics = new Metrics();
 metrics.sources.push(() => ({
@@ -52,8 +49,10 @@ metrics.sources.push(() => ({
   replays_total: hub.counters.replays,
 }));
 metrics.topicSource = () => hub.fanout.topicCounts(50);
+// The demo feeds' topics are public; other topics' subscriber counts need TIDINGS_METRICS_TOKEN.
+if (config.demoFeeds) metrics.publicTopics = new Set(["clock", "stocks", "system", "chat"]);
 hub.log.onCommitTimed = (ms) => metrics.histograms.kv_commit_latency_ms.observe(ms);
-const { keys: auth, devToken } = await loadAuthKeys(config, kv);
+const { keys: auth, devToken } = await loadAuthKeys(config, kv).catch(refuseToStart);
 const context: AppContext = { config, hub, auth, metrics };
 const rateLimiter = new RateLimiter(config.publishRatePerSecond);
 startBackgroundJobs(context);
@@ -127,7 +126,7 @@ function route(request: Request): Response | Promise<Response> {
   }
   if (path === "/healthz") return handleHealth();
   if (path === "/readyz") return handleReady(context);
-  if (path === "/metrics") return handleMetrics(context);
+  if (path === "/metrics") return handleMetrics(request, context);
   if (method !== "GET" && method !== "HEAD") {
     return refuse(405, "method not allowed", { allow: "GET" });
   }
