@@ -6,7 +6,7 @@
  * @module
  */
 
-import { loadConfigOrExit } from "./lib/app/config.ts";
+import { loadConfigOrExit, refuseToStart } from "./lib/app/config.ts";
 import type { AppContext } from "./lib/app/context.ts";
 import { rememberClientIp } from "./lib/util/client_ip.ts";
 import { preflight, withCors } from "./lib/app/cors.ts";
@@ -39,6 +39,7 @@ setLogLevel(config.logLevel);
 const transport = await openKvTransport({
   path: config.kvPath,
   idTtlMs: config.historyMaxAgeSeconds * 1000,
+  refuse: refuseToStart,
 });
 const hub = await Hub.open(transport);
 const metrics = new Metrics();
@@ -57,7 +58,7 @@ metrics.sources.push(() => {
 });
 metrics.topicSource = () => hub.topicCounts(50);
 hub.onAppendTimed((ms) => metrics.histograms.kv_commit_latency_ms.observe(ms));
-const { keys: auth, devToken } = await loadAuthKeys(config, hub.records);
+const { keys: auth, devToken } = await loadAuthKeys(config, hub.records).catch(refuseToStart);
 const budget = new ConnectionBudget(transport.shares, config);
 metrics.sources.push(() => ({
   connection_budget_commits_total: budget.stats.commits,
@@ -77,6 +78,8 @@ const admission = new Admission({
     stalled: () => metrics.count("slow_consumer_disconnects_total"),
   },
 });
+// The demo feeds' topics are public; other topics' subscriber counts need TIDINGS_METRICS_TOKEN.
+if (config.demoFeeds) metrics.publicTopics = new Set(["clock", "stocks", "system", "chat"]);
 const context: AppContext = { config, hub, auth, metrics, admission };
 const rateLimiter = new RateLimiter(config.publishRatePerSecond);
 startBackgroundJobs(context);
@@ -152,7 +155,7 @@ function route(request: Request): Response | Promise<Response> {
   }
   if (path === "/healthz") return handleHealth();
   if (path === "/readyz") return handleReady(context);
-  if (path === "/metrics") return handleMetrics(context);
+  if (path === "/metrics") return handleMetrics(request, context);
   if (method !== "GET" && method !== "HEAD") {
     return refuse(405, "method not allowed", { allow: "GET" });
   }

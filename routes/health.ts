@@ -31,14 +31,43 @@ export async function handleReady(context: AppContext): Promise<Response> {
 }
 
 /**
- * Metrics of the whole process in the Prometheus text format.
+ * Metrics of the whole process in the Prometheus text format. Subscribers per topic are shown
+ * for the public topics (the demo feeds) only, unless the request carries
+ * `Authorization: Bearer <TIDINGS_METRICS_TOKEN>`; a wrong token gets 401.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { handleMetrics } from "./health.ts";
- * console.assert(typeof handleMetrics === "function");
+ * assert.equal(typeof handleMetrics, "function");
  * ```
  */
-export function handleMetrics(context: AppContext): Response {
-  return text(context.metrics.render(), 200, "text/plain; version=0.0.4; charset=utf-8");
+export function handleMetrics(request: Request, context: AppContext): Response {
+  const expected = context.config.metricsToken;
+  const given = /^Bearer (.+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];
+  if (expected !== undefined && given !== undefined && !sameSecret(given, expected)) {
+    return new Response("wrong metrics token\n", {
+      status: 401,
+      headers: {
+        "content-type": "text/plain; charset=utf-8",
+        "cache-control": "no-store",
+        "www-authenticate": 'Bearer realm="tidings metrics"',
+      },
+    });
+  }
+  const allTopics = expected !== undefined && given !== undefined;
+  return text(
+    context.metrics.render({ allTopics }),
+    200,
+    "text/plain; version=0.0.4; charset=utf-8",
+  );
+}
+
+/** Compares two secrets in time that does not depend on where they differ. */
+function sameSecret(given: string, expected: string): boolean {
+  const a = new TextEncoder().encode(given);
+  const b = new TextEncoder().encode(expected);
+  let difference = a.length ^ b.length;
+  for (let i = 0; i < b.length; i++) difference |= (a[i] ?? 0) ^ b[i];
+  return difference === 0;
 }

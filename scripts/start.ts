@@ -7,15 +7,19 @@
  * @module
  */
 
-import { loadConfigOrExit } from "../lib/app/config.ts";
+import { loadConfigOrExit, refuseToStart, StartRefusal } from "../lib/app/config.ts";
+import { kvLocation, SHARED_MEMORY_STORE } from "../lib/kv/store.ts";
 
 /**
- * The permission flags the server needs, and no more: writes only where its KV file lives.
+ * The permission flags the server needs, and no more: writes only where its KV file lives (none
+ * for `:memory:`, a KV Connect URL or the platform's database).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serverPermissions } from "./start.ts";
- * console.assert(serverPermissions("./data/tidings.kv").includes("--allow-write=./data"));
+ * assert.ok(serverPermissions("./data/tidings.kv").includes("--allow-write=./data"));
+ * assert.ok(!serverPermissions("https://kv.example.com").some((f) => f.startsWith("--allow-write")));
  * ```
  */
 export function serverPermissions(kvPath: string | undefined): string[] {
@@ -25,11 +29,27 @@ export function serverPermissions(kvPath: string | undefined): string[] {
     "--allow-sys=loadavg,systemMemoryInfo,osUptime,cpus,networkInterfaces,hostname,statfs",
     "--allow-read",
   ];
-  if (kvPath && kvPath !== ":memory:") {
-    const slash = kvPath.lastIndexOf("/");
-    flags.push(`--allow-write=${slash > 0 ? kvPath.slice(0, slash) : slash === 0 ? "/" : "."}`);
-  }
+  const location = kvLocation(kvPath);
+  if (location.kind === "file") flags.push(`--allow-write=${location.directory}`);
   return flags;
+}
+
+/**
+ * How many isolates `deno serve` will run: `DENO_JOBS`, else one per core, with `--parallel`;
+ * else one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isolateCount } from "./start.ts";
+ * assert.equal(isolateCount(false, "8"), 1);
+ * assert.equal(isolateCount(true, "3"), 3);
+ * ```
+ */
+export function isolateCount(parallel: boolean, jobs: string | undefined): number {
+  if (!parallel) return 1;
+  const count = Number(jobs);
+  return Number.isSafeInteger(count) && count > 0 ? count : navigator.hardwareConcurrency;
 }
 
 /**
@@ -49,7 +69,10 @@ export function v8Flags(heap: "default" | "small"): string[] {
 
 if (import.meta.main) {
   const config = loadConfigOrExit();
-  const parallel = Deno.args.includes("--parallel");
+  const parallel = Deno.args.includes("--parallel") && !Deno.args.includes("--direct");
+  if (config.kvPath === ":memory:" && isolateCount(parallel, Deno.env.get("DENO_JOBS")) > 1) {
+    refuseToStart(new StartRefusal(SHARED_MEMORY_STORE));
+  }
   const args = Deno.args.includes("--direct")
     ? [
       "run",

@@ -62,3 +62,110 @@ Deno.test("the start task refuses a bad setting with exit code 2 before starting
   assert.equal(output.code, 2);
   assert.match(new TextDecoder().decode(output.stderr), /PORT="not-a-port" is not valid/);
 });
+
+/** One bad value per setting, and the accepted values its refusal must name. */
+const BAD_VALUES: Record<string, [string, RegExp]> = {
+  PORT: ["eighty", /an integer from 0 to 65535/],
+  HOST: ["not a host", /an IP address \(0\.0\.0\.0, 127\.0\.0\.1, ::\) or a host name/],
+  TIDINGS_KV_PATH: ["ftp://kv.example.com/db", /a file path, :memory:, or a KV Connect URL/],
+  DENO_KV_ACCESS_TOKEN: ["", /the access token of the KV Connect database/],
+  TIDINGS_DEMO_FEEDS: ["maybe", /on or off/],
+  TIDINGS_HEARTBEAT_MS: ["10", /an integer from 50 to 3600000/],
+  TIDINGS_RETRY_MS: ["soon", /an integer from 0 to 3600000/],
+  TIDINGS_FEED_SPEED: ["fast", /a number from 0.01 to 10000/],
+  TIDINGS_STOCK_SYMBOLS: ["aapl", /comma-separated symbols/],
+  TIDINGS_JWT_ALGORITHM: ["HS512", /one of HS256, RS256, ES256/],
+  TIDINGS_ANONYMOUS: ["nobody", /on or off/],
+  TIDINGS_HISTORY_SIZE: ["0", /an integer from 1 to 1000000/],
+  TIDINGS_HISTORY_MAX_AGE_S: ["1d", /an integer from 1 to 31536000/],
+  TIDINGS_MAX_CONNECTIONS: ["-1", /an integer from 1 to 1000000/],
+  TIDINGS_MAX_CONNECTIONS_PER_IP: ["1e3", /an integer from 1 to 1000000/],
+  TIDINGS_MAX_BODY_BYTES: ["1", /an integer from 64 to 16777216/],
+  TIDINGS_MAX_TOPICS_PER_UPDATE: ["1001", /an integer from 1 to 1000/],
+  TIDINGS_PUBLISH_RATE: ["lots", /an integer from 0 to 10000000/],
+  TIDINGS_SUBSCRIBER_BUFFER_BYTES: ["1024", /an integer from 4096 to 1073741824/],
+  TIDINGS_CORS_ORIGINS: ["example.com", /\* or comma-separated origins/],
+  TIDINGS_COMPRESSION: ["gzip", /on or off/],
+  TIDINGS_SUBSCRIPTION_EVENTS: ["sometimes", /on or off/],
+  TIDINGS_V8_HEAP: ["tiny", /one of default, small/],
+  TIDINGS_LOG_LEVEL: ["verbose", /one of debug, info, warn, error/],
+  TIDINGS_METRICS_TOKEN: ["short", /16 to 4096 printable ASCII characters/],
+};
+
+/** Settings checked elsewhere at start (keys import in lib/auth_keys.ts) or that only select. */
+const CHECKED_ELSEWHERE = new Set([
+  "TIDINGS_JWT_KEY",
+  "TIDINGS_PUBLISHER_JWT_KEY",
+  "TIDINGS_SUBSCRIBER_JWT_KEY",
+  "DENO_DEPLOY",
+  "DENO_DEPLOYMENT_ID",
+]);
+
+Deno.test("every setting refuses a bad value, naming the variable and the accepted values", () => {
+  const source = Deno.readTextFileSync(new URL("../lib/app/config.ts", import.meta.url));
+  const read = new Set(
+    [...source.matchAll(/"((?:TIDINGS|DENO)_[A-Z0-9_]+|PORT|HOST)"/g)].map((match) => match[1]),
+  );
+  for (const variable of read) {
+    assert.ok(
+      Object.hasOwn(BAD_VALUES, variable) || CHECKED_ELSEWHERE.has(variable),
+      `${variable} is read by lib/config.ts: add a bad value for it to BAD_VALUES`,
+    );
+  }
+  for (const [variable, [value, accepted]] of Object.entries(BAD_VALUES)) {
+    // The access token is only required with a KV Connect URL.
+    const env: Record<string, string> = variable === "DENO_KV_ACCESS_TOKEN"
+      ? { TIDINGS_KV_PATH: "https://kv.example.com" }
+      : { [variable]: value };
+    assert.throws(() => loadConfig(envOf(env)), (error: unknown) => {
+      assert.ok(error instanceof ConfigError, `${variable}: ${error}`);
+      assert.equal(error.variable, variable);
+      assert.match(error.message, new RegExp(`^${variable}=.* is not valid: expected `));
+      assert.match(error.message, accepted);
+      return true;
+    });
+  }
+});
+
+Deno.test("a bad metrics token is refused without printing it", () => {
+  assert.throws(
+    () => loadConfig(envOf({ TIDINGS_METRICS_TOKEN: "has a space in it, 30 chars.." })),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.equal(
+        error.message,
+        "TIDINGS_METRICS_TOKEN=(a secret of 29 characters) is not valid: expected 16 to 4096 " +
+          "printable ASCII characters, no spaces",
+      );
+      return true;
+    },
+  );
+  const token = "a-metrics-token-of-32-characters";
+  assert.equal(loadConfig(envOf({ TIDINGS_METRICS_TOKEN: token })).metricsToken, token);
+});
+
+Deno.test("TIDINGS_KV_PATH takes file paths, :memory: and KV Connect URLs; Deno Deploy uses its own KV", () => {
+  const kv = (env: Record<string, string>) => loadConfig(envOf(env)).kvPath;
+  assert.equal(kv({ TIDINGS_KV_PATH: "/var/lib/tidings/hub.kv" }), "/var/lib/tidings/hub.kv");
+  assert.equal(
+    kv({ TIDINGS_KV_PATH: "https://kv.example.com/db", DENO_KV_ACCESS_TOKEN: "t" }),
+    "https://kv.example.com/db",
+  );
+  assert.equal(
+    kv({ TIDINGS_KV_PATH: "http://127.0.0.1:4512", DENO_KV_ACCESS_TOKEN: "t" }),
+    "http://127.0.0.1:4512",
+  );
+  assert.throws(() => kv({ TIDINGS_KV_PATH: "https://", DENO_KV_ACCESS_TOKEN: "t" }), ConfigError);
+  assert.equal(kv({ DENO_DEPLOY: "true" }), undefined);
+  assert.equal(
+    kv({
+      DENO_DEPLOY: "true",
+      TIDINGS_KV_PATH: "https://kv.example.com",
+      DENO_KV_ACCESS_TOKEN: "t",
+    }),
+    "https://kv.example.com",
+  );
+  assert.equal(loadConfig(envOf({ DENO_DEPLOY: "true" })).onDeploy, true);
+  assert.equal(loadConfig(envOf({ HOST: "::" })).hostname, "::");
+  assert.equal(loadConfig(envOf({ HOST: "localhost" })).hostname, "localhost");
+});

@@ -2,10 +2,24 @@ import assert from "node:assert/strict";
 import { startServer } from "./support/server.ts";
 import { type EventStreamHandle, openEventStream, publish } from "./support/sse_client.ts";
 import { mercureToken } from "./support/tokens.ts";
-import { pinnedClients, readMetrics, waitUntil } from "./support/hub_probe.ts";
+import { parseMetrics, pinnedClients, readMetrics, waitUntil } from "./support/hub_probe.ts";
 
 const OFF = { TIDINGS_DEMO_FEEDS: "off", TIDINGS_SUBSCRIPTION_EVENTS: "off" };
-const HISTOGRAMS = ["tidings_publish_latency_ms", "tidings_kv_commit_latency_ms"];
+const HISTOGRAMS = ["tidings_publish_latency_seconds", "tidings_kv_commit_latency_seconds"];
+/** Per-topic series of test topics need the metrics token. */
+const METRICS_TOKEN = "metrics-token-for-tidings-tests";
+const WITH_TOKEN = { ...OFF, TIDINGS_METRICS_TOKEN: METRICS_TOKEN };
+
+/** `/metrics` as the holder of the metrics token reads it. */
+async function readAllMetrics(url: string, client?: Deno.HttpClient) {
+  const response = await fetch(`${url}/metrics`, {
+    headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    client,
+  });
+  const text = await response.text();
+  assert.equal(response.status, 200, text);
+  return parseMetrics(text);
+}
 
 /** Checks one histogram's shape: cumulative buckets ending in +Inf = count. */
 function histogram(metrics: Map<string, number>, name: string): { count: number; sum: number } {
@@ -34,7 +48,7 @@ Deno.test("/healthz and /readyz answer 200 on a running hub", async () => {
 });
 
 Deno.test("/metrics reports connections, topics, publishes, deliveries, replays, refusals and latencies", async () => {
-  const server = await startServer({ env: OFF });
+  const server = await startServer({ env: WITH_TOKEN });
   const streams: EventStreamHandle[] = [];
   try {
     const token = await mercureToken({ publish: ["*"] });
@@ -51,7 +65,9 @@ Deno.test("/metrics reports connections, topics, publishes, deliveries, replays,
     }
     for (const [index, stream] of streams.entries()) await stream.waitFor(index < 3 ? 3 : 2);
 
-    const response = await fetch(`${server.url}/metrics`);
+    const response = await fetch(`${server.url}/metrics`, {
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    });
     assert.equal(response.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
     const text = await response.text();
     for (
@@ -67,9 +83,9 @@ Deno.test("/metrics reports connections, topics, publishes, deliveries, replays,
     }
     for (const name of HISTOGRAMS) assert.ok(text.includes(`# TYPE ${name} histogram\n`));
     await waitUntil("deliveries to be counted", async () => {
-      return (await readMetrics(server.url)).get("tidings_events_delivered_total") === 3 * 3 + 2;
+      return (await readAllMetrics(server.url)).get("tidings_events_delivered_total") === 3 * 3 + 2;
     });
-    const metrics = await readMetrics(server.url);
+    const metrics = await readAllMetrics(server.url);
     const pick = (name: string) => metrics.get(name);
     assert.equal(pick("tidings_open_connections"), 4);
     assert.equal(pick("tidings_isolates"), 1);
@@ -83,17 +99,17 @@ Deno.test("/metrics reports connections, topics, publishes, deliveries, replays,
     assert.equal(pick("tidings_events_committed_total"), 5);
     assert.equal(pick('tidings_refusals_total{reason="400"}'), 1);
     assert.equal(pick("tidings_connections_opened_total"), 4);
-    const publishes = histogram(metrics, "tidings_publish_latency_ms");
+    const publishes = histogram(metrics, "tidings_publish_latency_seconds");
     assert.equal(publishes.count, 5);
     assert.ok(publishes.sum > 0);
-    const commits = histogram(metrics, "tidings_kv_commit_latency_ms");
+    const commits = histogram(metrics, "tidings_kv_commit_latency_seconds");
     assert.equal(commits.count, pick("tidings_kv_commits_total"));
     assert.ok(commits.count >= 1 && commits.count <= 5, `${commits.count} commits`);
 
     // A closed stream leaves the gauges.
     await streams.shift()!.close();
     await waitUntil("the gauges to drop", async () => {
-      const after = await readMetrics(server.url);
+      const after = await readAllMetrics(server.url);
       return after.get("tidings_open_connections") === 3 &&
         after.get('tidings_topic_subscribers{topic="news"}') === 2;
     });
@@ -130,7 +146,7 @@ Deno.test("/metrics of either isolate sums the figures of both", async () => {
   const dir = await Deno.makeTempDir();
   const server = await startServer({
     parallel: 2,
-    env: { ...OFF, TIDINGS_KV_PATH: `${dir}/hub.kv` },
+    env: { ...WITH_TOKEN, TIDINGS_KV_PATH: `${dir}/hub.kv` },
   });
   const streams: EventStreamHandle[] = [];
   const clients: Deno.HttpClient[] = [];
@@ -168,20 +184,20 @@ Deno.test("/metrics of either isolate sums the figures of both", async () => {
       ["tidings_events_published_total", published],
       ["tidings_events_committed_total", published],
       ["tidings_events_delivered_total", 30],
-      ["tidings_publish_latency_ms_count", published],
+      ["tidings_publish_latency_seconds_count", published],
     ]);
     // Asked through each isolate (the publishers' connections), the answer is the sum.
     for (const { client, isolate } of publishers.clients) {
       let metrics = new Map<string, number>();
       await waitUntil(`isolate ${isolate} to report the sums`, async () => {
-        metrics = await readMetrics(server.url, client);
+        metrics = await readAllMetrics(server.url, client);
         return [...expected].every(([name, value]) => metrics.get(name) === value);
       }).catch((error) => {
         const seen = [...expected.keys()].map((name) => `${name}=${metrics.get(name)}`);
         throw new Error(`${error.message}; saw ${seen.join(", ")}`);
       });
-      histogram(metrics, "tidings_publish_latency_ms");
-      histogram(metrics, "tidings_kv_commit_latency_ms");
+      histogram(metrics, "tidings_publish_latency_seconds");
+      histogram(metrics, "tidings_kv_commit_latency_seconds");
     }
   } finally {
     for (const stream of streams) await stream.close();

@@ -34,24 +34,13 @@ export interface Config {
   /** `small`: run V8 with `--optimize-for-size` (less memory per connection, less throughput). */
   v8Heap: "default" | "small";
   logLevel: "debug" | "info" | "warn" | "error";
+  /** Unlocks per-topic series of `/metrics` (`Authorization: Bearer …`). */
+  metricsToken: string | undefined;
   onDeploy: boolean;
 }
 
-/** A setting with a bad value; the message names the variable and what it accepts. */
-export class ConfigError extends Error {
-  /**
-   * @example
-   * ```ts
-   * import { ConfigError } from "./config.ts";
-   * const error = new ConfigError("PORT", "abc", "an integer from 0 to 65535");
-   * console.assert(error.message.includes("PORT"));
-   * ```
-   */
-  constructor(readonly variable: string, value: string, accepted: string) {
-    super(`${variable}=${JSON.stringify(value)} is not valid: expected ${accepted}`);
-    this.name = "ConfigError";
-  }
-}
+export { ConfigError, StartRefusal } from "../util/start_refusal.ts";
+import { ConfigError, StartRefusal } from "../util/start_refusal.ts";
 
 type Env = (name: string) => string | undefined;
 
@@ -103,6 +92,54 @@ function list(env: Env, name: string, fallback: string[], valid: RegExp, what: s
   return items;
 }
 
+function token(env: Env, name: string): string | undefined {
+  const raw = env(name);
+  if (raw === undefined || raw === "") return undefined;
+  if (!/^[\x21-\x7e]{16,4096}$/.test(raw)) {
+    throw new ConfigError(name, raw, "16 to 4096 printable ASCII characters, no spaces", true);
+  }
+  return raw;
+}
+
+const HOST =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*\.?|\[?[0-9A-Fa-f:.]+\]?)$/;
+
+function host(env: Env): string {
+  const raw = env("HOST");
+  if (raw === undefined || raw === "") return "0.0.0.0";
+  if (raw.length > 253 || !HOST.test(raw)) {
+    throw new ConfigError("HOST", raw, "an IP address (0.0.0.0, 127.0.0.1, ::) or a host name");
+  }
+  return raw;
+}
+
+/**
+ * `TIDINGS_KV_PATH`: a file path, `:memory:`, or a KV Connect URL (`http://` or `https://`,
+ * which needs `DENO_KV_ACCESS_TOKEN`). Unset on Deno Deploy: the app's attached KV database.
+ */
+function kvStore(env: Env, onDeploy: boolean): string | undefined {
+  const raw = env("TIDINGS_KV_PATH");
+  if (raw === undefined || raw === "") return onDeploy ? undefined : "./data/tidings.kv";
+  const accepted = "a file path, :memory:, or a KV Connect URL (https://… or http://…)";
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(raw) || /^https?:/i.test(raw)) {
+    if (!/^https?:\/\/[^\s/]+/i.test(raw) || !URL.canParse(raw)) {
+      throw new ConfigError("TIDINGS_KV_PATH", raw, accepted);
+    }
+    if (!env("DENO_KV_ACCESS_TOKEN")) {
+      throw new ConfigError(
+        "DENO_KV_ACCESS_TOKEN",
+        "",
+        `the access token of the KV Connect database that TIDINGS_KV_PATH names (${
+          new URL(raw).origin
+        })`,
+      );
+    }
+    return raw;
+  }
+  if (raw.includes("\0")) throw new ConfigError("TIDINGS_KV_PATH", raw, accepted);
+  return raw;
+}
+
 /**
  * Reads and validates every setting.
  *
@@ -115,12 +152,12 @@ function list(env: Env, name: string, fallback: string[], valid: RegExp, what: s
  * ```
  */
 export function loadConfig(env: Env = (name) => Deno.env.get(name)): Config {
-  const onDeploy = env("DENO_DEPLOYMENT_ID") !== undefined;
-  const kvRaw = env("TIDINGS_KV_PATH");
-  const kvPath = onDeploy && !kvRaw ? undefined : kvRaw || "./data/tidings.kv";
+  // Deno Deploy sets DENO_DEPLOY=true (and DENO_DEPLOYMENT_ID, which Deploy Classic set too).
+  const onDeploy = env("DENO_DEPLOYMENT_ID") !== undefined || env("DENO_DEPLOY") === "true";
+  const kvPath = kvStore(env, onDeploy);
   return {
     port: integer(env, "PORT", 8000, 0, 65535),
-    hostname: env("HOST") || "0.0.0.0",
+    hostname: host(env),
     kvPath,
     demoFeeds: toggle(env, "TIDINGS_DEMO_FEEDS", true),
     heartbeatMs: integer(env, "TIDINGS_HEARTBEAT_MS", 15_000, 50, 3_600_000),
@@ -163,8 +200,28 @@ export function loadConfig(env: Env = (name) => Deno.env.get(name)): Config {
     subscriptionEvents: toggle(env, "TIDINGS_SUBSCRIPTION_EVENTS", true),
     v8Heap: choice(env, "TIDINGS_V8_HEAP", "default", ["default", "small"]),
     logLevel: choice(env, "TIDINGS_LOG_LEVEL", "info", ["debug", "info", "warn", "error"]),
+    metricsToken: token(env, "TIDINGS_METRICS_TOKEN"),
     onDeploy,
   };
+}
+
+/**
+ * Stops the start for a {@link StartRefusal}: prints its message and exits with code 2. Any other
+ * error is thrown on.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { refuseToStart } from "./config.ts";
+ * assert.throws(() => refuseToStart(new TypeError("a bug")), TypeError);
+ * ```
+ */
+export function refuseToStart(error: unknown): never {
+  if (error instanceof StartRefusal) {
+    console.error(`tidings: ${error.message}`);
+    Deno.exit(2);
+  }
+  throw error;
 }
 
 /**
@@ -182,10 +239,6 @@ export function loadConfigOrExit(env?: Env): Config {
   try {
     return loadConfig(env);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(`tidings: ${error.message}`);
-      Deno.exit(2);
-    }
-    throw error;
+    return refuseToStart(error);
   }
 }

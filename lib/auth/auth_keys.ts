@@ -5,6 +5,7 @@
  * @module
  */
 
+import { ConfigError } from "../util/start_refusal.ts";
 import { importSignKey, importVerifyKey, signJwt } from "./jwt.ts";
 import type { AuthKeys } from "./mercure_auth.ts";
 
@@ -52,10 +53,19 @@ export async function loadAuthKeys(
   const publisher = config.publisherJwtKey ?? config.jwtKey;
   const subscriber = config.subscriberJwtKey ?? config.jwtKey;
   if (publisher || subscriber) {
+    // A key that does not import is a bad setting: refused naming its variable.
+    const imported = (variable: string, key: string) =>
+      importVerifyKey(algorithm, key).catch((error: Error) => {
+        throw new ConfigError(variable, key, `a ${algorithm} key (${error.message})`, true);
+      });
     const keys: AuthKeys = {};
-    if (publisher) keys.publisher = { key: await importVerifyKey(algorithm, publisher), algorithm };
+    if (publisher) {
+      const variable = config.publisherJwtKey ? "TIDINGS_PUBLISHER_JWT_KEY" : "TIDINGS_JWT_KEY";
+      keys.publisher = { key: await imported(variable, publisher), algorithm };
+    }
     if (subscriber) {
-      keys.subscriber = { key: await importVerifyKey(algorithm, subscriber), algorithm };
+      const variable = config.subscriberJwtKey ? "TIDINGS_SUBSCRIBER_JWT_KEY" : "TIDINGS_JWT_KEY";
+      keys.subscriber = { key: await imported(variable, subscriber), algorithm };
     }
     return { keys };
   }

@@ -1,21 +1,27 @@
 /**
- * Opening the Deno KV engine from a setting: a local file (its folder created), `:memory:`, a KV
- * Connect URL (`http://…`/`https://…`, authenticated by `DENO_KV_ACCESS_TOKEN`), or, with no path,
- * the platform's own KV (Deno Deploy).
+ * Opening the Deno KV engine of the transport from `TIDINGS_KV_PATH` (see `store.ts` for what a
+ * path may name and how a store that cannot work is refused).
  *
  * @module
  */
 
 import { retryingKv } from "./busy_retry.ts";
 import { KvTransport } from "./kv_transport.ts";
+import { kvLocation, openKvStore } from "./store.ts";
+import type { StartRefusal } from "../util/start_refusal.ts";
 
-/** Whether a `TIDINGS_KV_PATH` names a remote store (KV Connect) rather than a file. */
-export function isRemoteKvPath(path: string | undefined): boolean {
-  return path !== undefined && /^https?:\/\//i.test(path);
+/** Options of {@link openKvTransport}. */
+export interface OpenKvTransportOptions {
+  /** `TIDINGS_KV_PATH`: a file, `:memory:`, a KV Connect URL, or undefined for the platform's. */
+  path: string | undefined;
+  /** How long publisher-given ids stay resolvable, ms. */
+  idTtlMs?: number;
+  /** Stops the start with a reason (the default throws it). */
+  refuse?: (error: StartRefusal) => never;
 }
 
 /**
- * Opens the KV transport for `path` (see the module documentation).
+ * Opens the KV transport.
  *
  * @example
  * ```ts
@@ -26,15 +32,15 @@ export function isRemoteKvPath(path: string | undefined): boolean {
  * transport.close();
  * ```
  */
-export async function openKvTransport(
-  options: { path: string | undefined; idTtlMs?: number },
-): Promise<KvTransport> {
-  const { path } = options;
-  const local = path !== undefined && path !== ":memory:" && !isRemoteKvPath(path);
-  if (local) {
-    const directory = path.slice(0, Math.max(0, path.lastIndexOf("/")));
-    if (directory) await Deno.mkdir(directory, { recursive: true });
-  }
-  const kv = retryingKv(await Deno.openKv(path));
-  return new KvTransport(kv, { path: local ? path : undefined, idTtlMs: options.idTtlMs });
+export async function openKvTransport(options: OpenKvTransportOptions): Promise<KvTransport> {
+  const refuse = options.refuse ?? ((error: StartRefusal): never => {
+    throw error;
+  });
+  const kv = retryingKv(await openKvStore(options.path, refuse));
+  const location = kvLocation(options.path);
+  return new KvTransport(kv, {
+    // A local file: other processes on it are noticed through its folder.
+    path: location.kind === "file" ? location.path : undefined,
+    idTtlMs: options.idTtlMs,
+  });
 }

@@ -34,8 +34,9 @@ const directPath = new URL("../../scripts/serve_direct.ts", import.meta.url).pat
 const root = new URL("../../", import.meta.url).pathname;
 
 /**
- * Starts the server with in-memory KV, demo feeds on and sped up, no per-address connection limit,
- * unless `env` says otherwise.
+ * Starts the server with in-memory KV (a fresh temporary file with `parallel` > 1, removed when
+ * the server stops), demo feeds on and sped up, no per-address connection limit, unless `env`
+ * says otherwise.
  *
  * @example
  * ```ts
@@ -56,6 +57,12 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     ...options.env,
   };
   if (options.parallel) env.DENO_JOBS = String(options.parallel);
+  // `:memory:` is one store per isolate, which the hub refuses with several: use a fresh file.
+  let kvDirectory: string | undefined;
+  if ((options.parallel ?? 1) > 1 && options.env?.TIDINGS_KV_PATH === undefined) {
+    kvDirectory = await Deno.makeTempDir({ prefix: "tidings-test-kv-" });
+    env.TIDINGS_KV_PATH = `${kvDirectory}/hub.kv`;
+  }
   if (options.direct) Object.assign(env, { PORT: String(options.port ?? 0), HOST: "127.0.0.1" });
   const args = options.direct ? ["run", ...serverPermissions(env.TIDINGS_KV_PATH), directPath] : [
     "serve",
@@ -135,6 +142,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
         const code = await exited;
         clearTimeout(timer);
         await collecting;
+        if (kvDirectory) await Deno.remove(kvDirectory, { recursive: true }).catch(() => {});
         return code;
       })();
     }
