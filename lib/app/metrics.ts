@@ -103,6 +103,18 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
     type: "counter",
     help: "Positions that arrived twice (channel and KV) and were dropped.",
   },
+  connection_budget_commits_total: {
+    type: "counter",
+    help: "Commits to the connection-budget ledger (an isolate borrowing or returning share).",
+  },
+  connection_budget_conflicts_total: {
+    type: "counter",
+    help: "Connection-budget commits that lost to another isolate's and were retried.",
+  },
+  connection_budget_reclaims_total: {
+    type: "counter",
+    help: "Times an isolate asked the others to give back unused connection share.",
+  },
   replays_total: {
     type: "counter",
     help: "Subscriptions that started with a replay from the log (Last-Event-ID).",
