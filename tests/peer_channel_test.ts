@@ -6,8 +6,9 @@ function update(seq: number): StoredUpdate {
   return { seq, id: `u${seq}`, topics: ["t"], data: `d${seq}`, time: 1 };
 }
 
+/** Waits for `condition`; the deadline is generous (a worker starts slowly on a loaded machine). */
 async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
+  const deadline = Date.now() + 30_000;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
@@ -35,6 +36,7 @@ Deno.test("a peer channel learns of a worker that joins later and carries update
   worker.onmessage = (event) => fromWorker.push(event.data);
   try {
     worker.postMessage({ join: name });
+    await until(() => fromWorker.some((m) => "joined" in m), "the worker to join");
     // The worker's hello makes this isolate aware of it.
     await until(() => channel.hasPeers, "the worker's hello");
     channel.post([update(1), update(2)]);
