@@ -39,8 +39,9 @@ export const SUBSCRIPTION_TOPIC_PREFIX = "/.well-known/mercure/subscriptions/";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { subscriptionTopic } from "./active_subscriptions.ts";
- * console.assert(subscriptionTopic("a/b", "u") === "/.well-known/mercure/subscriptions/a%2Fb/u");
+ * assert.equal(subscriptionTopic("a/b", "u"), "/.well-known/mercure/subscriptions/a%2Fb/u");
  * ```
  */
 export function subscriptionTopic(selector: string, subscriber: string): string {
@@ -88,13 +89,16 @@ async function renewAll(): Promise<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Hub } from "./hub.ts";
- * import { openSubscription, listSubscriptions } from "./active_subscriptions.ts";
+ * import { listSubscriptions, openSubscription } from "./active_subscriptions.ts";
  * const kv = await Deno.openKv(":memory:");
  * const hub = await Hub.open(kv);
  * const end = await openSubscription(hub, "news", "urn:uuid:1", { user: "ann" });
- * console.assert((await listSubscriptions(kv, "news")).length === 1);
+ * const [record] = await listSubscriptions(kv, "news");
+ * assert.deepEqual([record.subscriber, record.active, record.payload], ["urn:uuid:1", true, { user: "ann" }]);
  * await end();
+ * assert.deepEqual(await listSubscriptions(kv, "news"), []);
  * hub.close();
  * kv.close();
  * ```
@@ -160,14 +164,6 @@ function publishRecord(hub: Hub, record: StoredRecord) {
 
 /**
  * Lists live subscription records, optionally only those of one selector.
- *
- * @example
- * ```ts
- * import { listSubscriptions } from "./active_subscriptions.ts";
- * const kv = await Deno.openKv(":memory:");
- * console.assert((await listSubscriptions(kv)).length === 0);
- * kv.close();
- * ```
  */
 export async function listSubscriptions(
   kv: Deno.Kv,

@@ -49,11 +49,12 @@ export interface CommitStats {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EventLog } from "./event_log.ts";
  * const kv = await Deno.openKv(":memory:");
  * const log = await EventLog.open(kv);
- * const stored = await log.append({ topics: ["news"], data: "hello" });
- * console.assert(stored.seq === 1);
+ * const stored = await log.append({ topics: ["news"], data: "hello", id: "greeting" });
+ * assert.deepEqual([stored.seq, stored.id, stored.data], [1, "greeting", "hello"]);
  * kv.close();
  * ```
  */
@@ -83,15 +84,6 @@ export class EventLog extends LogReader {
 
   /**
    * Opens the log in `kv`, creating the hub epoch on first use.
-   *
-   * @example
-   * ```ts
-   * import { EventLog } from "./event_log.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const log = await EventLog.open(kv, { idTtlMs: 60_000 });
-   * console.assert(typeof log.epoch === "number");
-   * kv.close();
-   * ```
    */
   static async open(kv: Deno.Kv, options: { idTtlMs?: number } = {}): Promise<EventLog> {
     let epoch = (await kv.get<number>(EPOCH)).value;
@@ -109,6 +101,7 @@ export class EventLog extends LogReader {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { EventLog } from "./event_log.ts";
    * const kv = await Deno.openKv(":memory:");
    * const log = await EventLog.open(kv);
@@ -116,7 +109,7 @@ export class EventLog extends LogReader {
    *   log.append({ topics: ["t"], data: "1" }),
    *   log.append({ topics: ["t"], data: "2" }),
    * ]);
-   * console.assert(b.seq === a.seq + 1);
+   * assert.deepEqual([a.seq, b.seq], [1, 2]);
    * kv.close();
    * ```
    */
@@ -130,15 +123,6 @@ export class EventLog extends LogReader {
   /**
    * The position of the last update of the commit in flight, 0 when none: a head at or below it
    * may be this isolate's own commit, about to be reported by `onCommit`.
-   *
-   * @example
-   * ```ts
-   * import { EventLog } from "./event_log.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const log = await EventLog.open(kv);
-   * console.assert(log.committingUpTo === 0);
-   * kv.close();
-   * ```
    */
   get committingUpTo(): number {
     return this.#committingUpTo;

@@ -22,9 +22,11 @@ export type LogRow = StoredUpdate[] | StoredUpdate;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rowUpdates } from "./log_reader.ts";
  * const update = { seq: 1, id: "a", topics: ["t"], data: "x", time: 0 };
- * console.assert(rowUpdates(update)[0] === update && rowUpdates([update]).length === 1);
+ * assert.equal(rowUpdates(update)[0], update);
+ * assert.equal(rowUpdates([update]).length, 1);
  * ```
  */
 export function rowUpdates(row: LogRow): StoredUpdate[] {
@@ -37,13 +39,15 @@ export function rowUpdates(row: LogRow): StoredUpdate[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EventLog } from "./event_log.ts";
  * import { readRange } from "./log_reader.ts";
  * const kv = await Deno.openKv(":memory:");
  * const log = await EventLog.open(kv);
  * await Promise.all(["1", "2", "3"].map((data) => log.append({ topics: ["t"], data })));
  * const middle = await readRange(kv, ["topic", "t"], 1, 2, 10);
- * console.assert(middle.length === 1 && middle[0].data === "2");
+ * assert.equal(middle.length, 1);
+ * assert.equal(middle[0].data, "2");
  * kv.close();
  * ```
  */
@@ -81,42 +85,16 @@ export async function readRange(
 
 /**
  * The read side of the log.
- *
- * @example
- * ```ts
- * import { LogReader } from "./log_reader.ts";
- * const kv = await Deno.openKv(":memory:");
- * console.assert((await new LogReader(kv).headSeq()) === 0);
- * kv.close();
- * ```
  */
 export class LogReader {
   readonly kv: Deno.Kv;
 
-  /**
-   * @example
-   * ```ts
-   * import { LogReader } from "./log_reader.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * console.assert(new LogReader(kv).kv === kv);
-   * kv.close();
-   * ```
-   */
   constructor(kv: Deno.Kv) {
     this.kv = kv;
   }
 
   /**
    * The position of the newest update in KV (0 when empty).
-   *
-   * @example
-   * ```ts
-   * import { EventLog } from "./event_log.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const log = await EventLog.open(kv);
-   * console.assert((await log.headSeq()) === 0);
-   * kv.close();
-   * ```
    */
   async headSeq(): Promise<number> {
     return (await this.kv.get<number>(HEAD)).value ?? 0;
@@ -127,11 +105,12 @@ export class LogReader {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { EventLog } from "./event_log.ts";
    * const kv = await Deno.openKv(":memory:");
    * const log = await EventLog.open(kv);
-   * await log.append({ topics: ["t"], data: "x" });
-   * console.assert((await log.read(0, 10)).length === 1);
+   * for (const data of ["1", "2", "3"]) await log.append({ topics: ["t"], data });
+   * assert.deepEqual((await log.read(1, 3)).map((update) => update.data), ["2", "3"]);
    * kv.close();
    * ```
    */
@@ -144,12 +123,13 @@ export class LogReader {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { EventLog } from "./event_log.ts";
    * const kv = await Deno.openKv(":memory:");
    * const log = await EventLog.open(kv);
    * await log.append({ topics: ["a"], data: "x" });
    * await log.append({ topics: ["b"], data: "y" });
-   * console.assert((await log.readTopic("b", 0, 10)).length === 1);
+   * assert.deepEqual((await log.readTopic("b", 0, 10)).map((update) => update.data), ["y"]);
    * kv.close();
    * ```
    */
@@ -167,12 +147,13 @@ export class LogReader {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { EventLog } from "./event_log.ts";
    * const kv = await Deno.openKv(":memory:");
    * const log = await EventLog.open(kv);
    * await log.append({ topics: ["t"], data: "1" });
    * await log.append({ topics: ["t"], data: "2" });
-   * console.assert((await log.seqBeforeNewest("t", 1)) === 1);
+   * assert.equal((await log.seqBeforeNewest("t", 1)), 1);
    * kv.close();
    * ```
    */
@@ -197,11 +178,12 @@ export class LogReader {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { EventLog } from "./event_log.ts";
    * const kv = await Deno.openKv(":memory:");
    * const log = await EventLog.open(kv);
    * await log.append({ topics: ["t"], data: "1" });
-   * console.assert((await log.newest("t"))?.data === "1");
+   * assert.equal((await log.newest("t"))?.data, "1");
    * kv.close();
    * ```
    */
@@ -217,11 +199,12 @@ export class LogReader {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { EventLog } from "./event_log.ts";
    * const kv = await Deno.openKv(":memory:");
    * const log = await EventLog.open(kv);
    * await log.append({ topics: ["t"], data: "x", id: "mine" });
-   * console.assert((await log.seqOfId("mine")) === 1);
+   * assert.equal((await log.seqOfId("mine")), 1);
    * kv.close();
    * ```
    */
@@ -231,15 +214,6 @@ export class LogReader {
 
   /**
    * The oldest position still in the global log (head + 1 when it is empty).
-   *
-   * @example
-   * ```ts
-   * import { EventLog } from "./event_log.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const log = await EventLog.open(kv);
-   * console.assert((await log.oldestSeq()) === 1);
-   * kv.close();
-   * ```
    */
   async oldestSeq(): Promise<number> {
     for await (const entry of this.kv.list<LogRow>({ prefix: ["log"] }, { limit: 1 })) {

@@ -49,9 +49,10 @@ const cachedBytes = new WeakMap<StoredUpdate, Uint8Array>();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { updateBytes } from "./update.ts";
  * const bytes = updateBytes({ seq: 1, id: "a", topics: ["t"], data: "x", time: 0 });
- * console.assert(new TextDecoder().decode(bytes) === "id: a\ndata: x\n\n");
+ * assert.equal(new TextDecoder().decode(bytes), "id: a\ndata: x\n\n");
  * ```
  */
 export function updateBytes(update: StoredUpdate): Uint8Array {
@@ -75,9 +76,10 @@ const hex = (value: number, digits: number) => value.toString(16).padStart(digit
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { makeHubId, parseHubId } from "./update.ts";
  * const id = makeHubId(42, 0x1234567);
- * console.assert(parseHubId(id, 0x1234567) === 42);
+ * assert.equal(parseHubId(id, 0x1234567), 42);
  * ```
  */
 export function makeHubId(seq: number, epoch: number): string {
@@ -123,8 +125,9 @@ const HUB_ID =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseHubId } from "./update.ts";
- * console.assert(parseHubId("my-own-id", 1) === undefined);
+ * assert.equal(parseHubId("my-own-id", 1), undefined);
  * ```
  */
 export function parseHubId(id: string, epoch: number): number | undefined {
@@ -145,8 +148,10 @@ export function parseHubId(id: string, epoch: number): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { estimateUpdateSize } from "./update.ts";
- * console.assert(estimateUpdateSize({ topics: ["a"], data: "hello" }) > 5);
+ * const latin1 = estimateUpdateSize({ topics: ["a"], data: "ee" });
+ * assert.equal(estimateUpdateSize({ topics: ["a"], data: "€€" }) - latin1, 2);
  * ```
  */
 export function estimateUpdateSize(input: UpdateInput): number {
