@@ -243,11 +243,14 @@ function runProgram(program: Instruction[], topic: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTemplate } from "./uri_template.ts";
  * import { compileTemplateMatcher } from "./uri_template_match.ts";
  * const matches = compileTemplateMatcher(parseTemplate("/books/{id}{?page,size}"));
- * console.assert(matches("/books/1?size=10") && matches("/books/1?page=2&size=10"));
- * console.assert(!matches("/books/1?size=10&page=2") && !matches("/books/1/reviews"));
+ * assert.equal(matches("/books/1?size=10"), true);
+ * assert.equal(matches("/books/1?page=2&size=10"), true);
+ * assert.equal(matches("/books/1?size=10&page=2"), false);
+ * assert.equal(matches("/books/1/reviews"), false);
  * ```
  */
 export function compileTemplateMatcher(root: PatternNode): (topic: string) => boolean {
