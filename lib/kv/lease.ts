@@ -30,16 +30,16 @@ export interface LeaseOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runWithLease } from "./lease.ts";
  * const kv = await Deno.openKv(":memory:");
  * const controller = new AbortController();
- * let ran = false;
- * const done = runWithLease(kv, "demo", async () => {
- *   ran = true;
+ * const runs: string[] = [];
+ * await runWithLease(kv, "demo", async () => {
+ *   runs.push("job");
  *   controller.abort();
- * }, { signal: controller.signal });
- * await done;
- * console.assert(ran);
+ * }, { signal: controller.signal, owner: "worker-1" });
+ * assert.deepEqual(runs, ["job"]);
  * kv.close();
  * ```
  */
