@@ -16,11 +16,14 @@ const DEV_KEY: Deno.KvKey = ["meta", "devJwtKey"];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadAuthKeys } from "./auth_keys.ts";
+ * import { authorize } from "./mercure_auth.ts";
  * import { loadConfig } from "../app/config.ts";
  * const kv = await Deno.openKv(":memory:");
- * const { devToken } = await loadAuthKeys(loadConfig(() => undefined), kv);
- * console.assert(devToken !== undefined);
+ * const { keys, devToken } = await loadAuthKeys(loadConfig(() => undefined), kv);
+ * const request = new Request("http://hub/", { headers: { authorization: `Bearer ${devToken}` } });
+ * assert.deepEqual((await authorize(request, "publisher", keys))?.publish, ["*"]);
  * kv.close();
  * ```
  */
