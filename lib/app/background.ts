@@ -21,9 +21,17 @@ import { log } from "../util/logger.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { chatPresence } from "./background.ts";
+ * import { Hub } from "../hub/hub.ts";
+ * import { openSubscription } from "../hub/active_subscriptions.ts";
  * const kv = await Deno.openKv(":memory:");
- * console.assert((await chatPresence(kv)).length === 0);
+ * const hub = await Hub.open(kv);
+ * const end = await openSubscription(hub, "chat", "urn:uuid:1", { user: "ann" });
+ * assert.deepEqual(await chatPresence(kv), ["ann"]);
+ * await end();
+ * assert.deepEqual(await chatPresence(kv), []);
+ * hub.close();
  * kv.close();
  * ```
  */
@@ -38,12 +46,6 @@ export async function chatPresence(kv: Deno.Kv): Promise<string[]> {
 
 /**
  * Starts the demo feeds (when enabled) and the retention job; all stop at hub shutdown.
- *
- * @example
- * ```ts
- * import { startBackgroundJobs } from "./background.ts";
- * console.assert(typeof startBackgroundJobs === "function");
- * ```
  */
 export function startBackgroundJobs(context: AppContext): void {
   const { hub, config } = context;

@@ -42,9 +42,10 @@ export class ConfigError extends Error {
   /**
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { ConfigError } from "./config.ts";
    * const error = new ConfigError("PORT", "abc", "an integer from 0 to 65535");
-   * console.assert(error.message.includes("PORT"));
+   * assert.equal(error.message, 'PORT="abc" is not valid: expected an integer from 0 to 65535');
    * ```
    */
   constructor(readonly variable: string, value: string, accepted: string) {
@@ -109,9 +110,15 @@ function list(env: Env, name: string, fallback: string[], valid: RegExp, what: s
  * @throws {ConfigError} naming the first variable with a bad value.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadConfig } from "./config.ts";
  * const config = loadConfig((name) => ({ PORT: "9000" } as Record<string, string>)[name]);
- * console.assert(config.port === 9000 && config.demoFeeds);
+ * assert.equal(config.port, 9000);
+ * assert.equal(config.demoFeeds, true);
+ * assert.throws(() => loadConfig((name) => name === "PORT" ? "abc" : undefined), {
+ *   name: "ConfigError",
+ *   variable: "PORT",
+ * });
  * ```
  */
 export function loadConfig(env: Env = (name) => Deno.env.get(name)): Config {
@@ -170,13 +177,6 @@ export function loadConfig(env: Env = (name) => Deno.env.get(name)): Config {
 /**
  * Loads the settings, or prints the bad one (naming the variable and the accepted values) and
  * exits with code 2: what a service does at start-up.
- *
- * @example
- * ```ts
- * import { loadConfigOrExit } from "./config.ts";
- * const config = loadConfigOrExit((name) => ({ PORT: "8080" } as Record<string, string>)[name]);
- * console.assert(config.port === 8080);
- * ```
  */
 export function loadConfigOrExit(env?: Env): Config {
   try {
