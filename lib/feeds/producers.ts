@@ -17,6 +17,7 @@ import { log } from "../util/logger.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Hub } from "../hub/hub.ts";
  * import { pumpFeed } from "./producers.ts";
  * const kv = await Deno.openKv(":memory:");
@@ -26,7 +27,7 @@ import { log } from "../util/logger.ts";
  *   yield { type: "tick", data: { n: 2 }, final: true };
  * }
  * const last = await pumpFeed(hub, "demo", twoEvents());
- * console.assert(last?.data === '{"n":2}');
+ * assert.equal(last?.data, '{"n":2}');
  * hub.close();
  * kv.close();
  * ```
@@ -54,16 +55,18 @@ export async function pumpFeed(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Hub } from "../hub/hub.ts";
  * import { runSharedFeed } from "./producers.ts";
  * const kv = await Deno.openKv(":memory:");
  * const hub = await Hub.open(kv);
  * const controller = new AbortController();
- * const running = runSharedFeed(hub, "demo", async function* (signal) {
- *   yield { type: "hello", data: {} };
+ * await runSharedFeed(hub, "demo", async function* () {
+ *   yield { type: "hello", data: { n: 1 } };
  *   controller.abort();
  * }, controller.signal);
- * await running;
+ * const [update] = await hub.log.readTopic("demo", 0, 10);
+ * assert.deepEqual([update.type, update.data], ["hello", '{"n":1}']);
  * hub.close();
  * kv.close();
  * ```
@@ -101,6 +104,7 @@ export interface FiniteFeedState {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Hub } from "../hub/hub.ts";
  * import { runFiniteFeed } from "./producers.ts";
  * const kv = await Deno.openKv(":memory:");
@@ -109,7 +113,7 @@ export interface FiniteFeedState {
  * await runFiniteFeed(hub, "orders", "o1", "orders/o1", "done", async function* () {
  *   yield { type: "done", data: {}, final: true };
  * }, new AbortController().signal);
- * console.assert((await kv.get<{ status: string }>(["orders", "o1"])).value?.status === "completed");
+ * assert.equal((await kv.get<{ status: string }>(["orders", "o1"])).value?.status, "completed");
  * hub.close();
  * kv.close();
  * ```
@@ -156,12 +160,14 @@ const competing = new Set<string>();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Hub } from "../hub/hub.ts";
  * import { ensureFiniteFeed } from "./producers.ts";
  * const kv = await Deno.openKv(":memory:");
  * const hub = await Hub.open(kv);
- * const started = ensureFiniteFeed(hub, "orders", "o2", "orders/o2", "done", async function* () {}, 10);
- * console.assert(started);
+ * const feed = async function* () {};
+ * assert.equal(ensureFiniteFeed(hub, "orders", "o2", "orders/o2", "done", feed, 0), false); // at the local limit
+ * assert.equal(ensureFiniteFeed(hub, "orders", "o2", "orders/o2", "done", feed, 10), true);
  * hub.close();
  * kv.close();
  * ```
