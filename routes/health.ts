@@ -14,8 +14,10 @@ const text = (body: string, status = 200, type = "text/plain; charset=utf-8") =>
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { handleHealth } from "./health.ts";
- * console.assert(handleHealth().status === 200);
+ * const response = handleHealth();
+ * assert.deepEqual([response.status, await response.text()], [200, "ok\n"]);
  * ```
  */
 export function handleHealth(): Response {
@@ -27,8 +29,19 @@ export function handleHealth(): Response {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { handleReady } from "./health.ts";
- * console.assert(typeof handleReady === "function");
+ * import { Hub } from "../lib/hub/hub.ts";
+ * import type { AppContext } from "../lib/app/context.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const hub = await Hub.open(kv);
+ * const context = { hub } as AppContext; // readiness looks only at the hub
+ * assert.equal(await (await handleReady(context)).text(), "ready\n");
+ * hub.beginShutdown();
+ * const draining = await handleReady(context);
+ * assert.deepEqual([draining.status, await draining.text()], [503, "shutting down\n"]);
+ * hub.close();
+ * kv.close();
  * ```
  */
 export async function handleReady(context: AppContext): Promise<Response> {
@@ -50,12 +63,6 @@ export async function handleReady(context: AppContext): Promise<Response> {
 
 /**
  * Metrics of the whole process in the Prometheus text format.
- *
- * @example
- * ```ts
- * import { handleMetrics } from "./health.ts";
- * console.assert(typeof handleMetrics === "function");
- * ```
  */
 export function handleMetrics(context: AppContext): Response {
   return text(context.metrics.render(), 200, "text/plain; version=0.0.4; charset=utf-8");

@@ -27,9 +27,11 @@ const MAX_TYPE_LENGTH = 128;
  * @throws {BadRequest} 400 naming the bad field.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseUpdateForm } from "./publish.ts";
- * const update = parseUpdateForm(new URLSearchParams("topic=news&data=hi&type=note"), 16);
- * console.assert(update.topics[0] === "news" && update.type === "note");
+ * const update = parseUpdateForm(new URLSearchParams("topic=news&topic=sport&data=hi&type=note"), 16);
+ * assert.deepEqual([update.topics, update.data, update.type], [["news", "sport"], "hi", "note"]);
+ * assert.throws(() => parseUpdateForm(new URLSearchParams("data=hi"), 16), { status: 400 });
  * ```
  */
 export function parseUpdateForm(form: URLSearchParams, maxTopics: number): UpdateInput {
@@ -95,8 +97,29 @@ export function parseUpdateForm(form: URLSearchParams, maxTopics: number): Updat
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { handlePublish } from "./publish.ts";
- * console.assert(typeof handlePublish === "function");
+ * import { Hub } from "../lib/hub/hub.ts";
+ * import { Metrics } from "../lib/app/metrics.ts";
+ * import { RateLimiter } from "../lib/app/rate_limit.ts";
+ * import { loadConfig } from "../lib/app/config.ts";
+ * import { loadAuthKeys } from "../lib/auth/auth_keys.ts";
+ * const kv = await Deno.openKv(":memory:");
+ * const config = loadConfig(() => undefined);
+ * const { keys: auth, devToken } = await loadAuthKeys(config, kv);
+ * const context = { config, hub: await Hub.open(kv), auth, metrics: new Metrics() };
+ * const publish = (authorization: string) =>
+ *   new Request("http://hub/.well-known/mercure", {
+ *     method: "POST",
+ *     headers: { authorization, "content-type": "application/x-www-form-urlencoded" },
+ *     body: "topic=news&data=hello&id=first",
+ *   });
+ * const response = await handlePublish(publish(`Bearer ${devToken}`), context, new RateLimiter(0));
+ * assert.deepEqual([response.status, await response.text()], [200, "first"]);
+ * await assert.rejects(handlePublish(publish(""), context, new RateLimiter(0)), { status: 401 });
+ * context.hub.close();
+ * context.metrics.close();
+ * kv.close();
  * ```
  */
 export async function handlePublish(

@@ -52,9 +52,10 @@ export interface StreamPlan {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { requestedLastEventId } from "./subscribe.ts";
  * const request = new Request("http://x/?lastEventID=a", { headers: { "last-event-id": "b" } });
- * console.assert(requestedLastEventId(request, new URL(request.url)) === "b");
+ * assert.equal(requestedLastEventId(request, new URL(request.url)), "b");
  * ```
  */
 export function requestedLastEventId(request: Request, url: URL): string | undefined {
@@ -64,12 +65,6 @@ export function requestedLastEventId(request: Request, url: URL): string | undef
 /**
  * Authorises a subscriber: its claims, or a refusal (401) when the token is bad or anonymous
  * access is off.
- *
- * @example
- * ```ts
- * import { authorizeSubscriber } from "./subscribe.ts";
- * console.assert(typeof authorizeSubscriber === "function");
- * ```
  */
 export async function authorizeSubscriber(
   request: Request,
@@ -91,12 +86,6 @@ export async function authorizeSubscriber(
 /**
  * Decides a Mercure subscription's selectors, claims and resume point from the request, or
  * refuses it (400 for bad selectors, 401 for bad tokens).
- *
- * @example
- * ```ts
- * import { planMercureSubscription } from "./subscribe.ts";
- * console.assert(typeof planMercureSubscription === "function");
- * ```
  */
 export async function planMercureSubscription(
   request: Request,
@@ -131,12 +120,6 @@ export async function planMercureSubscription(
 
 /**
  * Handles the Mercure subscription request (event stream).
- *
- * @example
- * ```ts
- * import { handleSubscribe } from "./subscribe.ts";
- * console.assert(typeof handleSubscribe === "function");
- * ```
  */
 export async function handleSubscribe(request: Request, context: AppContext): Promise<Response> {
   const plan = await planMercureSubscription(request, context);
@@ -159,12 +142,6 @@ export interface PreparedSubscription {
 /**
  * Admits a planned subscription: connection limits, `?throttle=`, `?filter=`, the private-update
  * rule, token expiry and the active-subscription records. Returns a refusal when it cannot.
- *
- * @example
- * ```ts
- * import { prepareSubscription } from "./subscribe.ts";
- * console.assert(typeof prepareSubscription === "function");
- * ```
  */
 export function prepareSubscription(
   request: Request,
@@ -273,12 +250,6 @@ export function prepareSubscription(
 
 /**
  * Opens the event stream for a decided plan.
- *
- * @example
- * ```ts
- * import { openStream } from "./subscribe.ts";
- * console.assert(typeof openStream === "function");
- * ```
  */
 export function openStream(
   request: Request,
