@@ -14,8 +14,9 @@ import { loadConfigOrExit } from "../lib/app/config.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serverPermissions } from "./start.ts";
- * console.assert(serverPermissions("./data/tidings.kv").includes("--allow-write=./data"));
+ * assert.equal(serverPermissions("./data/tidings.kv").includes("--allow-write=./data"), true);
  * ```
  */
 export function serverPermissions(kvPath: string | undefined): string[] {
@@ -38,9 +39,10 @@ export function serverPermissions(kvPath: string | undefined): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { v8Flags } from "./start.ts";
- * console.assert(v8Flags("small")[0] === "--v8-flags=--optimize-for-size");
- * console.assert(v8Flags("default").length === 0);
+ * assert.equal(v8Flags("small")[0], "--v8-flags=--optimize-for-size");
+ * assert.equal(v8Flags("default").length, 0);
  * ```
  */
 export function v8Flags(heap: "default" | "small"): string[] {
