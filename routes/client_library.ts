@@ -60,7 +60,7 @@ async function bytesOf(pathname: string): Promise<Uint8Array<ArrayBuffer> | unde
  * import { serveClientLibrary } from "./client_library.ts";
  * const response = await serveClientLibrary("/client/tidings_client.js");
  * assert.equal(response?.headers.get("content-type"), "text/javascript; charset=utf-8");
- * assert.equal((await serveClientLibrary("/client/../deno.json")), undefined);
+ * assert.equal(await serveClientLibrary("/client/../deno.json"), undefined);
  * await response?.body?.cancel();
  * ```
  */

@@ -29,7 +29,7 @@ export type {
  * import { serveHttp1 } from "./server.ts";
  * const server = serveHttp1({ port: 0, hostname: "127.0.0.1" }, () => new Response("hi\n"));
  * const response = await fetch(`http://127.0.0.1:${server.addr.port}/`);
- * assert.equal((await response.text()), "hi\n");
+ * assert.equal(await response.text(), "hi\n");
  * await server.shutdown();
  * ```
  */

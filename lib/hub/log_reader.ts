@@ -153,7 +153,7 @@ export class LogReader {
    * const log = await EventLog.open(kv);
    * await log.append({ topics: ["t"], data: "1" });
    * await log.append({ topics: ["t"], data: "2" });
-   * assert.equal((await log.seqBeforeNewest("t", 1)), 1);
+   * assert.equal(await log.seqBeforeNewest("t", 1), 1);
    * kv.close();
    * ```
    */
@@ -204,7 +204,7 @@ export class LogReader {
    * const kv = await Deno.openKv(":memory:");
    * const log = await EventLog.open(kv);
    * await log.append({ topics: ["t"], data: "x", id: "mine" });
-   * assert.equal((await log.seqOfId("mine")), 1);
+   * assert.equal(await log.seqOfId("mine"), 1);
    * kv.close();
    * ```
    */

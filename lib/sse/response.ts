@@ -43,7 +43,7 @@ const encoder = new TextEncoder();
  *   sink.write(new TextEncoder().encode("data: pushed\n\n"));
  *   sink.close();
  * }, { heartbeatMs: 0 });
- * assert.equal((await response.text()), "data: pushed\n\n");
+ * assert.equal(await response.text(), "data: pushed\n\n");
  * ```
  */
 export function ssePushResponse(

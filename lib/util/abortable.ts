@@ -16,7 +16,7 @@
  * const controller = new AbortController();
  * const done = sleep(60_000, controller.signal);
  * controller.abort();
- * assert.equal((await done), false);
+ * assert.equal(await done, false);
  * ```
  */
 export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
@@ -46,7 +46,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
  * const never = new Promise<number>(() => {});
  * const result = abortable(never, controller.signal);
  * controller.abort();
- * assert.equal((await result), undefined);
+ * assert.equal(await result, undefined);
  * ```
  */
 export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
@@ -77,7 +77,7 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<
  * import { Notifier } from "./abortable.ts";
  * const notifier = new Notifier();
  * notifier.notify();
- * assert.equal((await notifier.wait(AbortSignal.timeout(1000))), true);
+ * assert.equal(await notifier.wait(AbortSignal.timeout(1000)), true);
  * ```
  */
 export class Notifier {

@@ -15,7 +15,7 @@ import { concatBytes } from "./bytes.ts";
  * import { refuse } from "./http_errors.ts";
  * const response = refuse(400, "missing topic");
  * assert.equal(response.status, 400);
- * assert.equal((await response.text()), "missing topic\n");
+ * assert.equal(await response.text(), "missing topic\n");
  * ```
  */
 export function refuse(status: number, reason: string, headers?: HeadersInit): Response {
