@@ -84,7 +84,7 @@ export class Reconnector {
    * import { Reconnector } from "./reconnector.js";
    * import { validated } from "./options.js";
    * const reconnector = new Reconnector({
-   *   hubUrl: new URL("http://localhost:8000/.well-known/mercure"),
+   *   hubUrl: new URL("https://hub.example/.well-known/mercure"),
    *   settings: validated({ topics: ["news"], transport: "websocket" }),
    *   fetch,
    *   signal: AbortSignal.abort(),
