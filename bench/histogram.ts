@@ -35,10 +35,11 @@ function lowerBoundOf(index: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LatencyHistogram } from "./histogram.ts";
  * const histogram = new LatencyHistogram();
  * for (let ms = 1; ms <= 100; ms++) histogram.record(ms);
- * console.assert(Math.abs(histogram.percentile(50) - 50) < 2);
+ * assert.ok(Math.abs(histogram.percentile(50) - 50) < 2);
  * ```
  */
 export class LatencyHistogram {
@@ -53,10 +54,11 @@ export class LatencyHistogram {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { LatencyHistogram } from "./histogram.ts";
    * const histogram = new LatencyHistogram();
    * histogram.record(2.5);
-   * console.assert(histogram.count === 1 && histogram.maxMs === 2.5);
+   * assert.ok(histogram.count === 1 && histogram.maxMs === 2.5);
    * ```
    */
   record(ms: number): void {
@@ -71,10 +73,11 @@ export class LatencyHistogram {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { LatencyHistogram } from "./histogram.ts";
    * const histogram = new LatencyHistogram();
    * histogram.record(10);
-   * console.assert(Math.abs(histogram.percentile(99) - 10) < 0.2);
+   * assert.ok(Math.abs(histogram.percentile(99) - 10) < 0.2);
    * ```
    */
   percentile(p: number): number {
@@ -97,11 +100,12 @@ export class LatencyHistogram {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { LatencyHistogram } from "./histogram.ts";
    * const histogram = new LatencyHistogram();
    * histogram.record(1);
    * histogram.reset();
-   * console.assert(histogram.count === 0);
+   * assert.ok(histogram.count === 0);
    * ```
    */
   reset(): void {
@@ -115,10 +119,11 @@ export class LatencyHistogram {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { LatencyHistogram } from "./histogram.ts";
    * const histogram = new LatencyHistogram();
    * histogram.record(3);
-   * console.assert(histogram.snapshot().buckets.length === 1);
+   * assert.ok(histogram.snapshot().buckets.length === 1);
    * ```
    */
   snapshot(): HistogramSnapshot {
@@ -134,12 +139,13 @@ export class LatencyHistogram {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { LatencyHistogram } from "./histogram.ts";
    * const a = new LatencyHistogram();
    * const b = new LatencyHistogram();
    * b.record(7);
    * a.merge(b.snapshot());
-   * console.assert(a.count === 1 && a.maxMs === 7);
+   * assert.ok(a.count === 1 && a.maxMs === 7);
    * ```
    */
   merge(snapshot: HistogramSnapshot): void {

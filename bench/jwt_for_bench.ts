@@ -16,9 +16,10 @@ function base64url(bytes: Uint8Array): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { signHs256 } from "./jwt_for_bench.ts";
  * const token = await signHs256("secret", { mercure: { publish: ["*"] } });
- * console.assert(token.split(".").length === 3);
+ * assert.ok(token.split(".").length === 3);
  * ```
  */
 export async function signHs256(secret: string, payload: Record<string, unknown>): Promise<string> {
@@ -41,8 +42,9 @@ export async function signHs256(secret: string, payload: Record<string, unknown>
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { benchPublisherToken } from "./jwt_for_bench.ts";
- * console.assert((await benchPublisherToken("secret")).startsWith("eyJ"));
+ * assert.ok((await benchPublisherToken("secret")).startsWith("eyJ"));
  * ```
  */
 export function benchPublisherToken(secret: string): Promise<string> {

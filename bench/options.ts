@@ -107,9 +107,10 @@ function flagMap(args: string[]): Map<string, string> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseOptions } from "./options.ts";
  * const options = parseOptions(["--smoke", "--targets=nchan,tidings"]);
- * console.assert(options.smoke && options.targets.length === 2);
+ * assert.ok(options.smoke && options.targets.length === 2);
  * ```
  */
 export function parseOptions(args: string[]): BenchOptions {

@@ -34,10 +34,11 @@ export interface Outcome {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OutcomeBuilder } from "./outcome.ts";
  * const builder = new OutcomeBuilder("fanout", "nchan");
  * builder.add("deliveries/s", 1000, "/s", "higher");
- * console.assert(builder.outcome.metrics.length === 1);
+ * assert.ok(builder.outcome.metrics.length === 1);
  * ```
  */
 export class OutcomeBuilder {
@@ -46,8 +47,9 @@ export class OutcomeBuilder {
   /**
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { OutcomeBuilder } from "./outcome.ts";
-   * console.assert(new OutcomeBuilder("s", "t").outcome.scenario === "s");
+   * assert.ok(new OutcomeBuilder("s", "t").outcome.scenario === "s");
    * ```
    */
   constructor(scenario: string, target: string) {
@@ -108,8 +110,9 @@ export class OutcomeBuilder {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeCounts } from "./outcome.ts";
- * console.assert(describeCounts({ "HTTP 503": 2 }) === "HTTP 503 ×2");
+ * assert.ok(describeCounts({ "HTTP 503": 2 }) === "HTTP 503 ×2");
  * ```
  */
 export function describeCounts(counts: Record<string, number>): string {
@@ -122,10 +125,11 @@ export function describeCounts(counts: Record<string, number>): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mergeRounds } from "./outcome.ts";
  * const run = (value: number, round: number) => ({ scenario: "s", target: "t", round, notes: [], failures: [],
  *   metrics: [{ name: "m", value, unit: "", better: "higher" as const }] });
- * console.assert(mergeRounds([run(1, 1), run(5, 2), run(3, 3)])[0].metrics[0].value === 3);
+ * assert.ok(mergeRounds([run(1, 1), run(5, 2), run(3, 3)])[0].metrics[0].value === 3);
  * ```
  */
 export function mergeRounds(outcomes: Outcome[]): Outcome[] {

@@ -64,8 +64,9 @@ function treeOf(pid: number, stats: ProcStat[]): ProcStat[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { processTree } from "./proc_stats.ts";
- * console.assert((await processTree(Deno.pid)).includes(Deno.pid));
+ * assert.ok((await processTree(Deno.pid)).includes(Deno.pid));
  * ```
  */
 export async function processTree(pid: number): Promise<number[]> {
@@ -77,8 +78,9 @@ export async function processTree(pid: number): Promise<number[]> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { treeRssBytes } from "./proc_stats.ts";
- * console.assert(await treeRssBytes(Deno.pid) > 1_000_000);
+ * assert.ok(await treeRssBytes(Deno.pid) > 1_000_000);
  * ```
  */
 export async function treeRssBytes(pid: number): Promise<number> {
@@ -95,8 +97,9 @@ export async function treeRssBytes(pid: number): Promise<number> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { treeCpuSeconds } from "./proc_stats.ts";
- * console.assert((await treeCpuSeconds([Deno.pid]))[0] >= 0);
+ * assert.ok((await treeCpuSeconds([Deno.pid]))[0] >= 0);
  * ```
  */
 export async function treeCpuSeconds(pids: number[]): Promise<number[]> {
@@ -112,9 +115,10 @@ export async function treeCpuSeconds(pids: number[]): Promise<number[]> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cpuMeter } from "./proc_stats.ts";
  * const meter = await cpuMeter([Deno.pid]);
- * console.assert((await meter.stop())[0] >= 0);
+ * assert.ok((await meter.stop())[0] >= 0);
  * ```
  */
 export async function cpuMeter(pids: number[]): Promise<{ stop(): Promise<number[]> }> {
@@ -143,9 +147,10 @@ async function machineTicks(): Promise<{ busy: number; total: number }> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { machineMeter } from "./proc_stats.ts";
  * const meter = await machineMeter();
- * console.assert((await meter.stop()) >= 0);
+ * assert.ok((await meter.stop()) >= 0);
  * ```
  */
 export async function machineMeter(): Promise<{ stop(): Promise<number> }> {
@@ -165,8 +170,9 @@ export async function machineMeter(): Promise<{ stop(): Promise<number> }> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { machineInfo } from "./proc_stats.ts";
- * console.assert((await machineInfo()).cores >= 1);
+ * assert.ok((await machineInfo()).cores >= 1);
  * ```
  */
 export async function machineInfo(): Promise<

@@ -60,9 +60,10 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { publishRequest } from "./publisher.ts";
  * const bytes = publishRequest("nchan", "127.0.0.1", 8080, "news", "1 2", undefined);
- * console.assert(new TextDecoder().decode(bytes).startsWith("POST /pub?id=news HTTP/1.1"));
+ * assert.ok(new TextDecoder().decode(bytes).startsWith("POST /pub?id=news HTTP/1.1"));
  * ```
  */
 export function publishRequest(
@@ -93,8 +94,9 @@ export function publishRequest(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { accepted } from "./publisher.ts";
- * console.assert(accepted("nchan", 202) && accepted("tidings", 200) && !accepted("tidings", 202));
+ * assert.ok(accepted("nchan", 202) && accepted("tidings", 200) && !accepted("tidings", 202));
  * ```
  */
 export function accepted(kind: TargetKind, status: number): boolean {

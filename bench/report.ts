@@ -27,10 +27,11 @@ function ratio(metric: Metric, base: Metric | undefined): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renderTables } from "./report.ts";
  * const text = renderTables([{ scenario: "s", target: "nchan", notes: [], failures: [],
  *   metrics: [{ name: "m", value: 2, unit: "/s", better: "higher" }] }], { s: "Scenario" });
- * console.assert(text.includes("| m (/s) | 2 |"));
+ * assert.ok(text.includes("| m (/s) | 2 |"));
  * ```
  */
 export function renderTables(outcomes: Outcome[], titles: Record<string, string>): string {
@@ -84,8 +85,9 @@ export interface TargetCheck {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renderTargets } from "./report.ts";
- * console.assert(renderTargets([{ goal: "g", measured: "m", met: true }]).includes("| g | m | yes |"));
+ * assert.ok(renderTargets([{ goal: "g", measured: "m", met: true }]).includes("| g | m | yes |"));
  * ```
  */
 export function renderTargets(checks: TargetCheck[]): string {

@@ -118,8 +118,9 @@ async function answers(url: string, headers: Record<string, string> = {}): Promi
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nchanConfig } from "./servers.ts";
- * console.assert(nchanConfig("/tmp/x", 8080).includes("worker_processes 1;"));
+ * assert.ok(nchanConfig("/tmp/x", 8080).includes("worker_processes 1;"));
  * ```
  */
 export function nchanConfig(prefix: string, port: number): string {

@@ -27,8 +27,9 @@ const fmt = (value: number, digits = 2) =>
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkTargets } from "./targets.ts";
- * console.assert(checkTargets([]).length === 0);
+ * assert.ok(checkTargets([]).length === 0);
  * ```
  */
 export function checkTargets(outcomes: Outcome[], smoke = false): TargetCheck[] {

@@ -13,8 +13,11 @@
  * @returns {Promise<void>}
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { wait } from "./abortable.js";
- * await wait(60_000, AbortSignal.abort()); // resolves at once
+ * const started = performance.now();
+ * await wait(60_000, AbortSignal.abort()); // an aborted signal: resolves at once
+ * assert.equal(performance.now() - started < 60_000, true);
  * ```
  */
 export function wait(ms, signal) {
@@ -39,9 +42,10 @@ export function wait(ms, signal) {
  * @returns {Promise<T | undefined>}
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { abortable } from "./abortable.js";
  * const never = new Promise<string>(() => {});
- * console.assert(await abortable(never, AbortSignal.abort()) === undefined);
+ * assert.equal(await abortable(never, AbortSignal.abort()), undefined);
  * ```
  */
 export function abortable(promise, signal) {
@@ -62,8 +66,9 @@ export function abortable(promise, signal) {
  * @returns {Promise<T | undefined>}
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { withTimeout } from "./abortable.js";
- * console.assert(await withTimeout(new Promise(() => {}), 10) === undefined);
+ * assert.equal(await withTimeout(new Promise(() => {}), 10), undefined);
  * ```
  */
 export function withTimeout(promise, ms) {
@@ -80,11 +85,12 @@ export function withTimeout(promise, ms) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Connection } from "./abortable.js";
  * const subscription = new AbortController();
  * const connection = new Connection(subscription.signal);
- * subscription.abort();
- * console.assert(connection.signal.aborted);
+ * subscription.abort(); // closing the subscription aborts its connection
+ * assert.deepEqual([connection.signal.aborted, connection.onPurpose], [true, false]);
  * connection.release();
  * ```
  */
@@ -97,12 +103,6 @@ export class Connection {
 
   /**
    * @param {AbortSignal} parent the subscription's signal
-   * @example
-   * ```ts
-   * import { Connection } from "./abortable.js";
-   * const connection = new Connection(new AbortController().signal);
-   * connection.release();
-   * ```
    */
   constructor(parent) {
     this.#parent = parent;
@@ -114,13 +114,6 @@ export class Connection {
    * Aborts when this connection must end.
    *
    * @returns {AbortSignal}
-   * @example
-   * ```ts
-   * import { Connection } from "./abortable.js";
-   * const connection = new Connection(new AbortController().signal);
-   * console.assert(!connection.signal.aborted);
-   * connection.release();
-   * ```
    */
   get signal() {
     return this.#controller.signal;
@@ -128,15 +121,6 @@ export class Connection {
 
   /**
    * Ends this connection (not the subscription).
-   *
-   * @example
-   * ```ts
-   * import { Connection } from "./abortable.js";
-   * const connection = new Connection(new AbortController().signal);
-   * connection.abort();
-   * console.assert(connection.signal.aborted && !connection.onPurpose);
-   * connection.release();
-   * ```
    */
   abort() {
     this.#controller.abort();
@@ -147,10 +131,11 @@ export class Connection {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Connection } from "./abortable.js";
    * const connection = new Connection(new AbortController().signal);
    * connection.endOnPurpose();
-   * console.assert(connection.signal.aborted && connection.onPurpose);
+   * assert.deepEqual([connection.signal.aborted, connection.onPurpose], [true, true]);
    * connection.release();
    * ```
    */
@@ -161,12 +146,6 @@ export class Connection {
 
   /**
    * Stops listening to the subscription's signal: call it when the connection is over.
-   *
-   * @example
-   * ```ts
-   * import { Connection } from "./abortable.js";
-   * new Connection(new AbortController().signal).release();
-   * ```
    */
   release() {
     this.#parent.removeEventListener("abort", this.#onParentAbort);

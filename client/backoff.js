@@ -20,9 +20,10 @@ const MAX_RETRY_AFTER_MS = 5 * 60_000;
  * @returns {number} milliseconds
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { reconnectDelay } from "./backoff.js";
  * const delay = reconnectDelay({ attempt: 3, baseMs: 500, maxMs: 30_000, random: () => 0.5 });
- * console.assert(delay === 2000);
+ * assert.equal(delay, 2000);
  * ```
  */
 export function reconnectDelay({ attempt, baseMs, maxMs, retryAfterMs, random = Math.random }) {

@@ -11,9 +11,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SubscriptionError } from "./errors.js";
  * const error = new SubscriptionError("the hub answered 401: invalid token", { status: 401 });
- * console.assert(error.status === 401);
+ * assert.deepEqual([error.name, error.status, error.message], [
+ *   "SubscriptionError",
+ *   401,
+ *   "the hub answered 401: invalid token",
+ * ]);
  * ```
  */
 export class SubscriptionError extends Error {
@@ -22,11 +27,6 @@ export class SubscriptionError extends Error {
    *
    * @param {string} message
    * @param {{ status?: number, reason?: string, cause?: unknown }} [details]
-   * @example
-   * ```ts
-   * import { SubscriptionError } from "./errors.js";
-   * new SubscriptionError("network error", { cause: new TypeError("refused") });
-   * ```
    */
   constructor(message, details = {}) {
     super(message, { cause: details.cause });
@@ -45,9 +45,10 @@ export class SubscriptionError extends Error {
  * @returns {string}
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { messageOf } from "./errors.js";
- * console.assert(messageOf(new TypeError("refused")) === "refused");
- * console.assert(messageOf("plain") === "plain");
+ * assert.equal(messageOf(new TypeError("refused")), "refused");
+ * assert.equal(messageOf("plain"), "plain");
  * ```
  */
 export function messageOf(error) {
@@ -59,15 +60,6 @@ export function messageOf(error) {
  * task), so it does not break delivery to the other listeners.
  *
  * @param {unknown} error
- * @example
- * ```ts ignore
- * import { reportLater } from "./errors.js";
- * try {
- *   JSON.parse("{");
- * } catch (error) {
- *   reportLater(error);
- * }
- * ```
  */
 export function reportLater(error) {
   if (typeof globalThis.reportError === "function") globalThis.reportError(error);

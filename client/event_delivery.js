@@ -26,10 +26,14 @@ import { reportLater } from "./errors.js";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EventDelivery } from "./event_delivery.js";
  * const delivery = new EventDelivery();
- * delivery.on("message", (event) => console.log(event.data));
+ * const seen: string[] = [];
+ * delivery.on("message", (event) => seen.push(event.data));
  * delivery.deliver({ id: "1", type: "message", data: "hi", json: () => JSON.parse("hi") });
+ * delivery.deliver({ id: "2", type: "price", data: "{}", json: () => JSON.parse("{}") }); // not a "message"
+ * assert.deepEqual(seen, ["hi"]);
  * ```
  */
 export class EventDelivery {
@@ -49,9 +53,15 @@ export class EventDelivery {
    * @returns {() => void} removes the listener
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { EventDelivery } from "./event_delivery.js";
-   * const stop = new EventDelivery().on("price", (event) => console.log(event.json()));
+   * const delivery = new EventDelivery();
+   * const seen: string[] = [];
+   * const stop = delivery.on("price", (event) => seen.push(event.id));
+   * delivery.deliver({ id: "1", type: "price", data: "{}", json: () => JSON.parse("{}") });
    * stop();
+   * delivery.deliver({ id: "2", type: "price", data: "{}", json: () => JSON.parse("{}") });
+   * assert.deepEqual(seen, ["1"]);
    * ```
    */
   on(type, callback) {
@@ -68,11 +78,6 @@ export class EventDelivery {
    * still get the event) and to every iteration.
    *
    * @param {TidingsEvent} event
-   * @example
-   * ```ts
-   * import { EventDelivery } from "./event_delivery.js";
-   * new EventDelivery().deliver({ id: "1", type: "note", data: "{}", json: () => JSON.parse("{}") });
-   * ```
    */
   deliver(event) {
     for (const listener of this.#listeners.get(event.type) ?? []) {
@@ -92,11 +97,14 @@ export class EventDelivery {
    * @returns {AsyncIterableIterator<TidingsEvent>}
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { EventDelivery } from "./event_delivery.js";
    * const delivery = new EventDelivery();
    * const events = delivery.iterate();
+   * delivery.deliver({ id: "1", type: "message", data: "hi", json: () => JSON.parse("hi") });
    * delivery.finish(undefined);
-   * console.assert((await events.next()).done);
+   * assert.equal((await events.next()).value?.id, "1");
+   * assert.equal((await events.next()).done, true);
    * ```
    */
   iterate() {
@@ -122,11 +130,6 @@ export class EventDelivery {
    * `error` if given.
    *
    * @param {SubscriptionError | undefined} error
-   * @example
-   * ```ts
-   * import { EventDelivery } from "./event_delivery.js";
-   * new EventDelivery().finish(undefined);
-   * ```
    */
   finish(error) {
     this.#finished = true;

@@ -51,9 +51,14 @@
  * @returns {Settings}
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { validated } from "./options.js";
  * const settings = validated({ topics: ["news"] });
- * console.assert(settings.transport === "auto" && settings.maxDelayMs === 30_000);
+ * assert.deepEqual([settings.transport, settings.minDelayMs, settings.maxDelayMs], ["auto", 500, 30_000]);
+ * assert.throws(() => validated({ topics: ["news"], throttle: 0.5 }), {
+ *   name: "TypeError",
+ *   message: "subscribe: throttle must be a positive integer (milliseconds)",
+ * });
  * ```
  */
 export function validated(options) {
@@ -121,10 +126,11 @@ export function checkedTopics(topics) {
  * @returns {string}
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { subscriptionUrl, validated } from "./options.js";
  * const hub = new URL("https://hub.example/.well-known/mercure");
  * const url = subscriptionUrl(hub, validated({ topics: ["a"] }), "websocket", "e-1");
- * console.assert(url === "wss://hub.example/.well-known/mercure?topic=a&lastEventID=e-1");
+ * assert.equal(url, "wss://hub.example/.well-known/mercure?topic=a&lastEventID=e-1");
  * ```
  */
 export function subscriptionUrl(hubUrl, settings, kind, lastEventId, token) {

@@ -47,17 +47,19 @@ const MIN_REFRESH_DELAY_MS = 1_000;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Reconnector } from "./reconnector.js";
  * import { validated } from "./options.js";
  * const reconnector = new Reconnector({
- *   hubUrl: new URL("http://localhost:8000/feeds/clock"),
+ *   hubUrl: new URL("https://hub.example/feeds/no-such-feed"),
  *   settings: validated({ topics: [] }),
- *   fetch,
- *   signal: AbortSignal.timeout(1000),
+ *   fetch: () => Promise.resolve(new Response("unknown feed", { status: 404 })),
+ *   signal: new AbortController().signal,
  *   lastEventId: undefined,
- *   host: { state: console.log, event: console.log, reset: console.log, error: console.log },
+ *   host: { state() {}, event() {}, reset() {}, error() {} },
  * });
- * const finalError = await reconnector.run(); // after the signal aborts: undefined
+ * const finalError = await reconnector.run(); // a 404 is final: no retry
+ * assert.deepEqual([finalError?.status, finalError?.reason], [404, "unknown feed"]);
  * ```
  */
 export class Reconnector {
@@ -84,17 +86,19 @@ export class Reconnector {
    *   lastEventId: string | undefined, host: ReconnectorHost }} options `signal` ends the loop
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Reconnector } from "./reconnector.js";
    * import { validated } from "./options.js";
    * const reconnector = new Reconnector({
-   *   hubUrl: new URL("http://localhost:8000/.well-known/mercure"),
+   *   hubUrl: new URL("https://hub.example/.well-known/mercure"),
    *   settings: validated({ topics: ["news"], transport: "websocket" }),
    *   fetch,
    *   signal: AbortSignal.abort(),
    *   lastEventId: "e-1",
    *   host: { state() {}, event() {}, reset() {}, error() {} },
    * });
-   * console.assert(reconnector.transport === "websocket" && reconnector.lastEventId === "e-1");
+   * assert.equal(reconnector.transport, "websocket");
+   * assert.equal(reconnector.lastEventId, "e-1");
    * ```
    */
   constructor({ hubUrl, settings, fetch, signal, lastEventId, host }) {
@@ -113,17 +117,6 @@ export class Reconnector {
    * The id of the last event received (or the one given to resume from).
    *
    * @returns {string | undefined}
-   * @example
-   * ```ts
-   * import { Reconnector } from "./reconnector.js";
-   * import { validated } from "./options.js";
-   * const host = { state() {}, event() {}, reset() {}, error() {} };
-   * const hubUrl = new URL("http://localhost:8000/feeds/clock");
-   * const settings = validated({ topics: [] });
-   * const signal = AbortSignal.abort();
-   * const reconnector = new Reconnector({ hubUrl, settings, fetch, signal, lastEventId: "e", host });
-   * console.assert(reconnector.lastEventId === "e");
-   * ```
    */
   get lastEventId() {
     return this.#lastEventId;
@@ -133,17 +126,6 @@ export class Reconnector {
    * The transport of the current (or next) connection.
    *
    * @returns {"sse" | "websocket"}
-   * @example
-   * ```ts
-   * import { Reconnector } from "./reconnector.js";
-   * import { validated } from "./options.js";
-   * const host = { state() {}, event() {}, reset() {}, error() {} };
-   * const hubUrl = new URL("http://localhost:8000/feeds/clock");
-   * const settings = validated({ topics: [] });
-   * const signal = AbortSignal.abort();
-   * const reconnector = new Reconnector({ hubUrl, settings, fetch, signal, lastEventId: "e", host });
-   * console.assert(reconnector.transport === "sse");
-   * ```
    */
   get transport() {
     return this.#transport;
@@ -217,20 +199,6 @@ export class Reconnector {
    * refuses it for good.
    *
    * @returns {Promise<SubscriptionError | undefined>} the final refusal, if any
-   * @example
-   * ```ts
-   * import { Reconnector } from "./reconnector.js";
-   * import { validated } from "./options.js";
-   * const reconnector = new Reconnector({
-   *   hubUrl: new URL("http://localhost:8000/feeds/no-such-feed"),
-   *   settings: validated({ topics: [] }),
-   *   fetch,
-   *   signal: AbortSignal.timeout(1000),
-   *   lastEventId: undefined,
-   *   host: { state() {}, event() {}, reset() {}, error() {} },
-   * });
-   * console.log((await reconnector.run())?.status); // 404 from a tidings hub
-   * ```
    */
   async run() {
     const signal = this.#signal;

@@ -18,9 +18,11 @@ import { SubscriptionError } from "./errors.js";
  * @returns {Promise<Outcome | undefined>}
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { refusalOf } from "./refusal.js";
  * const outcome = await refusalOf(new Response("unknown feed", { status: 404 }));
- * console.assert(outcome?.kind === "fatal" && outcome.error?.reason === "unknown feed");
+ * assert.deepEqual([outcome?.kind, outcome?.error?.reason], ["fatal", "unknown feed"]);
+ * assert.deepEqual(await refusalOf(new Response(null, { status: 204 })), { kind: "finished" });
  * ```
  */
 export async function refusalOf(response) {
@@ -64,9 +66,10 @@ export async function refusalOf(response) {
  * @returns {number | undefined}
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseRetryAfter } from "./refusal.js";
- * console.assert(parseRetryAfter("30") === 30_000);
- * console.assert(parseRetryAfter("soon") === undefined);
+ * assert.equal(parseRetryAfter("30"), 30_000);
+ * assert.equal(parseRetryAfter("soon"), undefined);
  * ```
  */
 export function parseRetryAfter(value) {

@@ -41,13 +41,14 @@ const BOM = "\uFEFF";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SseParser } from "./sse_parser.js";
  * const seen: string[] = [];
  * const parser = new SseParser({ onEvent: (event) => seen.push(event.data) });
  * parser.feed("data: hel");
  * parser.feed("lo\n\n");
  * parser.end();
- * console.assert(seen[0] === "hello");
+ * assert.deepEqual(seen, ["hello"]);
  * ```
  */
 export class SseParser {
@@ -71,13 +72,16 @@ export class SseParser {
    * @param {SseParserHandlers} handlers
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { SseParser } from "./sse_parser.js";
+   * const seen: string[] = [];
    * const parser = new SseParser({
-   *   onEvent: (event) => console.log(event.type, event.data),
-   *   onRetry: (ms) => console.log("retry", ms),
-   *   onComment: (text) => console.log("comment", text),
+   *   onEvent: (event) => seen.push(`${event.type}: ${event.data}`),
+   *   onRetry: (ms) => seen.push(`retry: ${ms}`),
+   *   onComment: (text) => seen.push(`comment: ${text}`),
    * });
    * parser.feed(": hi\nretry: 10\ndata: x\n\n");
+   * assert.deepEqual(seen, ["comment: hi", "retry: 10", "message: x"]);
    * ```
    */
   constructor(handlers) {
@@ -91,10 +95,11 @@ export class SseParser {
    * @returns {string}
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { SseParser } from "./sse_parser.js";
    * const parser = new SseParser({ onEvent() {} });
    * parser.feed("id: 7\n\n");
-   * console.assert(parser.lastEventId === "7");
+   * assert.equal(parser.lastEventId, "7");
    * ```
    */
   get lastEventId() {
@@ -110,13 +115,14 @@ export class SseParser {
    * @throws {TypeError} when called after {@linkcode SseParser.end}.
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { SseParser } from "./sse_parser.js";
    * const seen: string[] = [];
    * const parser = new SseParser({ onEvent: (event) => seen.push(event.data) });
    * const bytes = new TextEncoder().encode("data: é\n\n");
    * parser.feed(bytes.subarray(0, 7)); // ends inside "é"
    * parser.feed(bytes.subarray(7));
-   * console.assert(seen[0] === "é");
+   * assert.deepEqual(seen, ["é"]);
    * ```
    */
   feed(chunk) {
@@ -132,12 +138,13 @@ export class SseParser {
    * @returns {void}
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { SseParser } from "./sse_parser.js";
    * const seen: string[] = [];
    * const parser = new SseParser({ onEvent: (event) => seen.push(event.data) });
    * parser.feed("data: complete\n\ndata: cut short\n");
-   * parser.end();
-   * console.assert(seen.length === 1);
+   * parser.end(); // an event without its blank line is never dispatched
+   * assert.deepEqual(seen, ["complete"]);
    * ```
    */
   end() {
@@ -245,11 +252,13 @@ function withoutOneLeadingSpace(value) {
  * id string at the end of the stream.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseEventStream } from "./sse_parser.js";
  * const result = parseEventStream("retry: 500\nid: 1\nevent: ping\ndata: a\ndata: b\n\n");
- * console.assert(result.events[0].data === "a\nb");
- * console.assert(result.events[0].type === "ping");
- * console.assert(result.retry === 500 && result.lastEventId === "1");
+ * assert.equal(result.events[0].data, "a\nb");
+ * assert.equal(result.events[0].type, "ping");
+ * assert.equal(result.retry, 500);
+ * assert.equal(result.lastEventId, "1");
  * ```
  */
 export function parseEventStream(input) {
@@ -275,11 +284,11 @@ export function parseEventStream(input) {
  * @extends {TransformStream<Uint8Array | string, ParsedEvent>}
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EventStreamDecoderStream } from "./sse_parser.js";
- * const body = new Response("data: hi\n\n").body!;
- * for await (const event of body.pipeThrough(new EventStreamDecoderStream())) {
- *   console.assert(event.data === "hi");
- * }
+ * const body = new Response("id: 1\ndata: hi\n\ndata: there\n\n").body!;
+ * const events = await Array.fromAsync(body.pipeThrough(new EventStreamDecoderStream()));
+ * assert.deepEqual(events.map((event) => event.data), ["hi", "there"]);
  * ```
  */
 export class EventStreamDecoderStream extends TransformStream {
@@ -287,11 +296,12 @@ export class EventStreamDecoderStream extends TransformStream {
    * @param {{ onRetry?(ms: number): void, onComment?(text: string): void }} [options]
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { EventStreamDecoderStream } from "./sse_parser.js";
-   * const decoder = new EventStreamDecoderStream({
-   *   onRetry: (ms) => console.log("retry", ms),
-   *   onComment: (text) => console.log("comment", text),
-   * });
+   * const retries: number[] = [];
+   * const decoder = new EventStreamDecoderStream({ onRetry: (ms) => retries.push(ms) });
+   * await new Response("retry: 250\n\n").body!.pipeThrough(decoder).pipeTo(new WritableStream());
+   * assert.deepEqual(retries, [250]);
    * ```
    */
   constructor(options = {}) {

@@ -23,20 +23,24 @@ import { refusalOf } from "./refusal.js";
  * @returns {Promise<Outcome>}
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { connectSse } from "./sse_transport.js";
+ * const received: string[] = [];
+ * const stream = 'id: 1\ndata: {"n":1}\n\n';
  * const outcome = await connectSse({
- *   url: () => "http://localhost:8000/feeds/clock",
+ *   url: () => "https://hub.example/.well-known/mercure?topic=news",
  *   token: undefined,
  *   lastEventId: undefined,
- *   signal: AbortSignal.timeout(1000),
- *   fetch,
+ *   signal: new AbortController().signal,
+ *   fetch: () => Promise.resolve(new Response(stream, { headers: { "content-type": "text/event-stream" } })),
  *   heartbeatMs: 15_000,
  *   opened: () => () => {},
- *   received: (id, type, data) => console.log(id, type, data),
+ *   received: (id, type, data) => received.push(`${id} ${type} ${data}`),
  *   retry: () => {},
  *   resumed: () => {},
  * });
- * console.log(outcome.kind);
+ * assert.deepEqual(received, ['1 message {"n":1}']);
+ * assert.equal(outcome.kind, "retry"); // the stream ended: reconnect and resume after id 1
  * ```
  */
 export async function connectSse(attempt) {
@@ -79,20 +83,21 @@ export async function connectSse(attempt) {
  * @returns {Promise<Outcome | undefined>}
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { askForRefusal } from "./sse_transport.js";
  * const refusal = await askForRefusal({
- *   url: () => "http://localhost:8000/feeds/nowhere",
+ *   url: () => "https://hub.example/feeds/nowhere",
  *   token: undefined,
  *   lastEventId: undefined,
- *   signal: AbortSignal.timeout(1000),
- *   fetch,
+ *   signal: new AbortController().signal,
+ *   fetch: () => Promise.resolve(new Response("unknown feed", { status: 404 })),
  *   heartbeatMs: 15_000,
  *   opened: () => () => {},
  *   received: () => {},
  *   retry: () => {},
  *   resumed: () => {},
  * });
- * console.log(refusal?.error?.status); // 404 from a tidings hub
+ * assert.deepEqual([refusal?.kind, refusal?.error?.status], ["fatal", 404]);
  * ```
  */
 export async function askForRefusal(attempt) {

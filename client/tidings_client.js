@@ -12,12 +12,24 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { subscribe } from "./tidings_client.js";
- * const subscription = subscribe("http://localhost:8000/.well-known/mercure", {
- *   topics: ["https://example.com/books/{id}"],
- *   signal: AbortSignal.timeout(1000),
+ * const lastEventIds: (string | null)[] = [];
+ * const hub = (_url: RequestInfo | URL, init?: RequestInit) => {
+ *   lastEventIds.push(new Headers(init?.headers).get("last-event-id"));
+ *   return Promise.resolve(lastEventIds.length === 1
+ *     ? new Response('id: 1\ndata: {"n":1}\n\n', { headers: { "content-type": "text/event-stream" } })
+ *     : new Response(null, { status: 204 })); // then the hub says: nothing more
+ * };
+ * const subscription = subscribe("https://hub.example/.well-known/mercure", {
+ *   topics: ["news"],
+ *   fetch: hub, // a stand-in for the hub; leave it out to use the global fetch
+ *   minDelayMs: 0,
  * });
- * subscription.on("message", (event) => console.log(event.id, event.json()));
+ * const received = [];
+ * for await (const event of subscription) received.push([event.id, event.json()]);
+ * assert.deepEqual(received, [["1", { n: 1 }]]);
+ * assert.deepEqual(lastEventIds, [null, "1"]); // the reconnection resumed after event 1
  * ```
  *
  * @module
@@ -41,8 +53,9 @@ export { tokenRefreshTime } from "./token.js";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { VERSION } from "./tidings_client.js";
- * console.log(`tidings client ${VERSION}`);
+ * assert.match(VERSION, /^\d+\.\d+\.\d+$/);
  * ```
  */
 export const VERSION = "0.1.0";
@@ -56,15 +69,19 @@ export const VERSION = "0.1.0";
  * @returns {Subscription}
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { subscribe } from "./tidings_client.js";
  * const controller = new AbortController();
- * const subscription = subscribe("http://localhost:8000/.well-known/mercure", {
+ * const pending = (_url: RequestInfo | URL, init?: RequestInit) =>
+ *   new Promise<Response>((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal?.reason)));
+ * const subscription = subscribe("https://hub.example/.well-known/mercure", {
  *   topics: ["news"],
  *   signal: controller.signal,
+ *   fetch: pending, // a hub that has not answered yet
  * });
  * controller.abort();
  * await subscription.closed;
- * console.assert(subscription.state === "closed");
+ * assert.deepEqual([subscription.state, subscription.error], ["closed", undefined]);
  * ```
  */
 export function subscribe(hubUrl, options) {

@@ -17,9 +17,10 @@ import { abortable } from "./abortable.js";
  * @returns {number | undefined} ms since the epoch
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tokenRefreshTime } from "./token.js";
  * const payload = btoa(JSON.stringify({ exp: 1_000 })).replace(/=+$/, "");
- * console.assert(tokenRefreshTime(`e30.${payload}.sig`, 900_000) === 990_000);
+ * assert.equal(tokenRefreshTime(`e30.${payload}.sig`, 900_000), 990_000);
  * ```
  */
 export function tokenRefreshTime(token, now = Date.now()) {
@@ -45,9 +46,10 @@ export function tokenRefreshTime(token, now = Date.now()) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TokenSource } from "./token.js";
  * const tokens = new TokenSource(() => Promise.resolve("a.b.c"));
- * console.assert(await tokens.current(new AbortController().signal) === "a.b.c");
+ * assert.equal(await tokens.current(new AbortController().signal), "a.b.c");
  * ```
  */
 export class TokenSource {
@@ -63,9 +65,10 @@ export class TokenSource {
    * fetches one
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TokenSource } from "./token.js";
    * const anonymous = new TokenSource(undefined);
-   * console.assert(await anonymous.current(new AbortController().signal) === undefined);
+   * assert.equal(await anonymous.current(new AbortController().signal), undefined);
    * ```
    */
   constructor(source) {
@@ -77,11 +80,6 @@ export class TokenSource {
    * `undefined` for a fixed token, before the first call, or for a token without `exp`.
    *
    * @returns {number | undefined}
-   * @example
-   * ```ts
-   * import { TokenSource } from "./token.js";
-   * console.assert(new TokenSource("a.b.c").refreshAt === undefined);
-   * ```
    */
   get refreshAt() {
     return this.#cached?.refreshAt;
@@ -96,12 +94,13 @@ export class TokenSource {
    * @returns {Promise<string | undefined>}
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TokenSource } from "./token.js";
    * let calls = 0;
    * const tokens = new TokenSource(() => Promise.resolve(`token-${++calls}`));
    * const signal = new AbortController().signal;
    * await tokens.current(signal);
-   * console.assert(await tokens.current(signal, true) === "token-2");
+   * assert.equal(await tokens.current(signal, true), "token-2");
    * ```
    */
   async current(signal, force = false) {
@@ -131,9 +130,14 @@ export class TokenSource {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TokenSource } from "./token.js";
-   * const tokens = new TokenSource(() => Promise.resolve("a.b.c"));
+   * let calls = 0;
+   * const tokens = new TokenSource(() => Promise.resolve(`token-${++calls}`));
+   * const signal = new AbortController().signal;
+   * assert.equal(await tokens.current(signal), "token-1");
    * tokens.forget();
+   * assert.equal(await tokens.current(signal), "token-2");
    * ```
    */
   forget() {

@@ -14,12 +14,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TransportChooser } from "./transport_choice.js";
  * const chooser = new TransportChooser("auto", 60_000);
- * console.assert(chooser.next === "sse");
+ * assert.equal(chooser.next, "sse");
  * chooser.weigh("sse", { kind: "retry", suspect: true });
- * console.assert(chooser.weigh("sse", { kind: "retry", suspect: true }) === true);
- * console.assert(chooser.next === "websocket");
+ * assert.equal(chooser.weigh("sse", { kind: "retry", suspect: true }), true);
+ * assert.equal(chooser.next, "websocket");
  * ```
  */
 export class TransportChooser {
@@ -41,8 +42,9 @@ export class TransportChooser {
    * @param {number} fallbackMs how long to stay on WebSocket before the first try of SSE
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TransportChooser } from "./transport_choice.js";
-   * console.assert(new TransportChooser("websocket", 60_000).next === "websocket");
+   * assert.equal(new TransportChooser("websocket", 60_000).next, "websocket");
    * ```
    */
   constructor(preference, fallbackMs) {
@@ -55,11 +57,6 @@ export class TransportChooser {
    * The transport of the next attempt.
    *
    * @returns {"sse" | "websocket"}
-   * @example
-   * ```ts
-   * import { TransportChooser } from "./transport_choice.js";
-   * console.assert(new TransportChooser("auto", 60_000).next === "sse");
-   * ```
    */
   get next() {
     return this.#preference === "auto" ? this.#mode : this.#preference;
@@ -69,11 +66,6 @@ export class TransportChooser {
    * Whether the next SSE attempt is a try from a working WebSocket (its failure should not show).
    *
    * @returns {boolean}
-   * @example
-   * ```ts
-   * import { TransportChooser } from "./transport_choice.js";
-   * console.assert(new TransportChooser("auto", 60_000).probing === false);
-   * ```
    */
   get probing() {
     return this.#probing;
@@ -87,9 +79,10 @@ export class TransportChooser {
    * @returns {boolean} whether it just fell back to WebSocket (the next attempt need not wait)
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TransportChooser } from "./transport_choice.js";
    * const chooser = new TransportChooser("auto", 60_000);
-   * console.assert(chooser.weigh("sse", { kind: "retry", opened: true, silent: true }) === true);
+   * assert.equal(chooser.weigh("sse", { kind: "retry", opened: true, silent: true }), true);
    * ```
    */
   weigh(transport, outcome) {
@@ -134,11 +127,6 @@ export class TransportChooser {
    *
    * @param {"sse" | "websocket"} transport the open connection's transport
    * @returns {number | undefined}
-   * @example
-   * ```ts
-   * import { TransportChooser } from "./transport_choice.js";
-   * console.assert(new TransportChooser("auto", 60_000).msUntilSseTry("sse") === undefined);
-   * ```
    */
   msUntilSseTry(transport) {
     if (transport !== "websocket" || this.#preference !== "auto") return undefined;
@@ -147,13 +135,6 @@ export class TransportChooser {
 
   /**
    * Asks for SSE once the current WebSocket connection ends: the scheduled try is due.
-   *
-   * @example
-   * ```ts
-   * import { TransportChooser } from "./transport_choice.js";
-   * const chooser = new TransportChooser("auto", 60_000);
-   * chooser.trySseNext();
-   * ```
    */
   trySseNext() {
     this.#returnToSse = true;

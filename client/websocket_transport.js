@@ -22,23 +22,6 @@ import { askForRefusal } from "./sse_transport.js";
  *
  * @param {Attempt} attempt
  * @returns {Promise<Outcome>}
- * @example
- * ```ts
- * import { connectWebSocket } from "./websocket_transport.js";
- * const outcome = await connectWebSocket({
- *   url: () => "ws://localhost:8000/.well-known/mercure?topic=news",
- *   token: undefined,
- *   lastEventId: undefined,
- *   signal: AbortSignal.timeout(1000),
- *   fetch,
- *   heartbeatMs: 15_000,
- *   opened: () => () => {},
- *   received: (id, type, data, topic) => console.log(id, type, data, topic),
- *   retry: () => {},
- *   resumed: () => {},
- * });
- * console.log(outcome.kind);
- * ```
  */
 export async function connectWebSocket(attempt) {
   const { signal } = attempt;

@@ -56,10 +56,11 @@ async function bytesOf(pathname: string): Promise<Uint8Array<ArrayBuffer> | unde
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serveClientLibrary } from "./client_library.ts";
  * const response = await serveClientLibrary("/client/tidings_client.js");
- * console.assert(response?.headers.get("content-type") === "text/javascript; charset=utf-8");
- * console.assert((await serveClientLibrary("/client/../deno.json")) === undefined);
+ * assert.equal(response?.headers.get("content-type"), "text/javascript; charset=utf-8");
+ * assert.equal(await serveClientLibrary("/client/../deno.json"), undefined);
  * await response?.body?.cancel();
  * ```
  */

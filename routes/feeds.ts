@@ -35,12 +35,6 @@ const MAX_LOCAL_FEEDS = 200;
 
 /**
  * Handles `GET /feeds/...`.
- *
- * @example
- * ```ts
- * import { handleFeed } from "./feeds.ts";
- * console.assert(typeof handleFeed === "function");
- * ```
  */
 export function handleFeed(
   request: Request,

@@ -14,15 +14,37 @@ const text = (body: string, status = 200, type = "text/plain; charset=utf-8") =>
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { handleHealth } from "./health.ts";
- * console.assert(handleHealth().status === 200);
+ * const response = handleHealth();
+ * assert.deepEqual([response.status, await response.text()], [200, "ok\n"]);
  * ```
  */
 export function handleHealth(): Response {
   return text("ok\n");
 }
 
-/** Readiness: the store answers within a second and the broker runs; 503 with the reason otherwise. */
+/**
+ * Readiness: the store answers within a second and the broker runs; 503 with the reason otherwise.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { handleReady } from "./health.ts";
+ * import { Hub } from "../lib/hub/hub.ts";
+ * import { KvTransport } from "../lib/kv/kv_transport.ts";
+ * import type { AppContext } from "../lib/app/context.ts";
+ * const transport = new KvTransport(await Deno.openKv(":memory:"));
+ * const hub = await Hub.open(transport);
+ * const context = { hub } as AppContext; // readiness looks only at the hub
+ * assert.equal(await (await handleReady(context)).text(), "ready\n");
+ * hub.beginShutdown();
+ * const draining = await handleReady(context);
+ * assert.deepEqual([draining.status, await draining.text()], [503, "shutting down\n"]);
+ * hub.close();
+ * transport.close();
+ * ```
+ */
 export async function handleReady(context: AppContext): Promise<Response> {
   if (context.hub.closing.aborted) return text("shutting down\n", 503);
   const reason = await context.hub.unready(1000);
@@ -34,13 +56,6 @@ export async function handleReady(context: AppContext): Promise<Response> {
  * Metrics of the whole process in the Prometheus text format. Subscribers per topic are shown
  * for the public topics (the demo feeds) only, unless the request carries
  * `Authorization: Bearer <TIDINGS_METRICS_TOKEN>`; a wrong token gets 401.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { handleMetrics } from "./health.ts";
- * assert.equal(typeof handleMetrics, "function");
- * ```
  */
 export function handleMetrics(request: Request, context: AppContext): Response {
   const expected = context.config.metricsToken;

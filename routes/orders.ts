@@ -23,12 +23,6 @@ function hasControlCharacter(text: string): boolean {
 
 /**
  * Creates an order (201 with its id and `Location`) and starts its workflow.
- *
- * @example
- * ```ts
- * import { handleCreateOrder } from "./orders.ts";
- * console.assert(typeof handleCreateOrder === "function");
- * ```
  */
 export async function handleCreateOrder(request: Request, context: AppContext): Promise<Response> {
   const body = await readJsonObject(request, 4096);
@@ -55,12 +49,6 @@ export async function handleCreateOrder(request: Request, context: AppContext): 
 
 /**
  * Makes this isolate produce (or stand by to produce) an order's workflow.
- *
- * @example
- * ```ts
- * import { startOrder } from "./orders.ts";
- * console.assert(typeof startOrder === "function");
- * ```
  */
 export function startOrder(context: AppContext, id: string, item: string | null): void {
   const speed = context.config.feedSpeed;
@@ -78,12 +66,6 @@ export function startOrder(context: AppContext, id: string, item: string | null)
 
 /**
  * Returns an order's state; 404 for an unknown order, 400 for a malformed id.
- *
- * @example
- * ```ts
- * import { handleGetOrder } from "./orders.ts";
- * console.assert(typeof handleGetOrder === "function");
- * ```
  */
 export async function handleGetOrder(context: AppContext, id: string): Promise<Response> {
   if (!isValidOrderId(id)) {

@@ -28,9 +28,11 @@ const MAX_TYPE_LENGTH = 128;
  * @throws {BadRequest} 400 naming the bad field.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseUpdateForm } from "./publish.ts";
- * const update = parseUpdateForm(new URLSearchParams("topic=news&data=hi&type=note"), 16);
- * console.assert(update.topics[0] === "news" && update.type === "note");
+ * const update = parseUpdateForm(new URLSearchParams("topic=news&topic=sport&data=hi&type=note"), 16);
+ * assert.deepEqual([update.topics, update.data, update.type], [["news", "sport"], "hi", "note"]);
+ * assert.throws(() => parseUpdateForm(new URLSearchParams("data=hi"), 16), { status: 400 });
  * ```
  */
 export function parseUpdateForm(form: URLSearchParams, maxTopics: number): UpdateInput {
@@ -96,8 +98,33 @@ export function parseUpdateForm(form: URLSearchParams, maxTopics: number): Updat
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { KvTransport } from "../lib/kv/kv_transport.ts";
  * import { handlePublish } from "./publish.ts";
- * console.assert(typeof handlePublish === "function");
+ * import { Hub } from "../lib/hub/hub.ts";
+ * import { Metrics } from "../lib/app/metrics.ts";
+ * import { RateLimiter } from "../lib/app/rate_limit.ts";
+ * import { loadConfig } from "../lib/app/config.ts";
+ * import { loadAuthKeys } from "../lib/auth/auth_keys.ts";
+ * import type { AppContext } from "../lib/app/context.ts";
+ * const transport = new KvTransport(await Deno.openKv(":memory:"));
+ * const hub = await Hub.open(transport);
+ * const config = loadConfig(() => undefined);
+ * const { keys: auth, devToken } = await loadAuthKeys(config, hub.records);
+ * // Publishing needs no admission: the context's other services are not used.
+ * const context = { config, hub, auth, metrics: new Metrics() } as AppContext;
+ * const publish = (authorization: string) =>
+ *   new Request("http://hub/.well-known/mercure", {
+ *     method: "POST",
+ *     headers: { authorization, "content-type": "application/x-www-form-urlencoded" },
+ *     body: "topic=news&data=hello&id=first",
+ *   });
+ * const response = await handlePublish(publish(`Bearer ${devToken}`), context, new RateLimiter(0));
+ * assert.deepEqual([response.status, await response.text()], [200, "first"]);
+ * await assert.rejects(handlePublish(publish(""), context, new RateLimiter(0)), { status: 401 });
+ * hub.close();
+ * context.metrics.close();
+ * transport.close();
  * ```
  */
 export async function handlePublish(

@@ -35,9 +35,10 @@ const cache = new Map<string, Uint8Array<ArrayBuffer>>();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serveStatic } from "./static.ts";
  * const response = await serveStatic("/../deno.json");
- * console.assert(response.status === 404);
+ * assert.equal(response.status, 404);
  * ```
  */
 export async function serveStatic(pathname: string): Promise<Response> {

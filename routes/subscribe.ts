@@ -36,9 +36,10 @@ export type StreamPlan = SubscriptionPlan;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { requestedLastEventId } from "./subscribe.ts";
  * const request = new Request("http://x/?lastEventID=a", { headers: { "last-event-id": "b" } });
- * console.assert(requestedLastEventId(request, new URL(request.url)) === "b");
+ * assert.equal(requestedLastEventId(request, new URL(request.url)), "b");
  * ```
  */
 export function requestedLastEventId(request: Request, url: URL): string | undefined {
@@ -48,12 +49,6 @@ export function requestedLastEventId(request: Request, url: URL): string | undef
 /**
  * Authorises a subscriber: its claims, or a refusal (401) when the token is bad or anonymous
  * access is off.
- *
- * @example
- * ```ts
- * import { authorizeSubscriber } from "./subscribe.ts";
- * console.assert(typeof authorizeSubscriber === "function");
- * ```
  */
 export async function authorizeSubscriber(
   request: Request,
@@ -75,12 +70,6 @@ export async function authorizeSubscriber(
 /**
  * Decides a Mercure subscription's selectors, claims and resume point from the request, or
  * refuses it (400 for bad selectors, 401 for bad tokens).
- *
- * @example
- * ```ts
- * import { planMercureSubscription } from "./subscribe.ts";
- * console.assert(typeof planMercureSubscription === "function");
- * ```
  */
 export async function planMercureSubscription(
   request: Request,
@@ -121,14 +110,7 @@ export async function planMercureSubscription(
 }
 
 /**
- * Handles the Mercure subscription request (event stream); `prepare` may adjust the plan (or
- * refuse by throwing `BadRequest`) before the stream opens.
- *
- * @example
- * ```ts
- * import { handleSubscribe } from "./subscribe.ts";
- * console.assert(typeof handleSubscribe === "function");
- * ```
+ * Handles the Mercure subscription request (event stream).
  */
 export async function handleSubscribe(
   request: Request,
@@ -193,12 +175,6 @@ export async function prepareSubscription(
 
 /**
  * Opens the event stream for a decided plan.
- *
- * @example
- * ```ts
- * import { openStream } from "./subscribe.ts";
- * console.assert(typeof openStream === "function");
- * ```
  */
 export async function openStream(
   request: Request,

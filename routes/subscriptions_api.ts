@@ -16,12 +16,6 @@ const PREFIX = "/.well-known/mercure/subscriptions";
 
 /**
  * Handles the subscriptions API.
- *
- * @example
- * ```ts
- * import { handleSubscriptionsApi } from "./subscriptions_api.ts";
- * console.assert(typeof handleSubscriptionsApi === "function");
- * ```
  */
 export async function handleSubscriptionsApi(
   request: Request,

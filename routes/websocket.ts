@@ -46,9 +46,10 @@ function trackSocket(socket: WebSocket, heartbeatMs: number): () => void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isWebSocketUpgrade } from "./websocket.ts";
- * const request = new Request("http://x/", { headers: { upgrade: "websocket" } });
- * console.assert(isWebSocketUpgrade(request));
+ * assert.equal(isWebSocketUpgrade(new Request("http://x/", { headers: { upgrade: "websocket" } })), true);
+ * assert.equal(isWebSocketUpgrade(new Request("http://x/")), false);
  * ```
  */
 export function isWebSocketUpgrade(request: Request): boolean {
@@ -60,9 +61,10 @@ export function isWebSocketUpgrade(request: Request): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { frameOf } from "./websocket.ts";
  * const frame = frameOf({ seq: 1, id: "a", topics: ["t"], data: "x", time: 0, type: "note" });
- * console.assert(frame === '{"id":"a","type":"note","data":"x","topic":"t"}');
+ * assert.equal(frame, '{"id":"a","type":"note","data":"x","topic":"t"}');
  * ```
  */
 export function frameOf(update: StoredUpdate): string {
@@ -76,12 +78,6 @@ export function frameOf(update: StoredUpdate): string {
 
 /**
  * Upgrades and serves a subscription over WebSocket.
- *
- * @example
- * ```ts
- * import { handleWebSocket } from "./websocket.ts";
- * console.assert(typeof handleWebSocket === "function");
- * ```
  */
 export async function handleWebSocket(request: Request, context: AppContext): Promise<Response> {
   if (isServedDirectly(request)) {

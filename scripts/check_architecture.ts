@@ -125,7 +125,8 @@ export function cycles(graph: ReadonlyMap<string, readonly string[]>): string[][
  * ```ts
  * import assert from "node:assert/strict";
  * import { examplesUsingConsoleAssert } from "./check_architecture.ts";
- * const bad = ["/**", " * @example", " * ```ts", " * console" + ".assert(1 === 2);", " * ```", " *\/"];
+ * const fence = "`".repeat(3);
+ * const bad = ["/**", " * @example", ` * ${fence}ts`, " * console" + ".assert(1 === 2);", ` * ${fence}`, " *\/"];
  * assert.deepEqual(examplesUsingConsoleAssert(bad.join("\n")), [2]);
  * ```
  */
@@ -133,9 +134,11 @@ export function examplesUsingConsoleAssert(source: string): number[] {
   const lines: number[] = [];
   for (const block of source.matchAll(/\/\*\*[\s\S]*?\*\//g)) {
     const text = block[0];
-    const at = text.indexOf("@example");
-    if (at < 0 || !text.slice(at).includes("console.assert")) continue;
-    lines.push(source.slice(0, block.index! + at).split("\n").length);
+    // The fenced code of each @example in the comment.
+    for (const example of text.matchAll(/@example[\s\S]*?```[a-z]*\n([\s\S]*?)```/g)) {
+      if (!example[1].includes("console.assert")) continue;
+      lines.push(source.slice(0, block.index! + example.index!).split("\n").length);
+    }
   }
   return lines;
 }

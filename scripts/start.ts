@@ -58,9 +58,10 @@ export function isolateCount(parallel: boolean, jobs: string | undefined): numbe
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { v8Flags } from "./start.ts";
- * console.assert(v8Flags("small")[0] === "--v8-flags=--optimize-for-size");
- * console.assert(v8Flags("default").length === 0);
+ * assert.equal(v8Flags("small")[0], "--v8-flags=--optimize-for-size");
+ * assert.equal(v8Flags("default").length, 0);
  * ```
  */
 export function v8Flags(heap: "default" | "small"): string[] {

@@ -28,9 +28,11 @@ class UsageError extends Error {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readTokenRequest } from "./token.ts";
  * const request = readTokenRequest(["--publish", "/a", "--key", "k"], () => undefined, 0);
- * console.assert(request.algorithm === "HS256" && request.key === "k");
+ * assert.equal(request.algorithm, "HS256");
+ * assert.equal(request.key, "k");
  * ```
  */
 export function readTokenRequest(

@@ -46,12 +46,6 @@ export async function chatPresence(records: RecordStore): Promise<string[]> {
 
 /**
  * Starts the demo feeds (when enabled) and the retention job; all stop at hub shutdown.
- *
- * @example
- * ```ts
- * import { startBackgroundJobs } from "./background.ts";
- * console.assert(typeof startBackgroundJobs === "function");
- * ```
  */
 export function startBackgroundJobs(context: AppContext): void {
   const { hub, config } = context;

@@ -11,13 +11,6 @@ const PRINTED = "TIDINGS_BANNER_PRINTED";
 
 /**
  * Prints the banner unless another isolate of this process already did.
- *
- * @example
- * ```ts
- * import { printBanner } from "./banner.ts";
- * import { loadConfig } from "./config.ts";
- * printBanner(loadConfig(() => undefined));
- * ```
  */
 export function printBanner(config: Config, devToken?: string): void {
   try {

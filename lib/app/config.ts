@@ -146,9 +146,15 @@ function kvStore(env: Env, onDeploy: boolean): string | undefined {
  * @throws {ConfigError} naming the first variable with a bad value.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadConfig } from "./config.ts";
  * const config = loadConfig((name) => ({ PORT: "9000" } as Record<string, string>)[name]);
- * console.assert(config.port === 9000 && config.demoFeeds);
+ * assert.equal(config.port, 9000);
+ * assert.equal(config.demoFeeds, true);
+ * assert.throws(() => loadConfig((name) => name === "PORT" ? "abc" : undefined), {
+ *   name: "ConfigError",
+ *   variable: "PORT",
+ * });
  * ```
  */
 export function loadConfig(env: Env = (name) => Deno.env.get(name)): Config {
@@ -227,13 +233,6 @@ export function refuseToStart(error: unknown): never {
 /**
  * Loads the settings, or prints the bad one (naming the variable and the accepted values) and
  * exits with code 2: what a service does at start-up.
- *
- * @example
- * ```ts
- * import { loadConfigOrExit } from "./config.ts";
- * const config = loadConfigOrExit((name) => ({ PORT: "8080" } as Record<string, string>)[name]);
- * console.assert(config.port === 8080);
- * ```
  */
 export function loadConfigOrExit(env?: Env): Config {
   try {

@@ -12,10 +12,11 @@ const ALLOWED_HEADERS = "authorization, content-type, last-event-id, cache-contr
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { withCors } from "./cors.ts";
  * const request = new Request("http://hub/", { headers: { origin: "https://app.example" } });
  * const response = withCors(request, new Response("x"), ["https://app.example"]);
- * console.assert(response.headers.get("access-control-allow-origin") === "https://app.example");
+ * assert.equal(response.headers.get("access-control-allow-origin"), "https://app.example");
  * ```
  */
 export function withCors(request: Request, response: Response, origins: string[]): Response {
@@ -39,9 +40,10 @@ export function withCors(request: Request, response: Response, origins: string[]
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { preflight } from "./cors.ts";
  * const request = new Request("http://hub/", { method: "OPTIONS", headers: { origin: "https://a.example" } });
- * console.assert(preflight(request, ["https://a.example"]).status === 204);
+ * assert.equal(preflight(request, ["https://a.example"]).status, 204);
  * ```
  */
 export function preflight(request: Request, origins: string[]): Response {

@@ -9,36 +9,25 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RateLimiter } from "./rate_limit.ts";
  * const limiter = new RateLimiter(1);
- * console.assert(limiter.take("a") === 0);
- * console.assert(limiter.take("a") > 0);
+ * assert.equal(limiter.take("a", 0), 0);
+ * assert.equal(limiter.take("a", 0), 1000); // the next token is free in 1 s
+ * assert.equal(limiter.take("a", 1000), 0);
+ * assert.equal(new RateLimiter(0).take("a"), 0); // 0: no limit
  * ```
  */
 export class RateLimiter {
   readonly perSecond: number;
   #buckets = new Map<string, { tokens: number; at: number }>();
 
-  /**
-   * @example
-   * ```ts
-   * import { RateLimiter } from "./rate_limit.ts";
-   * console.assert(new RateLimiter(0).take("x") === 0);
-   * ```
-   */
   constructor(perSecond: number) {
     this.perSecond = perSecond;
   }
 
   /**
    * Takes one token for `key`: 0 when allowed, else the milliseconds until a token is free.
-   *
-   * @example
-   * ```ts
-   * import { RateLimiter } from "./rate_limit.ts";
-   * const limiter = new RateLimiter(10);
-   * console.assert(limiter.take("k") === 0);
-   * ```
    */
   take(key: string, now = performance.now()): number {
     if (this.perSecond <= 0) return 0;

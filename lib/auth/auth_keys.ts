@@ -30,8 +30,8 @@ export interface DevKeyStore {
  *
  * @example
  * ```ts
- * import { loadAuthKeys } from "./auth_keys.ts";
  * import assert from "node:assert/strict";
+ * import { loadAuthKeys } from "./auth_keys.ts";
  * const shared = new Map<string, unknown>();
  * const store = {
  *   get: <T>(key: readonly string[]) => Promise.resolve(shared.get(key.join("/")) as T | undefined),

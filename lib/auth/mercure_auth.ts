@@ -40,11 +40,13 @@ export interface AuthKeys {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { extractToken } from "./mercure_auth.ts";
  * const request = new Request("http://hub/.well-known/mercure", {
  *   headers: { cookie: "theme=dark; mercureAuthorization=abc.def.ghi" },
  * });
- * console.assert(extractToken(request)?.source === "cookie");
+ * assert.deepEqual(extractToken(request), { token: "abc.def.ghi", source: "cookie" });
+ * assert.equal(extractToken(new Request("http://hub/")), undefined);
  * ```
  */
 export function extractToken(
@@ -69,9 +71,11 @@ export function extractToken(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readMercureClaims } from "./mercure_auth.ts";
  * const claims = readMercureClaims({ exp: 2e9, mercure: { subscribe: ["*"] } });
- * console.assert(claims.subscribe?.[0] === "*" && claims.exp === 2e9);
+ * assert.deepEqual(claims.subscribe, ["*"]);
+ * assert.equal(claims.exp, 2e9);
  * ```
  */
 export function readMercureClaims(payload: JwtPayload): MercureClaims {
@@ -97,12 +101,14 @@ export function readMercureClaims(payload: JwtPayload): MercureClaims {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { authorize } from "./mercure_auth.ts";
  * import { importSignKey, importVerifyKey, signJwt } from "./jwt.ts";
  * const token = await signJwt({ mercure: { publish: ["*"] } }, await importSignKey("HS256", "s"), "HS256");
  * const request = new Request("http://hub/", { headers: { authorization: `Bearer ${token}` } });
  * const keys = { publisher: { key: await importVerifyKey("HS256", "s"), algorithm: "HS256" as const } };
- * console.assert((await authorize(request, "publisher", keys))?.publish?.[0] === "*");
+ * assert.deepEqual((await authorize(request, "publisher", keys))?.publish, ["*"]);
+ * assert.equal(await authorize(new Request("http://hub/"), "publisher", keys), undefined);
  * ```
  */
 export async function authorize(
@@ -139,10 +145,11 @@ const verified = new Map<string, { key: CryptoKey; claims: MercureClaims }>();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { canPublishTo } from "./mercure_auth.ts";
  * const exact = (selector: string, topic: string) => selector === "*" || selector === topic;
- * console.assert(canPublishTo({ publish: ["/a"] }, ["/a"], exact));
- * console.assert(!canPublishTo({ publish: ["/a"] }, ["/a", "/b"], exact));
+ * assert.equal(canPublishTo({ publish: ["/a"] }, ["/a"], exact), true);
+ * assert.equal(canPublishTo({ publish: ["/a"] }, ["/a", "/b"], exact), false);
  * ```
  */
 export function canPublishTo(
@@ -161,10 +168,11 @@ export function canPublishTo(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { canReceivePrivate } from "./mercure_auth.ts";
  * const exact = (selector: string, topic: string) => selector === "*" || selector === topic;
- * console.assert(canReceivePrivate({ subscribe: ["/users/1"] }, ["/books/1", "/users/1"], exact));
- * console.assert(!canReceivePrivate(undefined, ["/books/1"], exact));
+ * assert.equal(canReceivePrivate({ subscribe: ["/users/1"] }, ["/books/1", "/users/1"], exact), true);
+ * assert.equal(canReceivePrivate(undefined, ["/books/1"], exact), false);
  * ```
  */
 export function canReceivePrivate(

@@ -21,12 +21,14 @@ export interface TypingSource {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TypingTracker } from "./chat.ts";
  * let now = 0;
  * const tracker = new TypingTracker({ ttlMs: 4000, now: () => now });
  * tracker.markTyping("bob");
+ * assert.deepEqual(tracker.typingUsers(), ["bob"]);
  * now = 5000;
- * console.assert(tracker.typingUsers().length === 0);
+ * assert.deepEqual(tracker.typingUsers(), []);
  * ```
  */
 export class TypingTracker implements TypingSource {
@@ -37,13 +39,6 @@ export class TypingTracker implements TypingSource {
 
   /**
    * Creates an empty tracker.
-   *
-   * @example
-   * ```ts
-   * import { TypingTracker } from "./chat.ts";
-   * const tracker = new TypingTracker({ ttlMs: 2000 });
-   * console.assert(tracker.lastActivity() === null);
-   * ```
    */
   constructor(options: { ttlMs?: number; now?: () => number } = {}) {
     this.#ttlMs = options.ttlMs ?? 4000;
@@ -52,14 +47,6 @@ export class TypingTracker implements TypingSource {
 
   /**
    * Records that `user` is typing now.
-   *
-   * @example
-   * ```ts
-   * import { TypingTracker } from "./chat.ts";
-   * const tracker = new TypingTracker();
-   * tracker.markTyping("alice");
-   * console.assert(tracker.typingUsers()[0] === "alice");
-   * ```
    */
   markTyping(user: string): void {
     const now = this.#now();
@@ -73,11 +60,12 @@ export class TypingTracker implements TypingSource {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TypingTracker } from "./chat.ts";
    * const tracker = new TypingTracker();
    * tracker.markTyping("zoe");
    * tracker.markTyping("adam");
-   * console.assert(tracker.typingUsers().join() === "adam,zoe");
+   * assert.deepEqual(tracker.typingUsers(), ["adam", "zoe"]);
    * ```
    */
   typingUsers(): string[] {
@@ -90,10 +78,11 @@ export class TypingTracker implements TypingSource {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TypingTracker } from "./chat.ts";
    * const tracker = new TypingTracker({ now: () => 0 });
    * tracker.markTyping("alice");
-   * console.assert(tracker.lastActivity() === "1970-01-01T00:00:00.000Z");
+   * assert.equal(tracker.lastActivity(), "1970-01-01T00:00:00.000Z");
    * ```
    */
   lastActivity(): string | null {
@@ -115,8 +104,11 @@ const USER_NAME = /^[\p{L}\p{M}\p{Nd} _.-]+$/u;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isValidUserName } from "./chat.ts";
- * console.assert(isValidUserName(" Zoë_2 ") && !isValidUserName("a\nb") && !isValidUserName(""));
+ * assert.equal(isValidUserName(" Zoë_2 "), true);
+ * assert.equal(isValidUserName("a\nb"), false);
+ * assert.equal(isValidUserName(""), false);
  * ```
  */
 export function isValidUserName(name: string): boolean {
@@ -149,13 +141,20 @@ export const CHAT_REFRESH_MS = 15_000;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { chatFeed, TypingTracker } from "./chat.ts";
  * const controller = new AbortController();
  * const typing = new TypingTracker();
- * for await (const event of chatFeed({ signal: controller.signal, presence: () => ["ann"], typing })) {
- *   console.assert(event.data.activeUsers === 1);
- *   controller.abort();
- * }
+ * const feed = chatFeed({ signal: controller.signal, presence: () => ["ann"], typing, now: () => 0 });
+ * assert.deepEqual((await feed.next()).value, {
+ *   type: "chat_status",
+ *   data: {
+ *     room: "lobby", activeUsers: 1, users: ["ann"], typingUsers: [], lastActivity: null,
+ *     time: "1970-01-01T00:00:00.000Z",
+ *   },
+ * });
+ * controller.abort();
+ * await feed.return(undefined);
  * ```
  */
 export async function* chatFeed(options: ChatOptions): AsyncGenerator<FeedEvent> {

@@ -16,12 +16,14 @@ import { type FeedEvent, type FeedOptions, isoTime, scaledMs } from "./feed.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { clockFeed } from "./clock.ts";
  * const controller = new AbortController();
- * for await (const event of clockFeed({ signal: controller.signal, speed: 100 })) {
- *   console.assert(event.type === "tick" && typeof event.data.epochMs === "number");
- *   controller.abort();
- * }
+ * const ticks = clockFeed({ signal: controller.signal, speed: 100, now: () => 1_000 });
+ * const { value } = await ticks.next(); // speed 100: a tick every 10 ms, on the boundary
+ * assert.deepEqual(value, { type: "tick", data: { time: "1970-01-01T00:00:01.010Z", epochMs: 1_010 } });
+ * controller.abort();
+ * await ticks.return(undefined);
  * ```
  */
 export async function* clockFeed(options: FeedOptions): AsyncGenerator<FeedEvent> {

@@ -37,10 +37,12 @@ export type Feed = (options: FeedOptions) => AsyncGenerator<FeedEvent>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { seededRandom } from "./feed.ts";
  * const a = seededRandom(42);
  * const b = seededRandom(42);
- * console.assert(a() === b() && a() === b());
+ * assert.equal(a(), b());
+ * assert.equal(a(), b());
  * ```
  */
 export function seededRandom(seed: number): () => number {
@@ -60,9 +62,10 @@ export function seededRandom(seed: number): () => number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { scaledMs } from "./feed.ts";
- * console.assert(scaledMs(1000, 10) === 100);
- * console.assert(scaledMs(1000) === 1000);
+ * assert.equal(scaledMs(1000, 10), 100);
+ * assert.equal(scaledMs(1000), 1000);
  * ```
  */
 export function scaledMs(ms: number, speed = 1): number {
@@ -77,8 +80,9 @@ export function scaledMs(ms: number, speed = 1): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isoTime } from "./feed.ts";
- * console.assert(isoTime(0) === "1970-01-01T00:00:00.000Z");
+ * assert.equal(isoTime(0), "1970-01-01T00:00:00.000Z");
  * ```
  */
 export function isoTime(epochMs: number): string {
@@ -90,8 +94,10 @@ export function isoTime(epochMs: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { roundTo } from "./feed.ts";
- * console.assert(roundTo(12.345, 2) === 12.35 && roundTo(12.34) === 12.3);
+ * assert.equal(roundTo(12.345, 2), 12.35);
+ * assert.equal(roundTo(12.34), 12.3);
  * ```
  */
 export function roundTo(value: number, decimals = 1): number {

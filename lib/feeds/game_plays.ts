@@ -29,12 +29,6 @@ export interface Play {
 
 /**
  * A team at tip-off.
- *
- * @example
- * ```ts
- * import { newTeam } from "./game_plays.ts";
- * console.assert(newTeam("Hawks").score === 0);
- * ```
  */
 export const newTeam = (name: string): Team => ({
   name,
@@ -59,9 +53,13 @@ function freeThrows(offense: Team, attempts: number, random: () => number): [num
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { newTeam, playPossession } from "./game_plays.ts";
  * const play = playPossession(newTeam("A"), newTeam("B"), 12, "score", Math.random);
- * console.assert(play.points >= 2);
+ * assert.equal([2, 3].includes(play.points), true); // tied at the end: the shot cannot miss
+ * const ahead = { ...newTeam("A"), score: 10 };
+ * const held = playPossession(ahead, newTeam("B"), 12, "hold", Math.random);
+ * assert.deepEqual([held.points, held.text], [0, "A ran out the clock"]);
  * ```
  */
 export function playPossession(
@@ -140,8 +138,9 @@ export function playPossession(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { newTeam, publicTeam } from "./game_plays.ts";
- * console.assert(!("run" in publicTeam(newTeam("A"))));
+ * assert.deepEqual(publicTeam(newTeam("A")), { name: "A", score: 0, shots: 0, fouls: 0, timeouts: 0 });
  * ```
  */
 export function publicTeam({ name, score, shots, fouls, timeouts }: Team) {
@@ -153,10 +152,12 @@ export function publicTeam({ name, score, shots, fouls, timeouts }: Team) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { newTeam, restoreGame } from "./game_plays.ts";
  * const teams = [newTeam("A"), newTeam("B")];
  * const restored = restoreGame({ period: 2, timeLeft: "03:10", homeTeam: { score: 9 } }, teams);
- * console.assert(restored?.[1] === 190 && teams[0].score === 9);
+ * assert.equal(restored?.[1], 190);
+ * assert.equal(teams[0].score, 9);
  * ```
  */
 export function restoreGame(

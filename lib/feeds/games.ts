@@ -41,8 +41,11 @@ const TEAM_NAMES = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isValidGameId } from "./games.ts";
- * console.assert(isValidGameId("final-2024") && !isValidGameId("Final") && !isValidGameId(""));
+ * assert.equal(isValidGameId("final-2024"), true);
+ * assert.equal(isValidGameId("Final"), false);
+ * assert.equal(isValidGameId(""), false);
  * ```
  */
 export function isValidGameId(id: string): boolean {
@@ -55,9 +58,11 @@ export function isValidGameId(id: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { teamNamesFor } from "./games.ts";
  * const [home, away] = teamNamesFor("game-1");
- * console.assert(home !== away && teamNamesFor("game-1")[0] === home);
+ * assert.notEqual(home, away);
+ * assert.equal(teamNamesFor("game-1")[0], home);
  * ```
  */
 export function teamNamesFor(gameId: string): [string, string] {
@@ -98,13 +103,15 @@ const clockText = (seconds: number) =>
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gameSimulation } from "./games.ts";
  * const signal = new AbortController().signal;
- * let last;
+ * const types: string[] = [];
  * for await (const event of gameSimulation({ signal, speed: 10_000, gameId: "demo", periods: 1 })) {
- *   last = event;
+ *   types.push(event.type);
  * }
- * console.assert(last?.type === "game_final" && last.final === true);
+ * assert.equal(types.at(-1), "game_final");
+ * assert.equal(types.filter((type) => type === "game_final").length, 1);
  * ```
  */
 export async function* gameSimulation(options: GameOptions): AsyncGenerator<FeedEvent> {

@@ -66,9 +66,13 @@ function parseProcStat(text: string): CpuTimes {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readCpuTimes } from "./host_metrics.ts";
- * const times = await readCpuTimes("/proc/stat", true);
- * console.assert(times === null || (times.busy <= times.total && times.cores >= 1));
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "cpu  30 0 10 50 10 0 0 0\ncpu0 15 0 5 25 5 0 0 0\ncpu1 15 0 5 25 5 0 0 0\n");
+ * assert.deepEqual(await readCpuTimes(path, false), { busy: 40, total: 100, cores: 2 });
+ * assert.equal(await readCpuTimes("/no/such/file", false), null);
+ * await Deno.remove(path);
  * ```
  */
 export async function readCpuTimes(path: string, fallbacks: boolean): Promise<CpuTimes | null> {
@@ -98,9 +102,10 @@ export async function readCpuTimes(path: string, fallbacks: boolean): Promise<Cp
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cpuPercent } from "./host_metrics.ts";
  * const cores = 1;
- * console.assert(cpuPercent({ busy: 10, total: 100, cores }, { busy: 35, total: 200, cores }) === 25);
+ * assert.equal(cpuPercent({ busy: 10, total: 100, cores }, { busy: 35, total: 200, cores }), 25);
  * ```
  */
 export function cpuPercent(before: CpuTimes | null, after: CpuTimes | null): number | null {
@@ -132,8 +137,13 @@ function parseMeminfo(text: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readMemoryPercent } from "./host_metrics.ts";
- * console.assert((await readMemoryPercent("/no/such/file", false)) === null);
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "MemTotal: 1000 kB\nMemFree: 100 kB\nMemAvailable: 250 kB\n");
+ * assert.equal(await readMemoryPercent(path, false), 75);
+ * assert.equal(await readMemoryPercent("/no/such/file", false), null);
+ * await Deno.remove(path);
  * ```
  */
 export async function readMemoryPercent(path: string, fallbacks: boolean): Promise<number | null> {
@@ -156,8 +166,9 @@ export async function readMemoryPercent(path: string, fallbacks: boolean): Promi
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readDiskPercent } from "./host_metrics.ts";
- * console.assert((await readDiskPercent("/no/such/dir")) === null);
+ * assert.equal(await readDiskPercent("/no/such/dir"), null);
  * ```
  */
 export async function readDiskPercent(path: string): Promise<number | null> {
@@ -196,8 +207,17 @@ function parseNetDev(text: string): NetworkTotals {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readNetworkTotals } from "./host_metrics.ts";
- * console.assert((await readNetworkTotals("/no/such/file")) === null);
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, [
+ *   "Inter-|   Receive",
+ *   " face |bytes packets",
+ *   "    lo: 500 1 0 0 0 0 0 0 500 1 0 0 0 0 0 0",
+ *   "  eth0: 1200 3 0 0 0 0 0 0 800 2 0 0 0 0 0 0",
+ * ].join("\n"));
+ * assert.deepEqual(await readNetworkTotals(path), { bytesIn: 1200, bytesOut: 800 }); // lo is skipped
+ * await Deno.remove(path);
  * ```
  */
 export async function readNetworkTotals(path: string): Promise<NetworkTotals | null> {
@@ -211,13 +231,6 @@ export async function readNetworkTotals(path: string): Promise<NetworkTotals | n
 /** The 1, 5 and 15 minute load averages (2 decimals), or null when unavailable. */
 /**
  * The 1, 5 and 15 minute load averages, or null where the platform has none.
- *
- * @example
- * ```ts
- * import { readLoadAverage } from "./host_metrics.ts";
- * const load = readLoadAverage();
- * console.assert(load === null || load.length === 3);
- * ```
  */
 export function readLoadAverage(): [number, number, number] | null {
   try {

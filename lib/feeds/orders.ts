@@ -34,8 +34,10 @@ const ORDER_ID = /^ord_[a-z2-7]{12}$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isValidOrderId, newOrderId } from "./orders.ts";
- * console.assert(isValidOrderId(newOrderId()));
+ * assert.equal(isValidOrderId(newOrderId()), true);
+ * assert.notEqual(newOrderId(), newOrderId());
  * ```
  */
 export function newOrderId(): string {
@@ -48,8 +50,10 @@ export function newOrderId(): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isValidOrderId } from "./orders.ts";
- * console.assert(isValidOrderId("ord_abcdefgh2345") && !isValidOrderId("ord_../etc"));
+ * assert.equal(isValidOrderId("ord_abcdefgh2345"), true);
+ * assert.equal(isValidOrderId("ord_../etc"), false);
  * ```
  */
 export function isValidOrderId(id: string): boolean {
@@ -79,13 +83,14 @@ export interface OrderOptions extends FeedOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { newOrderId, orderWorkflow } from "./orders.ts";
  * const signal = new AbortController().signal;
  * const events = [];
  * for await (const event of orderWorkflow({ signal, speed: 1000, orderId: newOrderId() })) {
  *   events.push(event);
  * }
- * console.assert(events.at(-1)?.type === "order_complete");
+ * assert.equal(events.at(-1)?.type, "order_complete");
  * ```
  */
 export async function* orderWorkflow(options: OrderOptions): AsyncGenerator<FeedEvent> {

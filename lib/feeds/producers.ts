@@ -16,16 +16,18 @@ import { log } from "../util/logger.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { KvTransport } from "../kv/kv_transport.ts";
  * import { Hub } from "../hub/hub.ts";
  * import { pumpFeed } from "./producers.ts";
  * const kv = await Deno.openKv(":memory:");
- * const hub = await Hub.open(kv);
+ * const hub = await Hub.open(new KvTransport(kv));
  * async function* twoEvents() {
  *   yield { type: "tick", data: { n: 1 } };
  *   yield { type: "tick", data: { n: 2 }, final: true };
  * }
  * const last = await pumpFeed(hub, "demo", twoEvents());
- * console.assert(last?.data === '{"n":2}');
+ * assert.equal(last?.data, '{"n":2}');
  * hub.close();
  * kv.close();
  * ```
@@ -53,16 +55,19 @@ export async function pumpFeed(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { KvTransport } from "../kv/kv_transport.ts";
  * import { Hub } from "../hub/hub.ts";
  * import { runSharedFeed } from "./producers.ts";
  * const kv = await Deno.openKv(":memory:");
- * const hub = await Hub.open(kv);
+ * const hub = await Hub.open(new KvTransport(kv));
  * const controller = new AbortController();
- * const running = runSharedFeed(hub, "demo", async function* (signal) {
- *   yield { type: "hello", data: {} };
+ * await runSharedFeed(hub, "demo", async function* () {
+ *   yield { type: "hello", data: { n: 1 } };
  *   controller.abort();
  * }, controller.signal);
- * await running;
+ * const [update] = await hub.log.readTopic("demo", 0, 10);
+ * assert.deepEqual([update.type, update.data], ["hello", '{"n":1}']);
  * hub.close();
  * kv.close();
  * ```
@@ -104,17 +109,19 @@ export interface FiniteFeedState {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { KvTransport } from "../kv/kv_transport.ts";
  * import { Hub } from "../hub/hub.ts";
  * import { runFiniteFeed } from "./producers.ts";
- * const kv = await Deno.openKv(":memory:");
- * const hub = await Hub.open(kv);
- * await kv.set(["orders", "o1"], { id: "o1", status: "running", createdAt: "" });
+ * const transport = new KvTransport(await Deno.openKv(":memory:"));
+ * const hub = await Hub.open(transport);
+ * await hub.records.set(["orders", "o1"], { id: "o1", status: "running", createdAt: "" });
  * await runFiniteFeed(hub, "orders", "o1", "orders/o1", "done", async function* () {
  *   yield { type: "done", data: {}, final: true };
  * }, new AbortController().signal);
- * console.assert((await kv.get<{ status: string }>(["orders", "o1"])).value?.status === "completed");
+ * assert.equal((await hub.records.get<{ status: string }>(["orders", "o1"]))?.status, "completed");
  * hub.close();
- * kv.close();
+ * transport.close();
  * ```
  */
 export function runFiniteFeed(
@@ -165,12 +172,15 @@ const competing = new Set<string>();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { KvTransport } from "../kv/kv_transport.ts";
  * import { Hub } from "../hub/hub.ts";
  * import { ensureFiniteFeed } from "./producers.ts";
  * const kv = await Deno.openKv(":memory:");
- * const hub = await Hub.open(kv);
- * const started = ensureFiniteFeed(hub, "orders", "o2", "orders/o2", "done", async function* () {}, 10);
- * console.assert(started);
+ * const hub = await Hub.open(new KvTransport(kv));
+ * const feed = async function* () {};
+ * assert.equal(ensureFiniteFeed(hub, "orders", "o2", "orders/o2", "done", feed, 0), false); // at the local limit
+ * assert.equal(ensureFiniteFeed(hub, "orders", "o2", "orders/o2", "done", feed, 10), true);
  * hub.close();
  * kv.close();
  * ```

@@ -44,8 +44,9 @@ const SYMBOL = /^[A-Z0-9.-]{1,10}$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseSymbols } from "./stocks.ts";
- * console.assert(parseSymbols(" aapl, brk.b ,MSFT").join() === "AAPL,BRK.B,MSFT");
+ * assert.deepEqual(parseSymbols(" aapl, brk.b ,MSFT"), ["AAPL", "BRK.B", "MSFT"]);
  * ```
  */
 export function parseSymbols(text: string): string[] {
@@ -69,8 +70,9 @@ export function parseSymbols(text: string): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { normalRandom } from "./stocks.ts";
- * console.assert(normalRandom(() => 0.5) < 0); // cos(π) = -1
+ * assert.equal(normalRandom(() => 0.5).toFixed(6), "-1.177410"); // √(2 ln 2) · cos(π)
  * ```
  */
 export function normalRandom(random: () => number): number {
@@ -186,12 +188,14 @@ function alertFor(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { stocksFeed } from "./stocks.ts";
  * const controller = new AbortController();
- * for await (const event of stocksFeed({ signal: controller.signal, speed: 100, symbols: ["AAPL"] })) {
- *   console.assert(event.type === "price_update" && event.data.symbol === "AAPL");
- *   controller.abort();
- * }
+ * const feed = stocksFeed({ signal: controller.signal, speed: 100, symbols: ["AAPL"] });
+ * const { value } = await feed.next();
+ * assert.deepEqual([value?.type, value?.data.symbol], ["price_update", "AAPL"]);
+ * controller.abort();
+ * await feed.return(undefined);
  * ```
  */
 export async function* stocksFeed(options: StocksOptions): AsyncGenerator<FeedEvent> {

@@ -43,9 +43,10 @@ function metricSources(overrides: Partial<MetricSources>): MetricSources {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { takeSample } from "./system.ts";
  * const sample = await takeSample({ netDev: "/no/such/file" });
- * console.assert(sample.network === null);
+ * assert.equal(sample.network, null);
  * ```
  */
 export async function takeSample(overrides: Partial<MetricSources> = {}): Promise<RawSample> {
@@ -81,13 +82,15 @@ export type SystemMetrics = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { metricsBetween } from "./system.ts";
  * import type { RawSample } from "./host_metrics.ts";
  * const base = { memory: 50, disk: null, loadAverage: null };
  * const a: RawSample = { ...base, at: 0, cpu: { busy: 0, total: 0, cores: 2 }, network: { bytesIn: 0, bytesOut: 0 } };
  * const b: RawSample = { ...base, at: 2000, cpu: { busy: 50, total: 200, cores: 2 }, network: { bytesIn: 4000, bytesOut: 10 } };
  * const data = metricsBetween(a, b, 0);
- * console.assert(data.cpu === 25 && data.network.bytesInPerSec === 2000);
+ * assert.equal(data.cpu, 25);
+ * assert.equal(data.network.bytesInPerSec, 2000);
  * ```
  */
 export function metricsBetween(
@@ -127,12 +130,17 @@ export interface SystemOptions extends FeedOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { systemFeed } from "./system.ts";
  * const controller = new AbortController();
- * for await (const event of systemFeed({ signal: controller.signal, intervalMs: 50 })) {
- *   console.assert(event.type === "metrics" && "cpu" in event.data);
- *   controller.abort();
- * }
+ * const sources = { stat: "/none", meminfo: "/none", netDev: "/none", diskPath: "/none", fallbacks: false };
+ * const feed = systemFeed({ signal: controller.signal, intervalMs: 10, sources, now: () => 0 });
+ * const { value } = await feed.next();
+ * const { cpu, memory, network, time } = value?.data as Record<string, unknown>;
+ * assert.deepEqual([value?.type, cpu, memory, time], ["metrics", null, null, "1970-01-01T00:00:00.000Z"]);
+ * assert.deepEqual(network, { bytesInPerSec: null, bytesOutPerSec: null }); // unreadable sources: null
+ * controller.abort();
+ * await feed.return(undefined);
  * ```
  */
 export async function* systemFeed(options: SystemOptions): AsyncGenerator<FeedEvent> {

@@ -30,11 +30,13 @@ const enum Chunk {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ChunkedDecoder } from "./chunked.ts";
  * const decoder = new ChunkedDecoder(1024, 1024);
  * const wire = new TextEncoder().encode("3\r\nabc\r\n0\r\n\r\n");
- * console.assert(decoder.feed(wire, 0, wire.length) === wire.length && decoder.done);
- * console.assert(new TextDecoder().decode(decoder.body()) === "abc");
+ * assert.equal(decoder.feed(wire, 0, wire.length), wire.length);
+ * assert.equal(decoder.done, true);
+ * assert.equal(new TextDecoder().decode(decoder.body()), "abc");
  * ```
  */
 export class ChunkedDecoder {
@@ -45,26 +47,10 @@ export class ChunkedDecoder {
   #total = 0;
   #parts: Uint8Array<ArrayBuffer>[] = [];
 
-  /**
-   * @example
-   * ```ts
-   * import { ChunkedDecoder } from "./chunked.ts";
-   * const decoder = new ChunkedDecoder(1_048_576, 65_536);
-   * console.assert(!decoder.done);
-   * ```
-   */
   constructor(readonly maxBytes: number, readonly maxLineBytes: number) {}
 
   /**
    * True once the last chunk and the trailer section are read.
-   *
-   * @example
-   * ```ts
-   * import { ChunkedDecoder } from "./chunked.ts";
-   * const decoder = new ChunkedDecoder(10, 100);
-   * decoder.feed(new TextEncoder().encode("0\n\n"), 0, 3);
-   * console.assert(decoder.done);
-   * ```
    */
   get done(): boolean {
     return this.#state === Chunk.Done;
@@ -75,10 +61,11 @@ export class ChunkedDecoder {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { ChunkedDecoder } from "./chunked.ts";
    * const decoder = new ChunkedDecoder(10, 100);
    * const wire = new TextEncoder().encode("1\r\nx\r\n0\r\n\r\nNEXT");
-   * console.assert(decoder.feed(wire, 0, wire.length) === wire.length - 4);
+   * assert.equal(decoder.feed(wire, 0, wire.length), wire.length - 4); // stops before the next request
    * ```
    */
   feed(buf: Uint8Array, start: number, end: number): number {
@@ -145,12 +132,6 @@ export class ChunkedDecoder {
 
   /**
    * The decoded body: every data part joined.
-   *
-   * @example
-   * ```ts
-   * import { ChunkedDecoder } from "./chunked.ts";
-   * console.assert(new ChunkedDecoder(10, 100).body().length === 0);
-   * ```
    */
   body(): Uint8Array<ArrayBuffer> {
     return this.#parts.length === 0 ? new Uint8Array(0) : concatBytes(this.#parts, this.#total);

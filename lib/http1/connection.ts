@@ -41,12 +41,6 @@ const LINGER_MS = 2000;
 function noop(): void {}
 /**
  * Where a connection is in its life; the listener's sweep and shutdown act on it.
- *
- * @example
- * ```ts
- * import { Phase } from "./connection.ts";
- * console.assert(Phase.Wait < Phase.Taken);
- * ```
  */
 export enum Phase {
   Wait,
@@ -61,13 +55,6 @@ export enum Phase {
 /**
  * One accepted connection: reads requests, runs the handler, writes responses in order. The
  * listener makes one per accepted socket and calls `run()`.
- *
- * @example
- * ```ts
- * import { serveHttp1 } from "./types.ts";
- * const server = serveHttp1({ port: 0, hostname: "127.0.0.1" }, () => new Response("ok"));
- * await server.shutdown();
- * ```
  */
 export class Connection {
   /** Where the connection is in its life. */
@@ -114,11 +101,6 @@ export class Connection {
 
   /**
    * For the taker of the socket: calls `callback` once when the peer leaves (at once if it has).
-   *
-   * @example
-   * ```ts ignore
-   * socket.onGone(() => stream.close());
-   * ```
    */
   onGone(callback: () => void): void {
     if (this.#gone) callback();
@@ -127,11 +109,6 @@ export class Connection {
 
   /**
    * Serves requests until the peer leaves, the connection is refused, taken over or not kept alive.
-   *
-   * @example
-   * ```ts ignore
-   * new Connection(host, await listener.accept()).run();
-   * ```
    */
   async run(): Promise<void> {
     try {
@@ -154,11 +131,6 @@ export class Connection {
 
   /**
    * Closes the socket (once) and drops the connection from the listener's set.
-   *
-   * @example
-   * ```ts ignore
-   * if (connection.phase === Phase.Wait) connection.close();
-   * ```
    */
   close(): void {
     if (this.phase === Phase.Closed) return;
@@ -172,11 +144,6 @@ export class Connection {
 
   /**
    * Called by the shared sweep for an idle connection: drops the read buffer, keeping the probe.
-   *
-   * @example
-   * ```ts ignore
-   * if (connection.phase === Phase.Wait) connection.trim();
-   * ```
    */
   trim(): void {
     this.reader.trim();
@@ -184,11 +151,6 @@ export class Connection {
 
   /**
    * Called by the shared sweep when `deadline` has passed: 408 mid-request, else a close.
-   *
-   * @example
-   * ```ts ignore
-   * if (connection.deadline !== 0 && connection.deadline <= Date.now()) connection.expire();
-   * ```
    */
   expire(): void {
     if (this.phase !== Phase.Head && this.phase !== Phase.Body) this.close();
@@ -281,11 +243,6 @@ export class Connection {
 
   /**
    * The peer has left: aborts the request's signal, tells the taker, cancels the body being read.
-   *
-   * @example
-   * ```ts ignore
-   * if ((await conn.read(buffer).catch(() => null)) === null) connection.lost();
-   * ```
    */
   lost(): void {
     this.#gone = true;

@@ -26,21 +26,6 @@ export interface ReaderOwner {
 
 /**
  * Bytes received and not yet consumed are `buf[start..end)`.
- *
- * @example
- * ```ts
- * import { SocketReader } from "./reader.ts";
- * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
- * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
- * const server = await listener.accept();
- * const owner = { inRequest: true, discarding: false, closed: false, lost() {} };
- * const reader = new SocketReader(server, 8192, owner);
- * await client.write(new TextEncoder().encode("GET"));
- * console.assert(await reader.fill() && reader.end - reader.start === 3);
- * client.close();
- * server.close();
- * listener.close();
- * ```
  */
 export class SocketReader {
   buf: Uint8Array = new Uint8Array(INITIAL_BUFFER);
@@ -59,11 +44,6 @@ export class SocketReader {
 
   /**
    * Reads more into `buf`; false when the client is gone or the connection moved on.
-   *
-   * @example
-   * ```ts ignore
-   * if (!(await reader.fill())) return null;
-   * ```
    */
   async fill(): Promise<boolean> {
     if (this.#pending === null) {
@@ -76,11 +56,6 @@ export class SocketReader {
 
   /**
    * Keeps a small read pending to notice EOF while nothing else reads.
-   *
-   * @example
-   * ```ts ignore
-   * reader.watch();
-   * ```
    */
   watch(): void {
     if (this.#pending !== null || this.owner.closed) return;
@@ -91,11 +66,6 @@ export class SocketReader {
 
   /**
    * Drops the buffer of an idle connection (only the probe is read into meanwhile).
-   *
-   * @example
-   * ```ts ignore
-   * reader.trim();
-   * ```
    */
   trim(): void {
     if (this.#probing && this.#pending !== null && this.start === this.end) this.buf = EMPTY;
@@ -103,11 +73,6 @@ export class SocketReader {
 
   /**
    * Drops the buffer for good: the connection has been taken over.
-   *
-   * @example
-   * ```ts ignore
-   * reader.release();
-   * ```
    */
   release(): void {
     this.buf = EMPTY;
@@ -118,11 +83,6 @@ export class SocketReader {
    * Waits for the next request head (blank lines before it are skipped); resolves with its bytes,
    * null when the client left, or a 431 refusal when it outgrows `maxHeadBytes`. `onFirstByte` is
    * called once the head has begun.
-   *
-   * @example
-   * ```ts ignore
-   * const bytes = await reader.nextHead(() => startHeadTimer());
-   * ```
    */
   async nextHead(onFirstByte: () => void): Promise<Uint8Array | Http1Refusal | null> {
     let scanned = 0; // bytes after `start` already searched for the blank line
@@ -156,11 +116,6 @@ export class SocketReader {
   /**
    * Reads a body of exactly `length` bytes, buffered ones first; null when the client left or the
    * connection moved on.
-   *
-   * @example
-   * ```ts ignore
-   * const body = await reader.readExactly(head.contentLength);
-   * ```
    */
   async readExactly(length: number): Promise<Uint8Array<ArrayBuffer> | null> {
     const body = new Uint8Array(length);

@@ -19,23 +19,6 @@ const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(:\d{0,5})?$/;
  * Waits for the next request head and parses it: the head, null when the client left, or a
  * refusal (431 when it is too large, 400 when it is malformed). `onFirstByte` is called once the
  * head has begun.
- *
- * @example
- * ```ts
- * import { readRequestHead } from "./request.ts";
- * import { SocketReader } from "./reader.ts";
- * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
- * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
- * const server = await listener.accept();
- * const owner = { inRequest: true, discarding: false, closed: false, lost() {} };
- * const reader = new SocketReader(server, 8192, owner);
- * await client.write(new TextEncoder().encode("GET /a HTTP/1.1\r\nHost: hub\r\n\r\n"));
- * const head = await readRequestHead(reader, 100, () => {});
- * console.assert(head !== null && "target" in head && head.target === "/a");
- * client.close();
- * server.close();
- * listener.close();
- * ```
  */
 export async function readRequestHead(
   reader: SocketReader,
@@ -64,27 +47,6 @@ export interface RequestSource extends WriteTarget {
  * The request that `head` begins, with its body read (fixed length or chunked; `100 Continue`
  * first when the client waits for it): null when the client left or the connection moved on, or a
  * refusal (400 for a bad target, `Host`, framing or field, 413 for a body past `maxBodyBytes`).
- *
- * @example
- * ```ts
- * import { readRequest } from "./request.ts";
- * import { parseRequestHead } from "./head.ts";
- * import { SocketReader } from "./reader.ts";
- * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
- * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
- * const conn = await listener.accept();
- * const owner = { inRequest: true, discarding: false, closed: false, lost() {} };
- * const reader = new SocketReader(conn, 8192, owner);
- * const server = { authority: "127.0.0.1", maxBodyBytes: 1024 };
- * const wire = "POST /a HTTP/1.1\r\nHost: hub\r\nTransfer-Encoding: chunked\r\n\r\n";
- * const head = parseRequestHead(new TextEncoder().encode(wire), 100);
- * await client.write(new TextEncoder().encode("2\r\nhi\r\n0\r\n\r\n"));
- * const request = await readRequest({ reader, server, conn, lost() {} }, head);
- * console.assert(request instanceof Request && (await request.text()) === "hi");
- * client.close();
- * conn.close();
- * listener.close();
- * ```
  */
 export async function readRequest(
   source: RequestSource,
@@ -137,10 +99,15 @@ function requestOrRefusal(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { requestUrl } from "./request.ts";
- * import { parseRequestHead } from "./head.ts";
- * const head = parseRequestHead(new TextEncoder().encode("GET /a HTTP/1.1\r\nHost: hub\r\n\r\n"), 10);
- * console.assert(requestUrl(head, "127.0.0.1:8000") === "http://hub/a");
+ * import { Http1Refusal, parseRequestHead } from "./head.ts";
+ * const head = (wire: string) => parseRequestHead(new TextEncoder().encode(wire), 10);
+ * assert.equal(requestUrl(head("GET /a HTTP/1.1\r\nHost: hub\r\n\r\n"), "127.0.0.1:8000"), "http://hub/a");
+ * assert.deepEqual(
+ *   requestUrl(head("GET * HTTP/1.1\r\nHost: hub\r\n\r\n"), "127.0.0.1:8000"),
+ *   new Http1Refusal(400, "unsupported request target"),
+ * );
  * ```
  */
 export function requestUrl(head: RequestHead, authority: string): string | Http1Refusal {
@@ -160,10 +127,11 @@ export function requestUrl(head: RequestHead, authority: string): string | Http1
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildRequest } from "./request.ts";
  * import { parseRequestHead } from "./head.ts";
  * const head = parseRequestHead(new TextEncoder().encode("GET /a HTTP/1.1\r\nHost: hub\r\nX-A: 1\r\n\r\n"), 10);
- * console.assert(buildRequest("http://hub/a", head, null).headers.get("x-a") === "1");
+ * assert.equal(buildRequest("http://hub/a", head, null).headers.get("x-a"), "1");
  * ```
  */
 export function buildRequest(
@@ -186,10 +154,11 @@ export function buildRequest(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Http1Request } from "./request.ts";
  * const request = new Http1Request("http://hub/");
  * Http1Request.abort(request);
- * console.assert(request.signal.aborted);
+ * assert.equal(request.signal.aborted, true);
  * ```
  */
 export class Http1Request extends Request {
@@ -198,12 +167,6 @@ export class Http1Request extends Request {
 
   /**
    * Aborts when the client leaves before the response is written; made on first read.
-   *
-   * @example
-   * ```ts
-   * import { Http1Request } from "./request.ts";
-   * console.assert(!new Http1Request("http://hub/").signal.aborted);
-   * ```
    */
   override get signal(): AbortSignal {
     return Http1Request.controllerOf(this).signal;
@@ -214,9 +177,10 @@ export class Http1Request extends Request {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Http1Request } from "./request.ts";
    * const request = new Http1Request("http://hub/");
-   * console.assert(request.clone().signal === request.signal);
+   * assert.equal(request.clone().signal, request.signal);
    * ```
    */
   override clone(): Request {
@@ -227,13 +191,6 @@ export class Http1Request extends Request {
 
   /**
    * The request's abort controller, made now if its signal was never read.
-   *
-   * @example
-   * ```ts
-   * import { Http1Request } from "./request.ts";
-   * const request = new Http1Request("http://hub/");
-   * console.assert(Http1Request.controllerOf(request).signal === request.signal);
-   * ```
    */
   static controllerOf(request: Http1Request): AbortController {
     if (request.#controller === null) {
@@ -248,11 +205,12 @@ export class Http1Request extends Request {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Http1Request } from "./request.ts";
    * const request = new Http1Request("http://hub/");
-   * console.assert(Http1Request.controllerIfMade(request) === null);
+   * assert.equal(Http1Request.controllerIfMade(request), null);
    * request.signal;
-   * console.assert(Http1Request.controllerIfMade(request) !== null);
+   * assert.notEqual(Http1Request.controllerIfMade(request), null);
    * ```
    */
   static controllerIfMade(request: Http1Request): AbortController | null {
@@ -261,14 +219,6 @@ export class Http1Request extends Request {
 
   /**
    * Aborts the request's signal, now or when it is first read.
-   *
-   * @example
-   * ```ts
-   * import { Http1Request } from "./request.ts";
-   * const request = new Http1Request("http://hub/");
-   * Http1Request.abort(request);
-   * console.assert(request.signal.aborted);
-   * ```
    */
   static abort(request: Http1Request): void {
     if (request.#controller !== null) request.#controller.abort();

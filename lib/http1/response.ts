@@ -47,8 +47,10 @@ function soon(): Promise<typeof PENDING> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { errorText } from "./response.ts";
- * console.assert(errorText("plain") === "plain");
+ * assert.equal(errorText("plain"), "plain");
+ * assert.match(errorText(new Error("boom")), /^Error: boom\n\s+at /);
  * ```
  */
 export function errorText(error: unknown): string {
@@ -61,9 +63,15 @@ export function errorText(error: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeAll } from "./response.ts";
- * const conn = { write: (bytes: Uint8Array) => Promise.resolve(Math.min(bytes.length, 2)) };
- * console.assert(await writeAll({ conn, lost() {} }, new Uint8Array(5)));
+ * const sizes: number[] = [];
+ * const write = (bytes: Uint8Array) => {
+ *   sizes.push(Math.min(bytes.length, 2)); // a socket that takes two bytes at a time
+ *   return Promise.resolve(sizes.at(-1)!);
+ * };
+ * assert.equal(await writeAll({ conn: { write }, lost() {} }, new Uint8Array(5)), true);
+ * assert.deepEqual(sizes, [2, 2, 1]);
  * ```
  */
 export async function writeAll(target: WriteTarget, bytes: Uint8Array): Promise<boolean> {
@@ -86,6 +94,7 @@ export async function writeAll(target: WriteTarget, bytes: Uint8Array): Promise<
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeResponse } from "./response.ts";
  * import { parseRequestHead } from "./head.ts";
  * const written: string[] = [];
@@ -95,8 +104,11 @@ export async function writeAll(target: WriteTarget, bytes: Uint8Array): Promise<
  * };
  * const target = { conn: { write }, lost() {}, gone: false, bodyReader: null };
  * const head = parseRequestHead(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 100);
- * console.assert(await writeResponse(target, new Response("hi"), head, true));
- * console.assert(written.join("").endsWith("content-length: 2\r\n\r\nhi"));
+ * assert.equal(await writeResponse(target, new Response("hi"), head, true), true);
+ * assert.equal(
+ *   written.join(""),
+ *   "HTTP/1.1 200 OK\r\ncontent-type: text/plain;charset=UTF-8\r\ncontent-length: 2\r\n\r\nhi",
+ * );
  * ```
  */
 export async function writeResponse(
@@ -172,10 +184,13 @@ export async function writeResponse(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { takenResponseHead } from "./response.ts";
  * const response = new Response(null, { headers: { "content-type": "text/event-stream" } });
- * const text = new TextDecoder().decode(takenResponseHead(response));
- * console.assert(text.startsWith("HTTP/1.1 200 OK\r\n") && text.endsWith("connection: close\r\n\r\n"));
+ * assert.equal(
+ *   new TextDecoder().decode(takenResponseHead(response)),
+ *   "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n",
+ * );
  * ```
  */
 export function takenResponseHead(response: Response): Uint8Array {
@@ -191,16 +206,21 @@ export function takenResponseHead(response: Response): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeRefusal } from "./response.ts";
  * import { Http1Refusal } from "./head.ts";
- * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
- * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
- * const conn = await listener.accept();
- * console.assert(await writeRefusal({ conn, lost() {} }, new Http1Refusal(413, "too big")));
- * const text = await new Response(client.readable).text();
- * console.assert(text.startsWith("HTTP/1.1 413 ") && text.endsWith("\r\n\r\ntoo big\n"));
- * conn.close();
- * listener.close();
+ * let text = "";
+ * const write = (bytes: Uint8Array) => {
+ *   text += new TextDecoder().decode(bytes);
+ *   return Promise.resolve(bytes.length);
+ * };
+ * const conn = { write, closeWrite: () => Promise.resolve() };
+ * assert.equal(await writeRefusal({ conn, lost() {} }, new Http1Refusal(413, "too big")), true);
+ * assert.equal(
+ *   text,
+ *   "HTTP/1.1 413 Content Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n" +
+ *     "content-length: 8\r\nconnection: close\r\n\r\ntoo big\n",
+ * );
  * ```
  */
 export async function writeRefusal(
@@ -226,8 +246,9 @@ export async function writeRefusal(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { internalError } from "./response.ts";
- * console.assert(internalError().status === 500);
+ * assert.equal(internalError().status, 500);
  * ```
  */
 export function internalError(): Response {
@@ -242,8 +263,9 @@ export function internalError(): Response {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toBytes } from "./response.ts";
- * console.assert(toBytes("hé").length === 3);
+ * assert.equal(toBytes("hé").length, 3);
  * ```
  */
 export function toBytes(chunk: unknown): Uint8Array {
@@ -261,9 +283,10 @@ export function toBytes(chunk: unknown): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { withBody } from "./response.ts";
  * const bytes = withBody("", new TextEncoder().encode("hi"), true);
- * console.assert(new TextDecoder().decode(bytes) === "2\r\nhi\r\n");
+ * assert.equal(new TextDecoder().decode(bytes), "2\r\nhi\r\n");
  * ```
  */
 export function withBody(head: string, body: Uint8Array | null, chunked: boolean): Uint8Array {

@@ -25,10 +25,11 @@ export type {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serveHttp1 } from "./server.ts";
  * const server = serveHttp1({ port: 0, hostname: "127.0.0.1" }, () => new Response("hi\n"));
  * const response = await fetch(`http://127.0.0.1:${server.addr.port}/`);
- * console.assert((await response.text()) === "hi\n");
+ * assert.equal(await response.text(), "hi\n");
  * await server.shutdown();
  * ```
  */
@@ -77,13 +78,6 @@ class Http1Listener implements Http1Server, ConnectionHost {
 
   /**
    * Stops accepting, closes idle keep-alive connections, lets in-flight requests finish.
-   *
-   * @example
-   * ```ts
-   * import { serveHttp1 } from "./server.ts";
-   * const server = serveHttp1({ port: 0, hostname: "127.0.0.1" }, () => new Response("ok"));
-   * await server.shutdown();
-   * ```
    */
   shutdown(): Promise<void> {
     if (!this.closing) {

@@ -39,8 +39,9 @@ export const SUBSCRIPTION_TOPIC_PREFIX = "/.well-known/mercure/subscriptions/";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { subscriptionTopic } from "./active_subscriptions.ts";
- * console.assert(subscriptionTopic("a/b", "u") === "/.well-known/mercure/subscriptions/a%2Fb/u");
+ * assert.equal(subscriptionTopic("a/b", "u"), "/.well-known/mercure/subscriptions/a%2Fb/u");
  * ```
  */
 export function subscriptionTopic(selector: string, subscriber: string): string {

@@ -29,16 +29,19 @@ export interface BrokerStats {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { KvTransport } from "../kv/kv_transport.ts";
  * import { EventLog } from "./event_log.ts";
  * import { Broker } from "./broker.ts";
  * const kv = await Deno.openKv(":memory:");
- * const log = await EventLog.open(kv);
+ * const log = await EventLog.open(new KvTransport(kv));
  * const broker = await Broker.start(log);
- * const seen: number[] = [];
- * broker.listen((updates) => seen.push(...updates.map((u) => u.seq)));
- * await log.append({ topics: ["t"], data: "x" });
+ * const seen: string[] = [];
+ * broker.listen((updates) => seen.push(...updates.map((u) => u.data)));
+ * await log.append({ topics: ["t"], data: "first" });
+ * await log.append({ topics: ["t"], data: "second" });
  * await broker.idle();
- * console.assert(seen[0] === 1);
+ * assert.deepEqual(seen, ["first", "second"]);
  * broker.close();
  * kv.close();
  * ```
@@ -83,17 +86,6 @@ export class Broker {
 
   /**
    * Starts a broker positioned at the current head of the log: it delivers what comes next.
-   *
-   * @example
-   * ```ts
-   * import { EventLog } from "./event_log.ts";
-   * import { Broker } from "./broker.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const broker = await Broker.start(await EventLog.open(kv), { pollMs: 500 });
-   * console.assert(broker.cursor === 0);
-   * broker.close();
-   * kv.close();
-   * ```
    */
   static async start(log: EventLog, options: { pollMs?: number } = {}): Promise<Broker> {
     return new Broker(log, await log.headSeq(), options.pollMs ?? 1000);
@@ -111,18 +103,6 @@ export class Broker {
 
   /**
    * Registers a listener for every delivered batch; returns its removal function.
-   *
-   * @example
-   * ```ts
-   * import { EventLog } from "./event_log.ts";
-   * import { Broker } from "./broker.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const broker = await Broker.start(await EventLog.open(kv));
-   * const stop = broker.listen(() => {});
-   * stop();
-   * broker.close();
-   * kv.close();
-   * ```
    */
   listen(listener: (updates: StoredUpdate[]) => void): () => void {
     this.#listeners.add(listener);
@@ -132,18 +112,6 @@ export class Broker {
   /**
    * Asks the broker to catch up to at least position `seq` from KV (used after a restart or when
    * a caller knows the head moved).
-   *
-   * @example
-   * ```ts
-   * import { EventLog } from "./event_log.ts";
-   * import { Broker } from "./broker.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const broker = await Broker.start(await EventLog.open(kv));
-   * broker.catchUpTo(0);
-   * await broker.idle();
-   * broker.close();
-   * kv.close();
-   * ```
    */
   catchUpTo(seq: number): void {
     this.#enqueue(seq);
@@ -151,17 +119,6 @@ export class Broker {
 
   /**
    * Resolves when everything that arrived so far has been delivered.
-   *
-   * @example
-   * ```ts
-   * import { EventLog } from "./event_log.ts";
-   * import { Broker } from "./broker.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const broker = await Broker.start(await EventLog.open(kv));
-   * await broker.idle();
-   * broker.close();
-   * kv.close();
-   * ```
    */
   async idle(): Promise<void> {
     while (this.#processing) await this.#processing;
@@ -273,17 +230,6 @@ export class Broker {
 
   /**
    * Stops every source; listeners receive nothing more.
-   *
-   * @example
-   * ```ts
-   * import { EventLog } from "./event_log.ts";
-   * import { Broker } from "./broker.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const broker = await Broker.start(await EventLog.open(kv));
-   * broker.close();
-   * console.assert(!broker.running);
-   * kv.close();
-   * ```
    */
   close(): void {
     if (this.#closed.signal.aborted) return;

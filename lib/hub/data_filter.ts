@@ -39,10 +39,11 @@ function valueAt(data: unknown, path: string[]): unknown {
  * @throws {BadRequest} 400 naming the malformed filter.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseDataFilter } from "./data_filter.ts";
  * const keep = parseDataFilter(["symbol:AAPL"])!;
- * console.assert(keep({ seq: 1, id: "a", topics: ["stocks"], data: '{"symbol":"AAPL"}', time: 0 }));
- * console.assert(!keep({ seq: 2, id: "b", topics: ["stocks"], data: '{"symbol":"MSFT"}', time: 0 }));
+ * assert.equal(keep({ seq: 1, id: "a", topics: ["stocks"], data: '{"symbol":"AAPL"}', time: 0 }), true);
+ * assert.equal(keep({ seq: 2, id: "b", topics: ["stocks"], data: '{"symbol":"MSFT"}', time: 0 }), false);
  * ```
  */
 export function parseDataFilter(

@@ -21,11 +21,13 @@ function noop(): void {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Subscriber } from "./fanout.ts";
  * import { SelectorSet } from "../topics/topic_selector.ts";
  * const subscriber = new Subscriber(new SelectorSet(["news"]), () => true, 1024, 0);
  * subscriber.offer({ seq: 1, id: "a", topics: ["news"], data: "x", time: 0 });
- * console.assert(subscriber.take().length === 1);
+ * assert.deepEqual(subscriber.take().map((update) => update.id), ["a"]);
+ * assert.deepEqual(subscriber.take(), []);
  * ```
  */
 export class Subscriber {
@@ -50,15 +52,6 @@ export class Subscriber {
   #queuedBytes = 0;
   #maxBytes: number;
 
-  /**
-   * @example
-   * ```ts
-   * import { Subscriber } from "./fanout.ts";
-   * import { SelectorSet } from "../topics/topic_selector.ts";
-   * const subscriber = new Subscriber(new SelectorSet(["*"]), () => true, 4096, 10);
-   * console.assert(subscriber.lastSeq === 10);
-   * ```
-   */
   constructor(
     selectors: SelectorSet,
     accepts: UpdatePredicate,
@@ -76,12 +69,14 @@ export class Subscriber {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Subscriber } from "./fanout.ts";
    * import { SelectorSet } from "../topics/topic_selector.ts";
    * const subscriber = new Subscriber(new SelectorSet(["*"]), () => true, 4096, 0);
-   * subscriber.offer({ seq: 1, id: "a", topics: ["x"], data: "", time: 0 });
-   * subscriber.offer({ seq: 1, id: "a", topics: ["x"], data: "", time: 0 });
-   * console.assert(subscriber.take().length === 1);
+   * const update = { seq: 1, id: "a", topics: ["x"], data: "", time: 0 };
+   * subscriber.offer(update);
+   * subscriber.offer(update); // the same position again: ignored
+   * assert.deepEqual(subscriber.take(), [update]);
    * ```
    */
   offer(update: StoredUpdate): boolean {
@@ -104,14 +99,15 @@ export class Subscriber {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Subscriber } from "./fanout.ts";
    * import { SelectorSet } from "../topics/topic_selector.ts";
    * const subscriber = new Subscriber(new SelectorSet(["*"]), () => true, 4096, 0);
-   * let pushed = 0;
-   * subscriber.sink = (updates) => pushed += updates.length;
+   * const pushed: string[] = [];
+   * subscriber.sink = (updates) => pushed.push(...updates.map((update) => update.id));
    * subscriber.offer({ seq: 1, id: "a", topics: ["x"], data: "", time: 0 });
    * subscriber.flush();
-   * console.assert(pushed === 1);
+   * assert.deepEqual(pushed, ["a"]);
    * ```
    */
   flush(): void {
@@ -128,14 +124,6 @@ export class Subscriber {
 
   /**
    * Takes every queued update, oldest first.
-   *
-   * @example
-   * ```ts
-   * import { Subscriber } from "./fanout.ts";
-   * import { SelectorSet } from "../topics/topic_selector.ts";
-   * const subscriber = new Subscriber(new SelectorSet(["*"]), () => true, 4096, 0);
-   * console.assert(subscriber.take().length === 0);
-   * ```
    */
   take(): StoredUpdate[] {
     const taken = this.#queue;
@@ -155,13 +143,17 @@ export class Subscriber {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Fanout, Subscriber } from "./fanout.ts";
  * import { SelectorSet } from "../topics/topic_selector.ts";
  * const fanout = new Fanout();
- * const subscriber = new Subscriber(new SelectorSet(["news"]), () => true, 4096, 0);
- * fanout.add(subscriber);
+ * const news = new Subscriber(new SelectorSet(["news"]), () => true, 4096, 0);
+ * const sport = new Subscriber(new SelectorSet(["sport/{id}"]), () => true, 4096, 0);
+ * fanout.add(news);
+ * fanout.add(sport);
  * fanout.dispatch([{ seq: 1, id: "a", topics: ["news"], data: "x", time: 0 }]);
- * console.assert(subscriber.take().length === 1);
+ * assert.deepEqual([news.take().length, sport.take().length], [1, 0]);
+ * assert.deepEqual(fanout.topicCounts(10), [["news", 1]]);
  * ```
  */
 export class Fanout {
@@ -176,15 +168,6 @@ export class Fanout {
 
   /**
    * Registers a subscriber.
-   *
-   * @example
-   * ```ts
-   * import { Fanout, Subscriber } from "./fanout.ts";
-   * import { SelectorSet } from "../topics/topic_selector.ts";
-   * const fanout = new Fanout();
-   * fanout.add(new Subscriber(new SelectorSet(["*"]), () => true, 4096, 0));
-   * console.assert(fanout.size === 1);
-   * ```
    */
   add(subscriber: Subscriber): void {
     this.#size++;
@@ -198,17 +181,6 @@ export class Fanout {
 
   /**
    * Removes a subscriber.
-   *
-   * @example
-   * ```ts
-   * import { Fanout, Subscriber } from "./fanout.ts";
-   * import { SelectorSet } from "../topics/topic_selector.ts";
-   * const fanout = new Fanout();
-   * const subscriber = new Subscriber(new SelectorSet(["a"]), () => true, 4096, 0);
-   * fanout.add(subscriber);
-   * fanout.remove(subscriber);
-   * console.assert(fanout.size === 0);
-   * ```
    */
   remove(subscriber: Subscriber): void {
     this.#size--;
@@ -222,12 +194,6 @@ export class Fanout {
 
   /**
    * Offers each update, in order, to every subscriber that selects one of its topics.
-   *
-   * @example
-   * ```ts
-   * import { Fanout } from "./fanout.ts";
-   * new Fanout().dispatch([]);
-   * ```
    */
   dispatch(updates: StoredUpdate[]): void {
     const touched: Subscriber[] = [];
@@ -260,12 +226,6 @@ export class Fanout {
 
   /**
    * Counts subscribers per exact topic, for metrics (largest first, at most `limit`).
-   *
-   * @example
-   * ```ts
-   * import { Fanout } from "./fanout.ts";
-   * console.assert(new Fanout().topicCounts(10).length === 0);
-   * ```
    */
   topicCounts(limit: number): Array<[string, number]> {
     return [...this.#byTopic].map(([topic, set]): [string, number] => [topic, set.size])

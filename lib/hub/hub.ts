@@ -62,11 +62,14 @@ export interface ResumePoint {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { KvTransport } from "../kv/kv_transport.ts";
  * import { Hub } from "./hub.ts";
  * const kv = await Deno.openKv(":memory:");
- * const hub = await Hub.open(kv);
+ * const hub = await Hub.open(new KvTransport(kv));
  * const update = await hub.publish({ topics: ["news"], data: "hello" });
- * console.assert(update.id.startsWith("urn:uuid:"));
+ * assert.match(update.id, /^urn:uuid:/);
+ * assert.deepEqual((await hub.log.read(0, 10)).map((stored) => stored.data), ["hello"]);
  * hub.close();
  * kv.close();
  * ```
@@ -98,15 +101,6 @@ export class Hub {
 
   /**
    * Opens the hub on a KV store.
-   *
-   * @example
-   * ```ts
-   * import { Hub } from "./hub.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const hub = await Hub.open(kv, { pollMs: 500 });
-   * hub.close();
-   * kv.close();
-   * ```
    */
   static async open(transport: Transport, options: HubOptions = {}): Promise<Hub> {
     const log = await EventLog.open(transport);
@@ -119,11 +113,13 @@ export class Hub {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
+   * import { KvTransport } from "../kv/kv_transport.ts";
    * import { Hub } from "./hub.ts";
    * const kv = await Deno.openKv(":memory:");
-   * const hub = await Hub.open(kv);
+   * const hub = await Hub.open(new KvTransport(kv));
    * const update = await hub.publish({ topics: ["a"], data: "1", id: "first" });
-   * console.assert(update.id === "first");
+   * assert.equal(update.id, "first");
    * hub.close();
    * kv.close();
    * ```
@@ -140,12 +136,16 @@ export class Hub {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
+   * import { KvTransport } from "../kv/kv_transport.ts";
    * import { Hub } from "./hub.ts";
    * import { SelectorSet } from "../topics/topic_selector.ts";
    * const kv = await Deno.openKv(":memory:");
-   * const hub = await Hub.open(kv);
-   * const point = await hub.resumePoint("no-such-id", new SelectorSet(["news"]));
-   * console.assert(point.afterSeq === 0 && point.resumedFrom === "earliest");
+   * const hub = await Hub.open(new KvTransport(kv));
+   * await hub.publish({ topics: ["news"], data: "1", id: "one" });
+   * const news = new SelectorSet(["news"]);
+   * assert.deepEqual(await hub.resumePoint("one", news), { afterSeq: 1, resumedFrom: "one" });
+   * assert.deepEqual(await hub.resumePoint("gone", news), { afterSeq: 0, resumedFrom: "earliest" });
    * hub.close();
    * kv.close();
    * ```
@@ -169,20 +169,6 @@ export class Hub {
 
   /**
    * Streams a subscription as SSE byte chunks (see {@link subscribe}).
-   *
-   * @example
-   * ```ts
-   * import { Hub } from "./hub.ts";
-   * import { SelectorSet } from "../topics/topic_selector.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const hub = await Hub.open(kv);
-   * const controller = new AbortController();
-   * const stream = hub.subscribe({ selectors: new SelectorSet(["*"]), accepts: () => true, signal: controller.signal });
-   * controller.abort();
-   * await stream.next();
-   * hub.close();
-   * kv.close();
-   * ```
    */
   subscribe(options: SubscriptionOptions): AsyncGenerator<Uint8Array, void, void> {
     if (options.afterSeq !== undefined) this.counters.replays++;
@@ -191,20 +177,6 @@ export class Hub {
 
   /**
    * Streams a subscription as batches of updates (for transports other than SSE).
-   *
-   * @example
-   * ```ts
-   * import { Hub } from "./hub.ts";
-   * import { SelectorSet } from "../topics/topic_selector.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const hub = await Hub.open(kv);
-   * const controller = new AbortController();
-   * const batches = hub.subscribeUpdates({ selectors: new SelectorSet(["*"]), accepts: () => true, signal: controller.signal });
-   * controller.abort();
-   * await batches.next();
-   * hub.close();
-   * kv.close();
-   * ```
    */
   subscribeUpdates(options: SubscriptionOptions): AsyncGenerator<StoredUpdate[], void, void> {
     if (options.afterSeq !== undefined) this.counters.replays++;
@@ -217,18 +189,20 @@ export class Hub {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
+   * import { KvTransport } from "../kv/kv_transport.ts";
    * import { Hub } from "./hub.ts";
    * import { ssePushResponse } from "../sse/response.ts";
    * import { SelectorSet } from "../topics/topic_selector.ts";
    * const kv = await Deno.openKv(":memory:");
-   * const hub = await Hub.open(kv);
-   * await hub.publish({ topics: ["t"], data: "x", type: "end" });
+   * const hub = await Hub.open(new KvTransport(kv));
+   * await hub.publish({ topics: ["t"], data: "x", type: "end", id: "e" });
    * const response = ssePushResponse((sink) =>
    *   hub.pushSubscription({
    *     selectors: new SelectorSet(["t"]), afterSeq: 0, accepts: () => true,
    *     signal: sink.signal, isFinal: (update) => update.type === "end",
    *   }, sink), { heartbeatMs: 0 });
-   * console.assert((await response.text()).includes("data: x"));
+   * assert.equal(await response.text(), "id: e\nevent: end\ndata: x\n\n");
    * hub.close();
    * kv.close();
    * ```
@@ -335,17 +309,6 @@ export class Hub {
 
   /**
    * Starts the shutdown: every subscription's signal aborts; appends already queued still commit.
-   *
-   * @example
-   * ```ts
-   * import { Hub } from "./hub.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const hub = await Hub.open(kv);
-   * hub.beginShutdown();
-   * console.assert(hub.closing.aborted);
-   * hub.close();
-   * kv.close();
-   * ```
    */
   beginShutdown(): void {
     this.#closer.abort();
@@ -361,13 +324,16 @@ export class Hub {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
+   * import { KvTransport } from "../kv/kv_transport.ts";
    * import { Hub } from "./hub.ts";
    * const kv = await Deno.openKv(":memory:");
-   * const hub = await Hub.open(kv);
+   * const hub = await Hub.open(new KvTransport(kv));
    * let stopped = false;
    * hub.onClosing(() => stopped = true);
    * hub.beginShutdown();
-   * console.assert(stopped);
+   * assert.equal(stopped, true);
+   * assert.equal(hub.closing.aborted, true);
    * hub.close();
    * kv.close();
    * ```
@@ -383,16 +349,6 @@ export class Hub {
 
   /**
    * Waits until every queued append is committed (or `timeoutMs` passed).
-   *
-   * @example
-   * ```ts
-   * import { Hub } from "./hub.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * const hub = await Hub.open(kv);
-   * await hub.flush();
-   * hub.close();
-   * kv.close();
-   * ```
    */
   async flush(timeoutMs = Infinity): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -403,14 +359,6 @@ export class Hub {
 
   /**
    * Stops the broker; the transport stays the caller's to close.
-   *
-   * @example
-   * ```ts
-   * import { Hub } from "./hub.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * (await Hub.open(kv)).close();
-   * kv.close();
-   * ```
    */
   close(): void {
     this.#closer.abort();

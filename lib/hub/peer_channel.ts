@@ -54,15 +54,6 @@ function send(channel: BroadcastChannel, message: PeerMessage): void {
 
 /**
  * A subscription to a named channel shared by every isolate of the process.
- *
- * @example
- * ```ts
- * import { PeerChannel } from "./peer_channel.ts";
- * const channel = new PeerChannel("tidings-example", (updates) => console.log(updates.length));
- * channel.post([]); // nobody else has announced: nothing is sent
- * console.assert(channel.hasPeers === false);
- * channel.close();
- * ```
  */
 export class PeerChannel {
   #entry: SharedChannel;
@@ -77,14 +68,6 @@ export class PeerChannel {
 
   /**
    * Whether another isolate has been heard on this channel.
-   *
-   * @example
-   * ```ts
-   * import { PeerChannel } from "./peer_channel.ts";
-   * const channel = new PeerChannel("tidings-alone", () => {});
-   * console.assert(!channel.hasPeers);
-   * channel.close();
-   * ```
    */
   get hasPeers(): boolean {
     return this.#entry.hasPeers;
@@ -92,14 +75,6 @@ export class PeerChannel {
 
   /**
    * Sends updates to the other isolates, when there are any.
-   *
-   * @example
-   * ```ts
-   * import { PeerChannel } from "./peer_channel.ts";
-   * const channel = new PeerChannel("tidings-post", () => {});
-   * channel.post([{ seq: 1, id: "a", topics: ["t"], data: "x", time: 0 }]);
-   * channel.close();
-   * ```
    */
   post(updates: StoredUpdate[]): void {
     if (this.#entry.hasPeers) send(this.#entry.channel, { updates });
@@ -107,12 +82,6 @@ export class PeerChannel {
 
   /**
    * Stops receiving; the shared channel itself stays open for the isolate's next user.
-   *
-   * @example
-   * ```ts
-   * import { PeerChannel } from "./peer_channel.ts";
-   * new PeerChannel("tidings-close", () => {}).close();
-   * ```
    */
   close(): void {
     this.#entry.receivers.delete(this.#receive);

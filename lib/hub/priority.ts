@@ -34,11 +34,14 @@ export interface PlannedUpdate {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { prioritise } from "./priority.ts";
  * const low = { seq: 1, id: "a", topics: ["feed"], data: "1", time: 0 };
  * const high = { seq: 2, id: "b", topics: ["alerts"], data: "2", time: 0, priority: 5 };
  * const { plan, closingId } = prioritise([low, high]);
- * console.assert(plan[0].update.id === "b" && !plan[0].withId && closingId === "b");
+ * assert.equal(plan[0].update.id, "b");
+ * assert.equal(plan[0].withId, false);
+ * assert.equal(closingId, "b");
  * ```
  */
 export function prioritise(batch: StoredUpdate[]): { plan: PlannedUpdate[]; closingId?: string } {
@@ -88,9 +91,10 @@ export function prioritise(batch: StoredUpdate[]): { plan: PlannedUpdate[]; clos
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePrioritisedBatch } from "./priority.ts";
  * const bytes = encodePrioritisedBatch([{ seq: 1, id: "a", topics: ["t"], data: "x", time: 0 }]);
- * console.assert(new TextDecoder().decode(bytes) === "id: a\ndata: x\n\n");
+ * assert.equal(new TextDecoder().decode(bytes), "id: a\ndata: x\n\n");
  * ```
  */
 export function encodePrioritisedBatch(batch: StoredUpdate[]): Uint8Array {

@@ -24,19 +24,21 @@ import {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { KvTransport } from "../kv/kv_transport.ts";
  * import { Hub } from "./hub.ts";
  * import { pushSubscription } from "./push_subscription.ts";
  * import { ssePushResponse } from "../sse/response.ts";
  * import { SelectorSet } from "../topics/topic_selector.ts";
  * const kv = await Deno.openKv(":memory:");
- * const hub = await Hub.open(kv);
- * await hub.publish({ topics: ["t"], data: "old", type: "end" });
+ * const hub = await Hub.open(new KvTransport(kv));
+ * await hub.publish({ topics: ["t"], data: "old", type: "end", id: "e" });
  * const response = ssePushResponse((sink) =>
  *   pushSubscription(hub, {
  *     selectors: new SelectorSet(["t"]), afterSeq: 0, accepts: () => true,
  *     signal: sink.signal, isFinal: (update) => update.type === "end",
  *   }, sink), { heartbeatMs: 0 });
- * console.assert((await response.text()).includes("data: old"));
+ * assert.equal(await response.text(), "id: e\nevent: end\ndata: old\n\n");
  * hub.close();
  * kv.close();
  * ```

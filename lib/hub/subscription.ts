@@ -62,9 +62,10 @@ export interface SubscriptionOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeBatch } from "./subscription.ts";
  * const chunk = encodeBatch([{ seq: 1, id: "a", topics: ["t"], data: "x", time: 0 }]);
- * console.assert(new TextDecoder().decode(chunk) === "id: a\ndata: x\n\n");
+ * assert.equal(new TextDecoder().decode(chunk), "id: a\ndata: x\n\n");
  * ```
  */
 export function encodeBatch(updates: StoredUpdate[]): Uint8Array {
@@ -94,10 +95,11 @@ function sameUpdates(a: StoredUpdate[], b: StoredUpdate[]): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { usesTopicLogs } from "./subscription.ts";
  * import { SelectorSet } from "../topics/topic_selector.ts";
- * console.assert(usesTopicLogs(new SelectorSet(["a", "b"])));
- * console.assert(!usesTopicLogs(new SelectorSet(["*"])));
+ * assert.equal(usesTopicLogs(new SelectorSet(["a", "b"])), true);
+ * assert.equal(usesTopicLogs(new SelectorSet(["*"])), false);
  * ```
  */
 export function usesTopicLogs(selectors: SelectorSet): boolean {
@@ -110,14 +112,17 @@ export function usesTopicLogs(selectors: SelectorSet): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { KvTransport } from "../kv/kv_transport.ts";
  * import { EventLog } from "./event_log.ts";
  * import { readHistory } from "./subscription.ts";
  * import { SelectorSet } from "../topics/topic_selector.ts";
  * const kv = await Deno.openKv(":memory:");
- * const log = await EventLog.open(kv);
+ * const log = await EventLog.open(new KvTransport(kv));
  * await log.append({ topics: ["a"], data: "1" });
  * const page = await readHistory(log, new SelectorSet(["a"]), 0, 1);
- * console.assert(page.updates.length === 1 && page.reachedSeq === 1);
+ * assert.equal(page.updates.length, 1);
+ * assert.equal(page.reachedSeq, 1);
  * kv.close();
  * ```
  */
@@ -156,13 +161,15 @@ function ignoreOverflow(): void {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { KvTransport } from "../kv/kv_transport.ts";
  * import { EventLog } from "./event_log.ts";
  * import { Broker } from "./broker.ts";
  * import { Fanout } from "./fanout.ts";
  * import { subscribeUpdates } from "./subscription.ts";
  * import { SelectorSet } from "../topics/topic_selector.ts";
  * const kv = await Deno.openKv(":memory:");
- * const log = await EventLog.open(kv);
+ * const log = await EventLog.open(new KvTransport(kv));
  * const broker = await Broker.start(log);
  * const fanout = new Fanout();
  * broker.listen((updates) => fanout.dispatch(updates));
@@ -172,7 +179,7 @@ function ignoreOverflow(): void {}
  *   selectors: new SelectorSet(["t"]), afterSeq: 0, accepts: () => true, signal: controller.signal,
  * });
  * const first = await batches.next();
- * console.assert(first.value?.[0].data === "old");
+ * assert.deepEqual(first.value?.map((update) => update.data), ["old"]);
  * controller.abort();
  * await batches.return(undefined);
  * broker.close();
@@ -264,23 +271,25 @@ export async function* subscribeUpdates(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { KvTransport } from "../kv/kv_transport.ts";
  * import { EventLog } from "./event_log.ts";
  * import { Broker } from "./broker.ts";
  * import { Fanout } from "./fanout.ts";
  * import { subscribe } from "./subscription.ts";
  * import { SelectorSet } from "../topics/topic_selector.ts";
  * const kv = await Deno.openKv(":memory:");
- * const log = await EventLog.open(kv);
+ * const log = await EventLog.open(new KvTransport(kv));
  * const broker = await Broker.start(log);
  * const fanout = new Fanout();
  * broker.listen((updates) => fanout.dispatch(updates));
- * await log.append({ topics: ["t"], data: "old" });
+ * await log.append({ topics: ["t"], data: "old", id: "e" });
  * const controller = new AbortController();
  * const stream = subscribe({ log, broker, fanout }, {
  *   selectors: new SelectorSet(["t"]), afterSeq: 0, accepts: () => true, signal: controller.signal,
  * });
  * const first = await stream.next();
- * console.assert(new TextDecoder().decode(first.value!).includes("data: old"));
+ * assert.equal(new TextDecoder().decode(first.value!), "id: e\ndata: old\n\n");
  * controller.abort();
  * await stream.return(undefined);
  * broker.close();

@@ -52,9 +52,10 @@ const cachedBytes = new WeakMap<StoredUpdate, Uint8Array>();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { updateBytes } from "./update.ts";
  * const bytes = updateBytes({ seq: 1, id: "a", topics: ["t"], data: "x", time: 0 });
- * console.assert(new TextDecoder().decode(bytes) === "id: a\ndata: x\n\n");
+ * assert.equal(new TextDecoder().decode(bytes), "id: a\ndata: x\n\n");
  * ```
  */
 export function updateBytes(update: StoredUpdate): Uint8Array {
@@ -128,8 +129,9 @@ const HUB_ID =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseHubId } from "./update.ts";
- * console.assert(parseHubId("my-own-id", 1) === undefined);
+ * assert.equal(parseHubId("my-own-id", 1), undefined);
  * ```
  */
 export function parseHubId(id: string, epoch: number): number | undefined {
@@ -148,8 +150,10 @@ export function parseHubId(id: string, epoch: number): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { estimateUpdateSize } from "./update.ts";
- * console.assert(estimateUpdateSize({ topics: ["a"], data: "hello" }) > 5);
+ * const latin1 = estimateUpdateSize({ topics: ["a"], data: "ee" });
+ * assert.equal(estimateUpdateSize({ topics: ["a"], data: "€€" }) - latin1, 2);
  * ```
  */
 export function estimateUpdateSize(input: UpdateInput): number {

@@ -34,11 +34,14 @@ interface PendingWrite {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { KvBatchWriter } from "./batch_writer.ts";
  * const kv = await Deno.openKv(":memory:");
+ * await kv.set(["c"], 3);
  * const writer = new KvBatchWriter(kv);
  * await Promise.all([writer.set(["a"], 1), writer.set(["b"], 2), writer.delete(["c"])]);
- * console.assert((await kv.get(["b"])).value === 2);
+ * const values = await kv.getMany([["a"], ["b"], ["c"]]);
+ * assert.deepEqual(values.map((entry) => entry.value), [1, 2, null]);
  * kv.close();
  * ```
  */
@@ -56,14 +59,6 @@ export class KvBatchWriter {
 
   /**
    * Sets `key` to `value` in the next batch; `size` is the caller's estimate of the value's bytes.
-   *
-   * @example
-   * ```ts
-   * import { KvBatchWriter } from "./batch_writer.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * await new KvBatchWriter(kv).set(["k"], { a: 1 }, { expireIn: 60_000, size: 16 });
-   * kv.close();
-   * ```
    */
   set(
     key: Deno.KvKey,
@@ -75,14 +70,6 @@ export class KvBatchWriter {
 
   /**
    * Deletes `key` in the next batch.
-   *
-   * @example
-   * ```ts
-   * import { KvBatchWriter } from "./batch_writer.ts";
-   * const kv = await Deno.openKv(":memory:");
-   * await new KvBatchWriter(kv).delete(["k"]);
-   * kv.close();
-   * ```
    */
   delete(key: Deno.KvKey): Promise<void> {
     return this.#enqueue(key, undefined, undefined, 64);

@@ -11,8 +11,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isBusy } from "./busy_retry.ts";
- * console.assert(isBusy(new TypeError("database is locked")));
+ * assert.equal(isBusy(new TypeError("database is locked")), true);
+ * assert.equal(isBusy(new TypeError("value too large")), false);
  * ```
  */
 export function isBusy(error: unknown): boolean {
@@ -24,13 +26,15 @@ export function isBusy(error: unknown): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { retryWhileBusy } from "./busy_retry.ts";
  * let calls = 0;
  * const value = await retryWhileBusy(async () => {
  *   if (++calls < 3) throw new TypeError("database is locked");
  *   return 42;
  * });
- * console.assert(value === 42 && calls === 3);
+ * assert.equal(value, 42);
+ * assert.equal(calls, 3);
  * ```
  */
 export async function retryWhileBusy<T>(operation: () => Promise<T>, timeoutMs = 5000): Promise<T> {
@@ -53,10 +57,11 @@ const RETRIED = new Set(["get", "getMany", "set", "delete"]);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { retryingKv } from "./busy_retry.ts";
  * const kv = retryingKv(await Deno.openKv(":memory:"));
  * await kv.set(["a"], 1);
- * console.assert((await kv.get(["a"])).value === 1);
+ * assert.equal((await kv.get(["a"])).value, 1);
  * kv.close();
  * ```
  */

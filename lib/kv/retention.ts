@@ -13,14 +13,6 @@ import { type LogRow, rowUpdates } from "./log_rows.ts";
 
 /**
  * The highest position trimmed away from a topic's log (or the global log for `"*"`); 0 if none.
- *
- * @example
- * ```ts
- * import { trimmedUpTo } from "./retention.ts";
- * const kv = await Deno.openKv(":memory:");
- * console.assert((await trimmedUpTo(kv, "news")) === 0);
- * kv.close();
- * ```
  */
 export async function trimmedUpTo(kv: Deno.Kv, topic: string | "*"): Promise<number> {
   return (await kv.get<number>(trimmedKey(topic))).value ?? 0;
@@ -82,10 +74,17 @@ async function deleteUpTo(kv: Deno.Kv, prefix: Deno.KvKey, markKey: Deno.KvKey, 
  *
  * @example
  * ```ts
- * import { trim } from "./retention.ts";
+ * import assert from "node:assert/strict";
+ * import { KvTransport } from "./kv_transport.ts";
+ * import { EventLog } from "../hub/event_log.ts";
+ * import { trim, trimmedUpTo } from "./retention.ts";
  * const kv = await Deno.openKv(":memory:");
- * const deleted = await trim(kv, ["news"], { perTopic: 10, global: 100, maxAgeMs: 60_000 });
- * console.assert(deleted === 0);
+ * const log = await EventLog.open(new KvTransport(kv));
+ * for (const data of ["1", "2", "3"]) await log.append({ topics: ["news"], data });
+ * const deleted = await trim(kv, ["news"], { perTopic: 1, global: 100, maxAgeMs: 60_000 });
+ * assert.equal(deleted, 2);
+ * assert.equal(await trimmedUpTo(kv, "news"), 2);
+ * assert.deepEqual((await log.readTopic("news", 0, 10)).map((update) => update.data), ["3"]);
  * kv.close();
  * ```
  */
@@ -116,14 +115,6 @@ export async function trim(
 
 /**
  * Lists every topic that has a log, for a full trimming pass.
- *
- * @example
- * ```ts
- * import { listTopics } from "./retention.ts";
- * const kv = await Deno.openKv(":memory:");
- * console.assert((await listTopics(kv)).length === 0);
- * kv.close();
- * ```
  */
 export async function listTopics(kv: Deno.Kv): Promise<string[]> {
   const topics: string[] = [];

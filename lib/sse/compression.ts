@@ -19,9 +19,10 @@ type Encoding = "gzip" | "deflate";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { negotiateEncoding } from "./compression.ts";
- * console.assert(negotiateEncoding("deflate;q=0.5, gzip") === "gzip");
- * console.assert(negotiateEncoding("gzip;q=0, br") === undefined);
+ * assert.equal(negotiateEncoding("deflate;q=0.5, gzip"), "gzip");
+ * assert.equal(negotiateEncoding("gzip;q=0, br"), undefined);
  * ```
  */
 export function negotiateEncoding(header: string | null): Encoding | undefined {
@@ -53,11 +54,12 @@ export const compressionStats = { bytesIn: 0, bytesOut: 0 };
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { flushingCompressor } from "./compression.ts";
  * const compressed = new Blob(["data: hi\n\n"]).stream().pipeThrough(flushingCompressor("gzip"));
  * const text = await new Response(compressed).body!.pipeThrough(new DecompressionStream("gzip"))
  *   .pipeThrough(new TextDecoderStream()).getReader().read();
- * console.assert(text.value === "data: hi\n\n");
+ * assert.equal(text.value, "data: hi\n\n");
  * ```
  */
 export function flushingCompressor(encoding: Encoding): TransformStream<Uint8Array, Uint8Array> {
@@ -107,13 +109,14 @@ const COMPRESSIBLE = /^(text\/|application\/(json|ld\+json|javascript)|image\/sv
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { maybeCompress } from "./compression.ts";
  * const request = new Request("http://x/", { headers: { "accept-encoding": "gzip" } });
  * const response = maybeCompress(
  *   request,
  *   new Response("x".repeat(1000), { headers: { "content-type": "text/plain", "content-length": "1000" } }),
  * );
- * console.assert(response.headers.get("content-encoding") === "gzip");
+ * assert.equal(response.headers.get("content-encoding"), "gzip");
  * ```
  */
 export function maybeCompress(request: Request, response: Response): Response {

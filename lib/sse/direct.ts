@@ -36,10 +36,12 @@ const directResponses = new WeakMap<Response, { run: PushRun; options: SsePushOp
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isServedDirectly, serveDirectly } from "./direct.ts";
  * const request = new Request("http://hub/");
+ * assert.equal(isServedDirectly(request), false);
  * serveDirectly(request);
- * console.assert(isServedDirectly(request));
+ * assert.equal(isServedDirectly(request), true);
  * ```
  */
 export function serveDirectly(request: Request): void {
@@ -48,12 +50,6 @@ export function serveDirectly(request: Request): void {
 
 /**
  * Whether the direct listener serves this request.
- *
- * @example
- * ```ts
- * import { isServedDirectly } from "./direct.ts";
- * console.assert(!isServedDirectly(new Request("http://hub/")));
- * ```
  */
 export function isServedDirectly(request: Request): boolean {
   return directRequests.has(request);
@@ -65,10 +61,12 @@ export function isServedDirectly(request: Request): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { directPushResponse, takeOverDirectStream } from "./direct.ts";
  * const response = directPushResponse(async (sink) => sink.close(), {});
- * console.assert(response.headers.get("content-type") === "text/event-stream");
- * console.assert(takeOverDirectStream(response) !== undefined);
+ * assert.equal(response.headers.get("content-type"), "text/event-stream");
+ * assert.notEqual(takeOverDirectStream(response), undefined);
+ * assert.equal(takeOverDirectStream(new Response("x")), undefined);
  * ```
  */
 export function directPushResponse(run: PushRun, options: SsePushOptions): Response {
@@ -80,12 +78,6 @@ export function directPushResponse(run: PushRun, options: SsePushOptions): Respo
 /**
  * For the direct listener: how to write a response's body straight to its connection, if the
  * response is a direct stream.
- *
- * @example
- * ```ts
- * import { takeOverDirectStream } from "./direct.ts";
- * console.assert(takeOverDirectStream(new Response("x")) === undefined);
- * ```
  */
 export function takeOverDirectStream(
   response: Response,

@@ -27,25 +27,17 @@ export interface ServerSentEvent {
  *
  * @example
  * ```ts
- * import { encodeEvent, InvalidSseFieldError } from "./encoder.ts";
- * try {
- *   encodeEvent({ event: "a\nb", data: "x" });
- * } catch (error) {
- *   console.assert(error instanceof InvalidSseFieldError);
- * }
+ * import assert from "node:assert/strict";
+ * import { encodeEvent } from "./encoder.ts";
+ * assert.throws(() => encodeEvent({ event: "a\nb", data: "x" }), {
+ *   name: "InvalidSseFieldError",
+ *   field: "event",
+ * });
  * ```
  */
 export class InvalidSseFieldError extends TypeError {
   /** The offending field name. */
   readonly field: string;
-  /**
-   * @example
-   * ```ts
-   * import { InvalidSseFieldError } from "./encoder.ts";
-   * const error = new InvalidSseFieldError("id", "must not contain CR, LF or NUL");
-   * console.assert(error.field === "id");
-   * ```
-   */
   constructor(field: string, reason: string) {
     super(`SSE field "${field}" ${reason}`);
     this.name = "InvalidSseFieldError";
@@ -61,9 +53,10 @@ const FORBIDDEN_IN_FIELD = /[\r\n\0]/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isSafeFieldValue } from "./encoder.ts";
- * console.assert(isSafeFieldValue("price_update"));
- * console.assert(!isSafeFieldValue("a\r\nb"));
+ * assert.equal(isSafeFieldValue("price_update"), true);
+ * assert.equal(isSafeFieldValue("a\r\nb"), false);
  * ```
  */
 export function isSafeFieldValue(value: string): boolean {
@@ -75,9 +68,10 @@ export function isSafeFieldValue(value: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isValidRetry } from "./encoder.ts";
- * console.assert(isValidRetry(3000));
- * console.assert(!isValidRetry(1.5));
+ * assert.equal(isValidRetry(3000), true);
+ * assert.equal(isValidRetry(1.5), false);
  * ```
  */
 export function isValidRetry(value: number): boolean {
@@ -91,9 +85,10 @@ export function isValidRetry(value: number): boolean {
  * non-negative integer.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeEvent } from "./encoder.ts";
  * const text = encodeEvent({ id: "1", event: "greeting", data: "hello\nworld" });
- * console.assert(text === "id: 1\nevent: greeting\ndata: hello\ndata: world\n\n");
+ * assert.equal(text, "id: 1\nevent: greeting\ndata: hello\ndata: world\n\n");
  * ```
  */
 export function encodeEvent(event: ServerSentEvent): string {
@@ -134,8 +129,9 @@ function encodeCommentLines(comment: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeComment } from "./encoder.ts";
- * console.assert(encodeComment("ping") === ": ping\n\n");
+ * assert.equal(encodeComment("ping"), ": ping\n\n");
  * ```
  */
 export function encodeComment(comment: string): string {
@@ -149,9 +145,10 @@ const textEncoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeEventBytes } from "./encoder.ts";
  * const bytes = encodeEventBytes({ data: "hi" });
- * console.assert(new TextDecoder().decode(bytes) === "data: hi\n\n");
+ * assert.equal(new TextDecoder().decode(bytes), "data: hi\n\n");
  * ```
  */
 export function encodeEventBytes(event: ServerSentEvent): Uint8Array {

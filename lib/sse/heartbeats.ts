@@ -23,10 +23,18 @@ export interface HeartbeatTarget {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HeartbeatHub } from "./heartbeats.ts";
- * const hub = new HeartbeatHub(15_000);
- * const target = { wrote: false, idle: 0, beat: () => true };
+ * const hub = new HeartbeatHub(50);
+ * const beat = Promise.withResolvers<string>();
+ * const deadline = setTimeout(() => beat.reject(new Error("no heartbeat")), 2000);
+ * const target = { wrote: false, idle: 0, beat: (bytes: Uint8Array) => {
+ *   beat.resolve(new TextDecoder().decode(bytes));
+ *   return true;
+ * } };
  * hub.add(target);
+ * assert.equal(await beat.promise, ":\n\n");
+ * clearTimeout(deadline);
  * hub.delete(target);
  * ```
  */
@@ -36,28 +44,12 @@ export class HeartbeatHub {
   readonly #intervalMs: number;
   #timer: ReturnType<typeof setInterval> | undefined;
 
-  /**
-   * @example
-   * ```ts
-   * import { HeartbeatHub } from "./heartbeats.ts";
-   * console.assert(new HeartbeatHub(1000) instanceof HeartbeatHub);
-   * ```
-   */
   constructor(intervalMs: number) {
     this.#intervalMs = intervalMs;
   }
 
   /**
    * Starts heartbeats for a stream.
-   *
-   * @example
-   * ```ts
-   * import { HeartbeatHub } from "./heartbeats.ts";
-   * const hub = new HeartbeatHub(1000);
-   * const target = { wrote: false, idle: 0, beat: () => true };
-   * hub.add(target);
-   * hub.delete(target);
-   * ```
    */
   add(target: HeartbeatTarget): void {
     this.#targets.add(target);
@@ -70,13 +62,6 @@ export class HeartbeatHub {
 
   /**
    * Stops heartbeats for a stream (the timer stops with the last one).
-   *
-   * @example
-   * ```ts
-   * import { HeartbeatHub } from "./heartbeats.ts";
-   * const hub = new HeartbeatHub(1000);
-   * hub.delete({ wrote: false, idle: 0, beat: () => true });
-   * ```
    */
   delete(target: HeartbeatTarget): void {
     this.#targets.delete(target);
@@ -108,8 +93,9 @@ const heartbeatHubs = new Map<number, HeartbeatHub>();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { heartbeatHub } from "./heartbeats.ts";
- * console.assert(heartbeatHub(15_000) === heartbeatHub(15_000));
+ * assert.equal(heartbeatHub(15_000), heartbeatHub(15_000));
  * ```
  */
 export function heartbeatHub(intervalMs: number): HeartbeatHub {

@@ -8,14 +8,7 @@
 import { encodeEvent, type ServerSentEvent } from "./encoder.ts";
 import { heartbeatHub, type HeartbeatTarget } from "./heartbeats.ts";
 import { directPushResponse, isServedDirectly } from "./direct.ts";
-import {
-  DrainWaiters,
-  LazyAbort,
-  sseHeaders,
-  type SsePushOptions,
-  type SseResponseOptions,
-  type SseSink,
-} from "./sink.ts";
+import { DrainWaiters, LazyAbort, sseHeaders, type SsePushOptions, type SseSink } from "./sink.ts";
 
 export { SSE_HEADERS } from "./sink.ts";
 export type { SsePushOptions, SseResponseOptions, SseSink } from "./sink.ts";
@@ -37,12 +30,13 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ssePushResponse } from "./response.ts";
  * const response = ssePushResponse(async (sink) => {
  *   sink.write(new TextEncoder().encode("data: pushed\n\n"));
  *   sink.close();
  * }, { heartbeatMs: 0 });
- * console.assert((await response.text()) === "data: pushed\n\n");
+ * assert.equal(await response.text(), "data: pushed\n\n");
  * ```
  */
 export function ssePushResponse(
@@ -162,13 +156,14 @@ export function ssePushResponse(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sseResponse } from "./response.ts";
  * async function* greetings() {
  *   yield { event: "greeting", data: "hello" };
  * }
  * const response = sseResponse(greetings(), { retryMs: 1000, heartbeatMs: 0 });
  * const text = await response.text();
- * console.assert(text === "retry: 1000\n\nevent: greeting\ndata: hello\n\n");
+ * assert.equal(text, "retry: 1000\n\nevent: greeting\ndata: hello\n\n");
  * ```
  */
 export function sseResponse(source: SseSource, options: SsePushOptions = {}): Response {
@@ -199,8 +194,9 @@ export function sseResponse(source: SseSource, options: SsePushOptions = {}): Re
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { streamFinished } from "./response.ts";
- * console.assert(streamFinished().status === 204);
+ * assert.equal(streamFinished().status, 204);
  * ```
  */
 export function streamFinished(headers?: HeadersInit): Response {

@@ -37,26 +37,18 @@ const ANSWERS_PER_TEMPLATE = 16;
  *
  * @example
  * ```ts
- * import { compileSelector, InvalidSelectorError } from "./topic_selector.ts";
- * try {
- *   compileSelector("https://example.com/{id");
- * } catch (error) {
- *   console.assert(error instanceof InvalidSelectorError);
- *   console.assert((error as InvalidSelectorError).message === "unclosed '{' at 20");
- * }
+ * import assert from "node:assert/strict";
+ * import { compileSelector } from "./topic_selector.ts";
+ * assert.throws(() => compileSelector("https://example.com/{id"), {
+ *   name: "InvalidSelectorError",
+ *   selector: "https://example.com/{id",
+ *   message: "unclosed '{' at 20",
+ * });
  * ```
  */
 export class InvalidSelectorError extends Error {
   /** The selector as given. */
   readonly selector: string;
-  /**
-   * @example
-   * ```ts
-   * import { InvalidSelectorError } from "./topic_selector.ts";
-   * const error = new InvalidSelectorError("{}", "empty expression at 0");
-   * console.assert(error.selector === "{}" && error.message === "empty expression at 0");
-   * ```
-   */
   constructor(selector: string, message: string) {
     super(message);
     this.name = "InvalidSelectorError";
@@ -69,9 +61,11 @@ export class InvalidSelectorError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileSelector } from "./topic_selector.ts";
  * const selector = compileSelector("https://example.com/books/{id}");
- * console.assert(selector.kind === "template" && selector.matches("https://example.com/books/1"));
+ * assert.equal(selector.kind, "template");
+ * assert.equal(selector.matches("https://example.com/books/1"), true);
  * ```
  */
 export interface TopicSelector {
@@ -84,8 +78,9 @@ export interface TopicSelector {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { compileSelector } from "./topic_selector.ts";
-   * console.assert(!compileSelector("https://example.com/a").matches("https://example.com/A"));
+   * assert.equal(compileSelector("https://example.com/a").matches("https://example.com/A"), false);
    * ```
    */
   matches(topic: string): boolean;
@@ -116,11 +111,12 @@ class CompiledSelector implements TopicSelector {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileSelector } from "./topic_selector.ts";
  * const books = compileSelector("https://example.com/books/{id}");
- * console.assert(books.matches("https://example.com/books/1"));
- * console.assert(!books.matches("https://example.com/books/1/reviews"));
- * console.assert(compileSelector("*").kind === "any");
+ * assert.equal(books.matches("https://example.com/books/1"), true);
+ * assert.equal(books.matches("https://example.com/books/1/reviews"), false);
+ * assert.equal(compileSelector("*").kind, "any");
  * ```
  */
 export function compileSelector(source: string): TopicSelector {
@@ -193,9 +189,10 @@ function cachedCompile(source: string): TopicSelector | InvalidSelectorError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { matchesSelector } from "./topic_selector.ts";
- * console.assert(matchesSelector("https://example.com/users/{id}", "https://example.com/users/7"));
- * console.assert(!matchesSelector("https://example.com/{id", "https://example.com/{id"));
+ * assert.equal(matchesSelector("https://example.com/users/{id}", "https://example.com/users/7"), true);
+ * assert.equal(matchesSelector("https://example.com/{id", "https://example.com/{id"), false);
  * ```
  */
 export function matchesSelector(selector: string, topic: string): boolean {
@@ -208,10 +205,13 @@ export function matchesSelector(selector: string, topic: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SelectorSet } from "./topic_selector.ts";
  * const selectors = new SelectorSet(["https://example.com/a", "https://example.com/b/{id}"]);
- * console.assert(selectors.exactTopics.has("https://example.com/a"));
- * console.assert(selectors.patterns.length === 1 && selectors.matches("https://example.com/b/2"));
+ * assert.deepEqual([...selectors.exactTopics], ["https://example.com/a"]);
+ * assert.equal(selectors.patterns.length, 1);
+ * assert.equal(selectors.matches("https://example.com/b/2"), true);
+ * assert.equal(selectors.matches("https://example.com/c"), false);
  * ```
  */
 export class SelectorSet {
@@ -229,13 +229,10 @@ export class SelectorSet {
    *
    * @example
    * ```ts
-   * import { InvalidSelectorError, SelectorSet } from "./topic_selector.ts";
-   * console.assert(new SelectorSet(["*"]).matchesEverything);
-   * try {
-   *   new SelectorSet(["ok", "{bad"]);
-   * } catch (error) {
-   *   console.assert(error instanceof InvalidSelectorError);
-   * }
+   * import assert from "node:assert/strict";
+   * import { SelectorSet } from "./topic_selector.ts";
+   * assert.equal(new SelectorSet(["*"]).matchesEverything, true);
+   * assert.throws(() => new SelectorSet(["ok", "{bad"]), { name: "InvalidSelectorError" });
    * ```
    */
   constructor(selectors: string[]) {
@@ -256,14 +253,6 @@ export class SelectorSet {
 
   /**
    * Tells whether the topic matches any of the selectors.
-   *
-   * @example
-   * ```ts
-   * import { SelectorSet } from "./topic_selector.ts";
-   * const selectors = new SelectorSet(["https://example.com/a", "https://example.com/b/{id}"]);
-   * console.assert(selectors.matches("https://example.com/a"));
-   * console.assert(!selectors.matches("https://example.com/c"));
-   * ```
    */
   matches(topic: string): boolean {
     if (this.matchesEverything || this.exactTopics.has(topic)) return true;

@@ -261,8 +261,10 @@ class LazyDfa {
  * import { parseTemplate } from "./uri_template.ts";
  * import { compileTemplateMatcher } from "./uri_template_match.ts";
  * const matches = compileTemplateMatcher(parseTemplate("/books/{id}{?page,size}"));
- * assert.ok(matches("/books/1?size=10") && matches("/books/1?page=2&size=10"));
- * assert.ok(!matches("/books/1?size=10&page=2") && !matches("/books/1/reviews"));
+ * assert.equal(matches("/books/1?size=10"), true);
+ * assert.equal(matches("/books/1?page=2&size=10"), true);
+ * assert.equal(matches("/books/1?size=10&page=2"), false);
+ * assert.equal(matches("/books/1/reviews"), false);
  * ```
  */
 export function compileTemplateMatcher(root: PatternNode): (topic: string) => boolean {

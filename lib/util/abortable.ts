@@ -11,11 +11,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sleep } from "./abortable.ts";
  * const controller = new AbortController();
  * const done = sleep(60_000, controller.signal);
  * controller.abort();
- * console.assert((await done) === false);
+ * assert.equal(await done, false);
  * ```
  */
 export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
@@ -39,12 +40,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { abortable } from "./abortable.ts";
  * const controller = new AbortController();
  * const never = new Promise<number>(() => {});
  * const result = abortable(never, controller.signal);
  * controller.abort();
- * console.assert((await result) === undefined);
+ * assert.equal(await result, undefined);
  * ```
  */
 export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
@@ -71,10 +73,11 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Notifier } from "./abortable.ts";
  * const notifier = new Notifier();
  * notifier.notify();
- * console.assert((await notifier.wait(AbortSignal.timeout(1000))) === true);
+ * assert.equal(await notifier.wait(AbortSignal.timeout(1000)), true);
  * ```
  */
 export class Notifier {
@@ -83,12 +86,6 @@ export class Notifier {
 
   /**
    * Wakes the current waiter, or the next one.
-   *
-   * @example
-   * ```ts
-   * import { Notifier } from "./abortable.ts";
-   * new Notifier().notify();
-   * ```
    */
   notify(): void {
     const resolve = this.#resolve;
@@ -102,14 +99,6 @@ export class Notifier {
 
   /**
    * Resolves to `true` when notified, `false` when the signal aborted first.
-   *
-   * @example
-   * ```ts
-   * import { Notifier } from "./abortable.ts";
-   * const notifier = new Notifier();
-   * setTimeout(() => notifier.notify(), 1);
-   * console.assert(await notifier.wait(AbortSignal.timeout(1000)));
-   * ```
    */
   wait(signal: AbortSignal): Promise<boolean> {
     if (this.#pending) {

@@ -11,10 +11,11 @@ const addresses = new WeakMap<Request, string>();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { clientIp, rememberClientIp } from "./client_ip.ts";
  * const request = new Request("http://x/");
  * rememberClientIp(request, { hostname: "127.0.0.1", port: 1, transport: "tcp" });
- * console.assert(clientIp(request) === "127.0.0.1");
+ * assert.equal(clientIp(request), "127.0.0.1");
  * ```
  */
 export function rememberClientIp(request: Request, address: Deno.Addr): void {
@@ -26,8 +27,9 @@ export function rememberClientIp(request: Request, address: Deno.Addr): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { clientIp } from "./client_ip.ts";
- * console.assert(clientIp(new Request("http://x/")) === "unknown");
+ * assert.equal(clientIp(new Request("http://x/")), "unknown");
  * ```
  */
 export function clientIp(request: Request): string {

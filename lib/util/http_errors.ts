@@ -11,10 +11,11 @@ import { concatBytes } from "./bytes.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { refuse } from "./http_errors.ts";
  * const response = refuse(400, "missing topic");
- * console.assert(response.status === 400);
- * console.assert((await response.text()) === "missing topic\n");
+ * assert.equal(response.status, 400);
+ * assert.equal(await response.text(), "missing topic\n");
  * ```
  */
 export function refuse(status: number, reason: string, headers?: HeadersInit): Response {
@@ -29,19 +30,13 @@ export function refuse(status: number, reason: string, headers?: HeadersInit): R
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BadRequest } from "./http_errors.ts";
  * const error = new BadRequest(413, "body too large");
- * console.assert(error.status === 413);
+ * assert.deepEqual([error.status, error.message, error.name], [413, "body too large", "BadRequest"]);
  * ```
  */
 export class BadRequest extends Error {
-  /**
-   * @example
-   * ```ts
-   * import { BadRequest } from "./http_errors.ts";
-   * console.assert(new BadRequest(400, "bad").message === "bad");
-   * ```
-   */
   constructor(readonly status: number, reason: string, readonly headers?: HeadersInit) {
     super(reason);
     this.name = "BadRequest";
@@ -53,9 +48,11 @@ export class BadRequest extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readBodyText } from "./http_errors.ts";
- * const text = await readBodyText(new Request("http://x/", { method: "POST", body: "hi" }), 10);
- * console.assert(text === "hi");
+ * const post = (body: string) => new Request("http://x/", { method: "POST", body });
+ * assert.equal(await readBodyText(post("hi"), 10), "hi");
+ * await assert.rejects(readBodyText(post("far too long"), 10), { status: 413, message: "body larger than 10 bytes" });
  * ```
  */
 export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
@@ -100,9 +97,11 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readJsonObject } from "./http_errors.ts";
- * const body = await readJsonObject(new Request("http://x/", { method: "POST", body: '{"a":1}' }), 100);
- * console.assert(body.a === 1);
+ * const post = (body: string) => new Request("http://x/", { method: "POST", body });
+ * assert.deepEqual(await readJsonObject(post('{"a":1}'), 100), { a: 1 });
+ * await assert.rejects(readJsonObject(post("[1]"), 100), { status: 400, message: "JSON body must be an object" });
  * ```
  */
 export async function readJsonObject(

@@ -13,12 +13,6 @@ let threshold: number = LEVELS.info;
 
 /**
  * Sets the lowest level written.
- *
- * @example
- * ```ts
- * import { setLogLevel } from "./logger.ts";
- * setLogLevel("warn");
- * ```
  */
 export function setLogLevel(level: LogLevel): void {
   threshold = LEVELS[level];
@@ -29,8 +23,17 @@ export function setLogLevel(level: LogLevel): void {
  *
  * @example
  * ```ts
- * import { log } from "./logger.ts";
- * log("debug", "connection opened", { topic: "news" });
+ * import assert from "node:assert/strict";
+ * import { log, setLogLevel } from "./logger.ts";
+ * const lines: string[] = [];
+ * const write = console.log;
+ * console.log = (line: string) => lines.push(line);
+ * setLogLevel("info");
+ * log("debug", "not written");
+ * log("info", "connection opened", { topic: "news" });
+ * console.log = write;
+ * const { level, msg, topic } = JSON.parse(lines[0]);
+ * assert.deepEqual([lines.length, level, msg, topic], [1, "info", "connection opened", "news"]);
  * ```
  */
 export function log(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {

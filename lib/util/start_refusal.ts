@@ -15,9 +15,10 @@ export class ConfigError extends StartRefusal {
   /**
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { ConfigError } from "./start_refusal.ts";
    * const error = new ConfigError("PORT", "abc", "an integer from 0 to 65535");
-   * console.assert(error.message.includes("PORT"));
+   * assert.ok(error.message.includes("PORT"));
    * ```
    */
   constructor(readonly variable: string, value: string, accepted: string, secret = false) {

@@ -11,9 +11,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { PageProblem } from "./cdp_page.ts";
  * const problem: PageProblem = { kind: "exception", text: "TypeError: x is undefined" };
- * console.assert(problem.kind === "exception");
+ * assert.ok(problem.kind === "exception");
  * ```
  */
 export interface PageProblem {
@@ -26,9 +27,10 @@ export interface PageProblem {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { WaitOptions } from "./cdp_page.ts";
  * const patient: WaitOptions = { timeoutMs: 30_000, intervalMs: 250 };
- * console.assert(patient.timeoutMs === 30_000);
+ * assert.ok(patient.timeoutMs === 30_000);
  * ```
  */
 export interface WaitOptions {

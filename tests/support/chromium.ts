@@ -15,8 +15,9 @@ export { Page, type PageProblem, type WaitOptions } from "./cdp_page.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CHROMIUM_CANDIDATES } from "./chromium.ts";
- * console.assert(CHROMIUM_CANDIDATES[0] === "/usr/bin/chromium");
+ * assert.ok(CHROMIUM_CANDIDATES[0] === "/usr/bin/chromium");
  * ```
  */
 export const CHROMIUM_CANDIDATES: readonly string[] = [
@@ -53,9 +54,10 @@ export function findChromium(): string | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { LaunchOptions } from "./chromium.ts";
  * const phone: LaunchOptions = { width: 390, height: 844 };
- * console.assert(phone.width === 390);
+ * assert.ok(phone.width === 390);
  * ```
  */
 export interface LaunchOptions {

@@ -44,11 +44,12 @@ export interface RawResponse {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RawClient, start } from "./http1_client.ts";
  * const server = start(() => new Response("ok"));
  * const client = await RawClient.open(server);
  * await client.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
- * console.assert((await client.response()).body === "ok");
+ * assert.ok((await client.response()).body === "ok");
  * client.close();
  * await server.shutdown();
  * ```
@@ -153,9 +154,10 @@ export class RawClient {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { echo } from "./http1_client.ts";
  * const response = await echo(new Request("http://h/x"), { remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 } });
- * console.assert((await response.text()) === "GET http://h/x");
+ * assert.ok((await response.text()) === "GET http://h/x");
  * ```
  */
 export const echo: Http1Handler = async (request) => {

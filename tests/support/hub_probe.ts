@@ -11,9 +11,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readMetrics } from "./hub_probe.ts";
  * const metrics = await readMetrics("http://127.0.0.1:8000");
- * console.assert(metrics.has("tidings_open_connections"));
+ * assert.ok(metrics.has("tidings_open_connections"));
  * ```
  */
 export async function readMetrics(
@@ -33,9 +34,10 @@ const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.eE+-]+|NaN|[+-
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseMetrics } from "./hub_probe.ts";
  * const metrics = parseMetrics("# TYPE a gauge\na 1\nb{x=\"y\"} 2\n");
- * console.assert(metrics.get('b{x="y"}') === 2);
+ * assert.ok(metrics.get('b{x="y"}') === 2);
  * ```
  */
 export function parseMetrics(text: string): Map<string, number> {

@@ -14,9 +14,10 @@ export const HUB_PATH = "/.well-known/mercure";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hubUrl } from "./mercure.ts";
  * const url = hubUrl("http://127.0.0.1:8000", [["topic", "a"], ["topic", "b"]]);
- * console.assert(url === "http://127.0.0.1:8000/.well-known/mercure?topic=a&topic=b");
+ * assert.ok(url === "http://127.0.0.1:8000/.well-known/mercure?topic=a&topic=b");
  * ```
  */
 export function hubUrl(
@@ -39,9 +40,10 @@ export interface Refusal {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readRefusal } from "./mercure.ts";
  * const refusal = await readRefusal(new Response("no\n", { status: 401 }));
- * console.assert(refusal.status === 401 && refusal.text === "no\n");
+ * assert.ok(refusal.status === 401 && refusal.text === "no\n");
  * ```
  */
 export async function readRefusal(response: Response): Promise<Refusal> {
@@ -57,9 +59,10 @@ export async function readRefusal(response: Response): Promise<Refusal> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { expectedRefusal } from "./mercure.ts";
  * const refusal = expectedRefusal(400, "missing topic");
- * console.assert(refusal.text === "missing topic\n");
+ * assert.ok(refusal.text === "missing topic\n");
  * ```
  */
 export function expectedRefusal(status: number, reason: string): Refusal {

@@ -87,11 +87,12 @@ function dechunk(): TransformStream<Uint8Array, Uint8Array> {
  * @throws when the server drops the connection before a full response head.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readResponse } from "./raw_http.ts";
  * const conn = await Deno.connect({ hostname: "127.0.0.1", port: 8000 });
  * await conn.write(new TextEncoder().encode("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
  * const response = await readResponse(conn);
- * console.assert(response.status === 200);
+ * assert.ok(response.status === 200);
  * response.close();
  * ```
  */
@@ -157,9 +158,10 @@ export async function readResponse(conn: Deno.Conn): Promise<RawResponse> {
  * @throws when the server drops the connection before a full response head.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rawRequest } from "./raw_http.ts";
  * const response = await rawRequest(8000, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
- * console.assert(response.status === 200);
+ * assert.ok(response.status === 200);
  * response.close();
  * ```
  */
@@ -180,9 +182,10 @@ export async function rawRequest(port: number, head: string | Uint8Array): Promi
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rawExchange } from "./raw_http.ts";
  * const { status, text } = await rawExchange(8000, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
- * console.assert(status === 200 && text === "ok\n");
+ * assert.ok(status === 200 && text === "ok\n");
  * ```
  */
 export async function rawExchange(

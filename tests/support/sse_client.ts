@@ -159,8 +159,9 @@ export async function openSubscribed(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parsedEvent } from "./sse_client.ts";
- * console.assert(parsedEvent("hi", "1").type === "message");
+ * assert.ok(parsedEvent("hi", "1").type === "message");
  * ```
  */
 export function parsedEvent(data: string, lastEventId: string, type = "message"): ParsedEvent {
@@ -173,12 +174,13 @@ export function parsedEvent(data: string, lastEventId: string, type = "message")
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { publishAccepted } from "./sse_client.ts";
  * const { body: id } = await publishAccepted("http://127.0.0.1:8000", "token", {
  *   topic: "news",
  *   data: "hi",
  * });
- * console.assert(id !== "");
+ * assert.ok(id !== "");
  * ```
  */
 export async function publishAccepted(

@@ -10,12 +10,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { take } from "./take.ts";
  * async function* naturals() {
  *   for (let n = 0;; n++) yield n;
  * }
  * const first = await take(naturals(), 3);
- * console.assert(first.join() === "0,1,2");
+ * assert.ok(first.join() === "0,1,2");
  * ```
  */
 export async function take<T>(source: AsyncIterable<T>, count: number): Promise<T[]> {

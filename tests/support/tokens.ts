@@ -14,9 +14,10 @@ export const TEST_SECRET = "test-secret-key-for-tidings-tests";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mercureToken } from "./tokens.ts";
  * const token = await mercureToken({ publish: ["*"] });
- * console.assert(token.split(".").length === 3);
+ * assert.ok(token.split(".").length === 3);
  * ```
  */
 export async function mercureToken(
