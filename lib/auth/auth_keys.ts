@@ -1,6 +1,7 @@
 /**
  * Loads the JWT keys from the settings. With no key configured the hub still starts: it makes a
- * development key (shared by every isolate through KV) and returns a ready-to-use token.
+ * development key (shared by every isolate through KV) and returns a ready-to-use token that
+ * expires after {@link DEV_TOKEN_LIFETIME_S} (a fresh one is made at each start).
  *
  * @module
  */
@@ -11,16 +12,21 @@ import type { AuthKeys } from "./mercure_auth.ts";
 
 const DEV_KEY: Deno.KvKey = ["meta", "devJwtKey"];
 
+/** How long the development token printed at start stays valid: 24 hours. */
+export const DEV_TOKEN_LIFETIME_S = 24 * 60 * 60;
+
 /**
  * Imports the publisher and subscriber keys; `devToken` is set when a development key was made.
  *
  * @example
  * ```ts
- * import { loadAuthKeys } from "./auth_keys.ts";
+ * import assert from "node:assert/strict";
+ * import { DEV_TOKEN_LIFETIME_S, loadAuthKeys } from "./auth_keys.ts";
  * import { loadConfig } from "../app/config.ts";
  * const kv = await Deno.openKv(":memory:");
  * const { devToken } = await loadAuthKeys(loadConfig(() => undefined), kv);
- * console.assert(devToken !== undefined);
+ * const claims = JSON.parse(atob(devToken!.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+ * assert.ok(Math.abs(claims.exp - (Date.now() / 1000 + DEV_TOKEN_LIFETIME_S)) < 60);
  * kv.close();
  * ```
  */
@@ -48,7 +54,10 @@ export async function loadAuthKeys(
   const secret = (await kv.get<string>(DEV_KEY)).value ?? fresh;
   const key = await importVerifyKey("HS256", secret);
   const devToken = await signJwt(
-    { mercure: { publish: ["*"], subscribe: ["*"] } },
+    {
+      exp: Math.floor(Date.now() / 1000) + DEV_TOKEN_LIFETIME_S,
+      mercure: { publish: ["*"], subscribe: ["*"] },
+    },
     await importSignKey("HS256", secret),
     "HS256",
   );

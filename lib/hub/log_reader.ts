@@ -213,6 +213,33 @@ export class LogReader {
   }
 
   /**
+   * The update at position `seq`, from the global log or else from one of `topics`' logs (each log
+   * is trimmed on its own); `undefined` when none of them holds it any more.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { EventLog } from "./event_log.ts";
+   * const kv = await Deno.openKv(":memory:");
+   * const log = await EventLog.open(kv);
+   * await log.append({ topics: ["a"], data: "x" });
+   * await log.append({ topics: ["b"], data: "y" });
+   * assert.equal((await log.updateAt(2))?.data, "y");
+   * assert.equal(await log.updateAt(3), undefined);
+   * kv.close();
+   * ```
+   */
+  async updateAt(seq: number, topics: Iterable<string> = []): Promise<StoredUpdate | undefined> {
+    const [found] = await this.read(seq - 1, seq, 1);
+    if (found !== undefined) return found;
+    for (const topic of topics) {
+      const [inTopic] = await this.readTopic(topic, seq - 1, seq, 1);
+      if (inTopic !== undefined) return inTopic;
+    }
+    return undefined;
+  }
+
+  /**
    * The position of the update a publisher gave `id` to, if the hub still knows it.
    *
    * @example
