@@ -11,6 +11,7 @@ import type { AppContext } from "./lib/app/context.ts";
 import { rememberClientIp } from "./lib/util/client_ip.ts";
 import { preflight, withCors } from "./lib/app/cors.ts";
 import { BadRequest, refuse } from "./lib/util/http_errors.ts";
+import { checkedRequestUrl } from "./lib/util/request_host.ts";
 import { Hub } from "./lib/hub/hub.ts";
 import { openKvTransport } from "./lib/kv/open.ts";
 import { log, setLogLevel } from "./lib/util/logger.ts";
@@ -119,8 +120,8 @@ function route(request: Request): Response | Promise<Response> {
   if (headerBytes > MAX_HEADER_BYTES) {
     return refuse(431, `headers larger than ${MAX_HEADER_BYTES} bytes`);
   }
-  const url = new URL(request.url);
-  const path = url.pathname;
+  // Routes on the request target's path alone: a Host that could move it is a 400.
+  const path = checkedRequestUrl(request).pathname;
   const method = request.method;
   if (method === "OPTIONS") return preflight(request, config.corsOrigins);
   if (hub.closing.aborted && path !== "/healthz") {
@@ -165,6 +166,14 @@ function route(request: Request): Response | Promise<Response> {
   return serveStatic(path);
 }
 
+function pathForLog(request: Request): string {
+  try {
+    return checkedRequestUrl(request).pathname;
+  } catch {
+    return "(invalid authority)";
+  }
+}
+
 /** The request handler: `deno serve`, `deno serve --parallel` and Deno Deploy call it. */
 async function fetch(request: Request, info: Deno.ServeHandlerInfo): Promise<Response> {
   rememberClientIp(request, info.remoteAddr);
@@ -177,7 +186,7 @@ async function fetch(request: Request, info: Deno.ServeHandlerInfo): Promise<Res
       log("info", "refused", {
         status: error.status,
         reason: error.message,
-        path: new URL(request.url).pathname,
+        path: pathForLog(request),
       });
       response = refuse(error.status, error.message, error.headers);
     } else {

@@ -17,6 +17,7 @@ import { isSafeFieldValue } from "../lib/sse/encoder.ts";
 import { matchesSelector } from "../lib/topics/topic_selector.ts";
 import type { UpdateInput } from "../lib/hub/update.ts";
 import { clientIp } from "../lib/util/client_ip.ts";
+import { cookieOrigins, crossSiteCookieRefusal } from "../lib/app/cookie_origin.ts";
 import type { RateLimiter } from "../lib/app/rate_limit.ts";
 
 const MAX_ID_LENGTH = 256;
@@ -138,6 +139,8 @@ export async function handlePublish(
   if (!contentType.toLowerCase().startsWith("application/x-www-form-urlencoded")) {
     throw new BadRequest(415, "publish with Content-Type: application/x-www-form-urlencoded");
   }
+  const crossSite = crossSiteCookieRefusal(request, cookieOrigins(config));
+  if (crossSite) throw new BadRequest(403, crossSite);
   let claims;
   try {
     claims = await authorize(request, "publisher", context.auth);

@@ -102,7 +102,7 @@ export async function planMercureSubscription(
   const plan: StreamPlan = { selectors, claims };
   const lastEventId = requestedLastEventId(request, url);
   if (lastEventId !== undefined) {
-    const point = await context.hub.resumePoint(lastEventId, selectors);
+    const point = await context.hub.resumePoint(lastEventId, selectors, claims);
     plan.afterSeq = point.afterSeq;
     plan.resumedFrom = point.resumedFrom;
   }

@@ -3,11 +3,13 @@
  * same subscription (selectors, auth, replay via `lastEventID`, ids, filters) as one JSON text
  * frame per event: `{"id","type","data","topic"}`, plus `{"type":"tidings:heartbeat"}` frames on
  * the heartbeat interval. Browsers cannot set headers on a WebSocket, so
- * a token comes from the `authorization` query parameter or the `mercureAuthorization` cookie.
+ * a token comes from the `authorization` query parameter or the `mercureAuthorization` cookie;
+ * an upgrade that the cookie authenticates must come from an allowed origin (`cookie_origin.ts`).
  *
  * @module
  */
 
+import { cookieOrigins, crossSiteCookieRefusal } from "../lib/app/cookie_origin.ts";
 import { isServedDirectly } from "../lib/sse/direct.ts";
 import { refuse } from "../lib/util/http_errors.ts";
 import type { AppContext } from "../lib/app/context.ts";
@@ -84,6 +86,9 @@ export async function handleWebSocket(request: Request, context: AppContext): Pr
     // Deno.upgradeWebSocket needs a Deno.serve request; clients fall back to SSE.
     return refuse(501, "WebSocket is not served by the direct listener: subscribe with SSE");
   }
+  // Cross-site WebSocket hijacking: any page can open a socket that carries the user's cookie.
+  const crossSite = crossSiteCookieRefusal(request, cookieOrigins(context.config));
+  if (crossSite) return refuse(403, crossSite);
   const plan = await planMercureSubscription(request, context);
   if (plan instanceof Response) return plan;
   const prepared = await prepareSubscription(request, context, plan);

@@ -35,7 +35,8 @@ export function printBanner(config: Config, devToken?: string): void {
   ];
   if (devToken) {
     lines.push(
-      "  no TIDINGS_JWT_KEY set: using a development key. Publisher+subscriber token:",
+      "  no TIDINGS_JWT_KEY set: using a development key. Publisher+subscriber token " +
+        "(valid 24 h, a new one at each start):",
       `  ${devToken}`,
       `  try: curl -d topic=news -d data=hello -H "Authorization: Bearer ${devToken}" ${url}/.well-known/mercure`,
     );

@@ -29,6 +29,8 @@ export interface Config {
   publishRatePerSecond: number;
   subscriberBufferBytes: number;
   corsOrigins: string[];
+  /** Origins whose pages may publish with the `mercureAuthorization` cookie (see cookie_origin.ts). */
+  publishOrigins: string[];
   compression: boolean;
   subscriptionEvents: boolean;
   /** `small`: run V8 with `--optimize-for-size` (less memory per connection, less throughput). */
@@ -198,6 +200,13 @@ export function loadConfig(env: Env = (name) => Deno.env.get(name)): Config {
     corsOrigins: list(
       env,
       "TIDINGS_CORS_ORIGINS",
+      [],
+      /^(\*|https?:\/\/[^\s/]+)$/,
+      "* or comma-separated origins like https://app.example.com",
+    ),
+    publishOrigins: list(
+      env,
+      "TIDINGS_PUBLISH_ORIGINS",
       [],
       /^(\*|https?:\/\/[^\s/]+)$/,
       "* or comma-separated origins like https://app.example.com",

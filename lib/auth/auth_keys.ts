@@ -1,6 +1,7 @@
 /**
  * Loads the JWT keys from the settings. With no key configured the hub still starts: it makes a
- * development key (shared by every isolate through KV) and returns a ready-to-use token.
+ * development key (shared by every isolate through KV) and returns a ready-to-use token that
+ * expires after {@link DEV_TOKEN_LIFETIME_S} (a fresh one is made at each start).
  *
  * @module
  */
@@ -25,13 +26,16 @@ export interface DevKeyStore {
   setIfAbsent(key: readonly string[], value: unknown): Promise<boolean>;
 }
 
+/** How long the development token printed at start stays valid: 24 hours. */
+export const DEV_TOKEN_LIFETIME_S = 24 * 60 * 60;
+
 /**
  * Imports the publisher and subscriber keys; `devToken` is set when a development key was made.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { loadAuthKeys } from "./auth_keys.ts";
+ * import { DEV_TOKEN_LIFETIME_S, loadAuthKeys } from "./auth_keys.ts";
  * const shared = new Map<string, unknown>();
  * const store = {
  *   get: <T>(key: readonly string[]) => Promise.resolve(shared.get(key.join("/")) as T | undefined),
@@ -43,6 +47,8 @@ export interface DevKeyStore {
  * assert.equal(first.devToken?.split(".").length, 3);
  * assert.equal(second.devToken?.split(".").length, 3);
  * assert.equal(shared.size, 1); // one development key, shared by both
+ * const claims = JSON.parse(atob(first.devToken!.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+ * assert.ok(Math.abs(claims.exp - (Date.now() / 1000 + DEV_TOKEN_LIFETIME_S)) < 60);
  * ```
  */
 export async function loadAuthKeys(
@@ -78,7 +84,10 @@ export async function loadAuthKeys(
   const secret = (await store.get<string>(DEV_KEY)) ?? fresh;
   const key = await importVerifyKey("HS256", secret);
   const devToken = await signJwt(
-    { mercure: { publish: ["*"], subscribe: ["*"] } },
+    {
+      exp: Math.floor(Date.now() / 1000) + DEV_TOKEN_LIFETIME_S,
+      mercure: { publish: ["*"], subscribe: ["*"] },
+    },
     await importSignKey("HS256", secret),
     "HS256",
   );

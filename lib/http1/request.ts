@@ -10,10 +10,10 @@
 import { ChunkedDecoder } from "./chunked.ts";
 import { Http1Refusal, latin1Bytes, parseRequestHead, type RequestHead } from "./head.ts";
 import type { SocketReader } from "./reader.ts";
+import { isValidHost } from "../util/request_host.ts";
 import { writeAll, type WriteTarget } from "./response.ts";
 
 const CONTINUE = latin1Bytes("HTTP/1.1 100 Continue\r\n\r\n");
-const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(:\d{0,5})?$/;
 
 /**
  * Waits for the next request head and parses it: the head, null when the client left, or a
@@ -118,7 +118,7 @@ export function requestUrl(head: RequestHead, authority: string): string | Http1
     return new Http1Refusal(400, "missing Host header");
   }
   if (!head.host) return `http://${authority}${target}`;
-  if (!HOST.test(head.host)) return new Http1Refusal(400, "invalid Host header");
+  if (!isValidHost(head.host)) return new Http1Refusal(400, "invalid Host header");
   return `http://${head.host}${target}`;
 }
 

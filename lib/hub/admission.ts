@@ -19,8 +19,9 @@ import type { BudgetRefusal, ConnectionBudget } from "./connection_budget.ts";
 import type { Hub } from "./hub.ts";
 import type { SubscriptionOptions } from "./subscription.ts";
 import type { StoredUpdate, UpdatePredicate } from "./update.ts";
-import { canReceivePrivate, type MercureClaims } from "../auth/mercure_auth.ts";
-import { matchesSelector, type SelectorSet } from "../topics/topic_selector.ts";
+import type { MercureClaims } from "../auth/mercure_auth.ts";
+import type { SelectorSet } from "../topics/topic_selector.ts";
+import { mayReceive } from "./visibility.ts";
 import { log } from "../util/logger.ts";
 
 /** What a subscription asks for, decided by its route. */
@@ -94,24 +95,6 @@ const NO_OBSERVER: AdmissionObserver = {
   delivered() {},
   stalled() {},
 };
-
-/**
- * Whether a subscriber with `claims` may see `update` (the private-update rule).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { mayReceive } from "./admission.ts";
- * const update = { seq: 1, id: "a", topics: ["/users/ann"], data: "", time: 0, private: true };
- * assert.equal(mayReceive(undefined, update), false);
- * assert.equal(mayReceive({ subscribe: ["/users/{name}"] }, update), true);
- * assert.equal(mayReceive({ subscribe: ["/users/bo"] }, update), false);
- * assert.equal(mayReceive(undefined, { ...update, private: undefined }), true);
- * ```
- */
-export function mayReceive(claims: MercureClaims | undefined, update: StoredUpdate): boolean {
-  return !update.private || canReceivePrivate(claims, update.topics, matchesSelector);
-}
 
 /** The selectors of a set as given (exact topics, then patterns). */
 export function selectorSources(selectors: SelectorSet): string[] {

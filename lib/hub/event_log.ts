@@ -131,6 +131,20 @@ export class EventLog {
     return this.transport.readTopic(topic, afterSeq, untilSeq, limit);
   }
 
+  /**
+   * The update at position `seq`, from the global log or else from one of `topics`' logs (each
+   * log is trimmed on its own); `undefined` when none of them holds it any more.
+   */
+  async updateAt(seq: number, topics: Iterable<string> = []): Promise<StoredUpdate | undefined> {
+    const [found] = await this.read(seq - 1, seq, 1);
+    if (found !== undefined) return found;
+    for (const topic of topics) {
+      const [inTopic] = await this.readTopic(topic, seq - 1, seq, 1);
+      if (inTopic !== undefined) return inTopic;
+    }
+    return undefined;
+  }
+
   /** The position of a publisher-given id, while it is remembered. */
   seqOfId(id: string): Promise<number | undefined> {
     return this.transport.seqOfId(id);

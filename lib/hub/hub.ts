@@ -25,6 +25,8 @@ import type { RecordStore, RetentionPolicy, Transport } from "./transport.ts";
 import { pushSubscription } from "./push_subscription.ts";
 import type { SseSink } from "../sse/response.ts";
 import type { SelectorSet } from "../topics/topic_selector.ts";
+import type { MercureClaims } from "../auth/mercure_auth.ts";
+import { mayReceive } from "./visibility.ts";
 import { makeHubId, parseHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
 
 /** Options of {@link Hub.open}. */
@@ -133,6 +135,9 @@ export class Hub {
   /**
    * Finds where to resume after `lastEventId`: a known id resumes right after it; `earliest`, or an
    * id the hub no longer has or never had, replays all retained history and says `earliest`.
+   * The id of a private update counts as unknown unless `claims` (the subscriber's; none for an
+   * anonymous one) may receive that update, so a resume tells nobody that a private update
+   * exists; so does a hub id whose random part is not the update's own.
    *
    * @example
    * ```ts
@@ -150,21 +155,41 @@ export class Hub {
    * kv.close();
    * ```
    */
-  async resumePoint(lastEventId: string, selectors: SelectorSet): Promise<ResumePoint> {
+  async resumePoint(
+    lastEventId: string,
+    selectors: SelectorSet,
+    claims?: MercureClaims,
+  ): Promise<ResumePoint> {
     if (lastEventId !== "earliest") {
       let seq = parseHubId(lastEventId, this.log.epoch);
       if (seq === undefined) seq = await this.log.seqOfId(lastEventId);
       if (seq !== undefined && seq <= Math.max(this.broker.cursor, await this.log.headSeq())) {
-        const logs = usesTopicLogs(selectors) ? [...selectors.exactTopics] : ["*"];
+        const exactTopics = usesTopicLogs(selectors) ? [...selectors.exactTopics] : [];
+        const logs = usesTopicLogs(selectors) ? exactTopics : ["*"];
         const trimmed = await Promise.all(
           logs.map((topic) => this.transport.trimmedUpTo(topic)),
         );
-        if (trimmed.every((upTo) => seq! >= upTo)) {
+        if (
+          trimmed.every((upTo) => seq! >= upTo) &&
+          await this.#mayKnow(lastEventId, seq, exactTopics, claims)
+        ) {
           return { afterSeq: seq, resumedFrom: lastEventId };
         }
       }
     }
     return { afterSeq: 0, resumedFrom: "earliest" };
+  }
+
+  /** Whether the update at `seq` carries `id` and is public or visible to `claims`. */
+  async #mayKnow(
+    id: string,
+    seq: number,
+    topics: string[],
+    claims: MercureClaims | undefined,
+  ): Promise<boolean> {
+    const update = await this.log.updateAt(seq, topics);
+    if (update === undefined || update.id !== id) return false;
+    return mayReceive(claims, update);
   }
 
   /**
