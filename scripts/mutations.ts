@@ -22,4 +22,207 @@ export interface Mutation {
 }
 
 /** Every mutation, grouped by area. */
-export const MUTATIONS: readonly Mutation[] = [];
+export const MUTATIONS: readonly Mutation[] = [
+  // Private updates: live, replay, the rule itself, WebSocket, resume.
+  {
+    name: "private-live-fanout-skips-the-rule",
+    file: "lib/hub/fanout.ts",
+    find: "if (this.overflowedAt !== undefined || !this.accepts(update)) return false;",
+    replace: "if (this.overflowedAt !== undefined) return false;",
+    tests: ["tests/mercure_auth_flow_test.ts"],
+  },
+  {
+    name: "private-replay-leaks-history",
+    file: "lib/hub/subscription.ts",
+    find: "batch = page.updates.filter(accepts);",
+    replace: "batch = page.updates;",
+    tests: ["tests/mercure_auth_flow_test.ts", "tests/mercure_resume_test.ts"],
+  },
+  {
+    name: "private-rule-lets-anyone-see",
+    file: "lib/hub/visibility.ts",
+    find: "return !update.private || canReceivePrivate(claims, update.topics, matchesSelector);",
+    replace: "return true;",
+    tests: ["tests/mercure_auth_flow_test.ts"],
+  },
+  {
+    name: "private-rule-any-selector-suffices",
+    file: "lib/auth/mercure_auth.ts",
+    find: "return topics.some((topic) => selectors.some((selector) => matches(selector, topic)));",
+    replace: "return selectors.length > 0;",
+    tests: ["tests/mercure_auth_flow_test.ts", "tests/mercure_auth_test.ts"],
+  },
+  {
+    name: "private-websocket-skips-the-rule",
+    file: "routes/websocket.ts",
+    find: "for (const update of batch) socket.send(frameOf(update));",
+    replace:
+      "for (const update of batch) socket.send(frameOf(update));\n        void options.accepts;",
+    tests: ["tests/client_test.ts"],
+  },
+  {
+    name: "private-resume-reveals-the-id",
+    file: "lib/hub/hub.ts",
+    find: "return mayReceive(claims, update);",
+    replace: "return true;",
+    tests: ["tests/web_security_test.ts"],
+  },
+  // Topic matching.
+  {
+    name: "topics-exact-matches-a-prefix",
+    file: "lib/topics/topic_selector.ts",
+    find: 'return new CompiledSelector(source, "exact", (topic) => topic === source);',
+    replace: 'return new CompiledSelector(source, "exact", (topic) => topic.startsWith(source));',
+    tests: ["tests/topic_selector_test.ts", "tests/mercure_subscribe_test.ts"],
+  },
+  {
+    name: "topics-set-ignores-its-patterns",
+    file: "lib/topics/topic_selector.ts",
+    find: "for (const pattern of this.patterns) if (pattern.matches(topic)) return true;",
+    replace: "",
+    tests: ["tests/topic_selector_test.ts", "tests/mercure_subscribe_test.ts"],
+  },
+  // Resuming: an id, earliest, trimmed history; hub ids.
+  {
+    name: "resume-skips-the-next-update",
+    file: "lib/hub/hub.ts",
+    find: "return { afterSeq: seq, resumedFrom: lastEventId };",
+    replace: "return { afterSeq: seq + 1, resumedFrom: lastEventId };",
+    tests: ["tests/mercure_resume_test.ts"],
+  },
+  {
+    name: "resume-earliest-starts-at-the-head",
+    file: "lib/hub/hub.ts",
+    find: 'return { afterSeq: 0, resumedFrom: "earliest" };',
+    replace: 'return { afterSeq: await this.log.headSeq(), resumedFrom: "earliest" };',
+    tests: ["tests/mercure_resume_test.ts"],
+  },
+  {
+    name: "resume-ignores-trimmed-history",
+    file: "lib/hub/hub.ts",
+    find: "trimmed.every((upTo) => seq! >= upTo) &&",
+    replace: "trimmed.length >= 0 &&",
+    tests: ["tests/mercure_resume_test.ts"],
+  },
+  {
+    name: "resume-hub-ids-lose-their-low-byte",
+    file: "lib/hub/update.ts",
+    find: "return parseInt(first, 16) * 0x100 + parseInt(second, 16);",
+    replace: "return parseInt(first, 16) * 0x100;",
+    tests: ["tests/event_log_test.ts"],
+  },
+  // The broker: gaps filled, duplicates dropped, order kept.
+  {
+    name: "broker-delivers-over-a-gap",
+    file: "lib/hub/broker.ts",
+    find: "if (first > this.#cursor + 1) {",
+    replace: "if (first > this.#cursor + 1 && false) {",
+    tests: ["tests/broker_test.ts"],
+  },
+  {
+    name: "broker-delivers-duplicates",
+    file: "lib/hub/broker.ts",
+    find: "? item.filter((update) => update.seq > this.#cursor)",
+    replace: "? item",
+    tests: ["tests/broker_test.ts"],
+  },
+  // The event log: contiguous positions, one bad update alone.
+  {
+    name: "log-positions-skip-one",
+    file: "lib/kv/kv_transport.ts",
+    find: "const seq = first + index;",
+    replace: "const seq = first + index * 2;",
+    tests: ["tests/event_log_test.ts"],
+  },
+  {
+    name: "log-bad-update-fails-its-batch",
+    file: "lib/hub/event_log.ts",
+    find: "if (!stored && done.length > 1) {",
+    replace: "if (!stored && done.length > 1 && false) {",
+    tests: ["tests/event_log_test.ts"],
+  },
+  // The encoder: line splitting and field refusal.
+  {
+    name: "encoder-splits-only-on-lf",
+    file: "lib/sse/encoder.ts",
+    find: "const LINE_BREAK = /\\r\\n|\\r|\\n/;",
+    replace: "const LINE_BREAK = /\\n/;",
+    tests: ["tests/sse_encoder_test.ts", "tests/sse_roundtrip_test.ts"],
+  },
+  {
+    name: "encoder-accepts-newlines-in-fields",
+    file: "lib/sse/encoder.ts",
+    find: "const FORBIDDEN_IN_FIELD = /[\\r\\n\\0]/;",
+    replace: "const FORBIDDEN_IN_FIELD = /\\0/;",
+    tests: ["tests/sse_encoder_test.ts", "tests/mercure_publish_refusals_test.ts"],
+  },
+  // JWT: expiry, not-before, algorithm.
+  {
+    name: "jwt-accepts-expired-tokens",
+    file: "lib/auth/jwt.ts",
+    find: "if (payload.exp !== undefined && nowSeconds >= payload.exp)",
+    replace: "if (payload.exp !== undefined && nowSeconds >= payload.exp + 86_400)",
+    tests: ["tests/jwt_test.ts"],
+  },
+  {
+    name: "jwt-ignores-not-before",
+    file: "lib/auth/jwt.ts",
+    find: "if (payload.nbf !== undefined && nowSeconds + NBF_LEEWAY_SECONDS < payload.nbf) {",
+    replace: "if (payload.nbf !== undefined && false) {",
+    tests: ["tests/jwt_test.ts"],
+  },
+  {
+    name: "jwt-accepts-another-algorithm",
+    file: "lib/auth/jwt.ts",
+    find: "if (header.alg !== algorithm) {",
+    replace: 'if (header.alg !== algorithm && header.alg !== "HS256") {',
+    tests: ["tests/jwt_test.ts"],
+  },
+  // Publishing: authorization, origins, CORS.
+  {
+    name: "publish-one-covered-topic-suffices",
+    file: "lib/auth/mercure_auth.ts",
+    find: "return topics.every((topic) => selectors.some((selector) => matches(selector, topic)));",
+    replace:
+      "return topics.some((topic) => selectors.some((selector) => matches(selector, topic)));",
+    tests: ["tests/mercure_auth_test.ts", "tests/mercure_publish_refusals_test.ts"],
+  },
+  {
+    name: "publish-cookie-from-any-origin",
+    file: "lib/app/cookie_origin.ts",
+    find:
+      'if (origin === ownOrigin(request) || allowed.includes("*") || allowed.includes(origin)) {',
+    replace: "if (origin !== undefined) {",
+    tests: ["tests/web_security_test.ts"],
+  },
+  {
+    name: "cors-credentials-for-any-origin",
+    file: "lib/app/cors.ts",
+    find: 'if (origins.includes("*")) return { allowOrigin: "*", credentials: false };',
+    replace: 'if (origins.includes("*")) return { allowOrigin: origin, credentials: true };',
+    tests: ["tests/web_security_test.ts"],
+  },
+  // Limits and slow consumers.
+  {
+    name: "limits-borrow-past-the-limit",
+    file: "lib/hub/connection_budget.ts",
+    find: "const grant = Math.min(need, free);",
+    replace: "const grant = need;",
+    tests: ["tests/limits_exact_test.ts", "tests/connection_budget_test.ts"],
+  },
+  {
+    name: "slow-consumer-never-overflows",
+    file: "lib/hub/fanout.ts",
+    find: "this.overflowedAt = this.#queue[0].seq - 1;",
+    replace: "void 0;",
+    tests: ["tests/slow_consumer_test.ts"],
+  },
+  // Shutdown.
+  {
+    name: "shutdown-drops-queued-publishes",
+    file: "main.ts",
+    find: "await hub.flush(3500); // Deno Deploy allows 5 s between SIGINT and SIGKILL",
+    replace: "// no flush",
+    tests: ["tests/shutdown_test.ts"],
+  },
+];
