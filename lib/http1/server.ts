@@ -9,6 +9,7 @@
 
 import { Connection, type ConnectionHost, Phase } from "./connection.ts";
 import { errorText } from "./response.ts";
+import { refuseSocket } from "./overload.ts";
 import { log } from "../util/logger.ts";
 
 /** Facts about the connection a request came on. */
@@ -50,6 +51,19 @@ export interface Http1ServeOptions {
   headTimeoutMs?: number;
   /** Default 75_000: an idle keep-alive connection is closed silently. */
   idleTimeoutMs?: number;
+  /**
+   * Default 30_000: a response write (its head, or one piece of its body) not taken by the client
+   * in time ends the connection, so a client that stops reading cannot hold it.
+   */
+  writeTimeoutMs?: number;
+  /**
+   * Default: unlimited. Open sockets (taken-over streams included) past which a new connection is
+   * refused at once, before its request is read: a fixed 503 with `Retry-After`, then the socket
+   * closes, so a flood of connections cannot climb to the descriptor limit.
+   */
+  maxConnections?: number;
+  /** Default 5: the `Retry-After` seconds of a connection refused by `maxConnections`. */
+  retryAfterSeconds?: number;
   /**
    * Called with every response before anything is written. Returning a function means "I write the
    * body myself": the server writes the status line and the response's headers plus
@@ -94,6 +108,9 @@ class Http1Listener implements Http1Server, ConnectionHost {
   readonly maxBodyBytes: number;
   readonly headTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  readonly writeTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly retryAfterSeconds: number;
   readonly authority: string;
   readonly takeOver: Http1ServeOptions["takeOver"];
   closing = false;
@@ -101,6 +118,8 @@ class Http1Listener implements Http1Server, ConnectionHost {
   #accepting = true;
   #resolveFinished!: () => void;
   #sweepTimer: ReturnType<typeof setInterval>;
+  #taken = 0;
+  #lastRefusalLog = 0;
 
   constructor(options: Http1ServeOptions, readonly handler: Http1Handler) {
     this.maxHeadBytes = options.maxHeadBytes ?? 65_536;
@@ -108,13 +127,16 @@ class Http1Listener implements Http1Server, ConnectionHost {
     this.maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
     this.headTimeoutMs = options.headTimeoutMs ?? 30_000;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 75_000;
+    this.writeTimeoutMs = options.writeTimeoutMs ?? 30_000;
+    this.maxConnections = options.maxConnections ?? Infinity;
+    this.retryAfterSeconds = options.retryAfterSeconds ?? 5;
     this.takeOver = options.takeOver;
     this.#listener = Deno.listen({ port: options.port, hostname: options.hostname ?? "0.0.0.0" });
     this.addr = this.#listener.addr;
     const host = this.addr.hostname.includes(":") ? `[${this.addr.hostname}]` : this.addr.hostname;
     this.authority = `${host}:${this.addr.port}`;
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
-    const shortest = Math.min(this.headTimeoutMs, this.idleTimeoutMs);
+    const shortest = Math.min(this.headTimeoutMs, this.idleTimeoutMs, this.writeTimeoutMs);
     const every = Math.max(10, Math.min(1000, Math.floor(shortest / 4)));
     this.#sweepTimer = setInterval(() => this.#sweep(), every);
     Deno.unrefTimer(this.#sweepTimer);
@@ -152,6 +174,16 @@ class Http1Listener implements Http1Server, ConnectionHost {
     if (this.conns.delete(conn)) this.#checkFinished();
   }
 
+  /** Counts taken-over sockets still open. */
+  countTaken(delta: 1 | -1): void {
+    this.#taken += delta;
+  }
+
+  /** Sockets open now: connections being served and taken-over streams. */
+  get openSockets(): number {
+    return this.conns.size + this.#taken;
+  }
+
   async #accept(): Promise<void> {
     let backoff = 0;
     while (!this.closing) {
@@ -166,6 +198,10 @@ class Http1Listener implements Http1Server, ConnectionHost {
         await new Promise((resolve) => setTimeout(resolve, backoff));
         continue;
       }
+      if (this.openSockets >= this.maxConnections) {
+        this.#refuse(conn);
+        continue;
+      }
       try {
         conn.setNoDelay(true);
       } catch { /* the peer may already be gone */ }
@@ -175,6 +211,20 @@ class Http1Listener implements Http1Server, ConnectionHost {
     }
     this.#accepting = false;
     this.#checkFinished();
+  }
+
+  #refuse(conn: Deno.TcpConn): void {
+    const now = Date.now();
+    if (now - this.#lastRefusalLog >= 10_000) {
+      this.#lastRefusalLog = now;
+      log("warn", "connection limit reached: refusing new connections", {
+        maxConnections: this.maxConnections,
+      });
+    }
+    refuseSocket(conn, {
+      reason: `connection limit reached (${this.maxConnections})`,
+      retryAfterSeconds: this.retryAfterSeconds,
+    });
   }
 
   #sweep(): void {
