@@ -33,6 +33,7 @@ import { serveStatic } from "./routes/static.ts";
 import { serveClientLibrary } from "./routes/client_library.ts";
 import { maybeCompress } from "./lib/sse/compression.ts";
 import { handleWebSocket, isWebSocketUpgrade } from "./routes/websocket.ts";
+import { recoverServeLoop, rememberServeAddress } from "./lib/app/serve_recovery.ts";
 
 const config = loadConfigOrExit();
 setLogLevel(config.logLevel);
@@ -201,4 +202,8 @@ async function fetch(request: Request, info: Deno.ServeHandlerInfo): Promise<Res
   return response;
 }
 
-export default { fetch } satisfies Deno.ServeDefaultExport;
+// Running out of file descriptors ends Deno's serve loop with an unhandled rejection: survive it,
+// keep the open connections, listen again (lib/serve_recovery.ts).
+recoverServeLoop(fetch);
+
+export default { fetch, onListen: rememberServeAddress } satisfies Deno.ServeDefaultExport;

@@ -275,7 +275,8 @@ export async function startTidings(options: TidingsOptions): Promise<RunningTarg
       ...permissions,
       "main.ts",
     ];
-  const script = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; log="$0"; exec "$@" >"$log" 2>&1';
+  const script = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; log="$0"; ' +
+    'TIDINGS_FILE_LIMIT="$(ulimit -n)" exec "$@" >"$log" 2>&1';
   const child = new Deno.Command("sh", {
     args: ["-c", script, logPath, Deno.execPath(), ...args],
     cwd: root,

@@ -16,6 +16,7 @@ import app from "../main.ts";
 import { loadConfigOrExit } from "../lib/app/config.ts";
 import { serveDirectly, takeOverDirectStream } from "../lib/sse/direct.ts";
 import { serveHttp1 } from "../lib/http1/server.ts";
+import { listenerHeadroom } from "../lib/util/descriptor_limit.ts";
 
 const config = loadConfigOrExit();
 const completed = Promise.resolve();
@@ -24,6 +25,9 @@ serveHttp1({
   port: config.port,
   hostname: config.hostname,
   takeOver: takeOverDirectStream,
+  // Subscriptions are limited by TIDINGS_MAX_CONNECTIONS (503 from the route); the listener keeps
+  // a little headroom for other requests, then refuses sockets before reading them.
+  maxConnections: config.maxConnections + listenerHeadroom(config.fileDescriptorLimit),
   onListen: ({ hostname, port }) => console.log(`Listening on http://${hostname}:${port}/`),
 }, (request, info) => {
   serveDirectly(request);

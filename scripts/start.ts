@@ -9,6 +9,7 @@
 
 import { loadConfigOrExit, refuseToStart, StartRefusal } from "../lib/app/config.ts";
 import { kvLocation, SHARED_MEMORY_STORE } from "../lib/kv/store.ts";
+import { FILE_LIMIT_VARIABLE } from "../lib/util/descriptor_limit.ts";
 
 /**
  * The permission flags the server needs, and no more: writes only where its KV file lives (none
@@ -90,7 +91,14 @@ if (import.meta.main) {
       ...serverPermissions(config.kvPath),
       new URL("../main.ts", import.meta.url).pathname,
     ];
-  const child = new Deno.Command(Deno.execPath(), { args, stdin: "null" }).spawn();
+  // Deno lets only --allow-all read /proc/self/limits: tell the server its descriptor limit.
+  const env: Record<string, string> = {};
+  if (!Deno.env.get(FILE_LIMIT_VARIABLE)) {
+    const limit = await new Deno.Command("sh", { args: ["-c", "ulimit -n"], stderr: "null" })
+      .output().then((out) => new TextDecoder().decode(out.stdout).trim()).catch(() => "");
+    if (/^\d+$/.test(limit)) env[FILE_LIMIT_VARIABLE] = limit;
+  }
+  const child = new Deno.Command(Deno.execPath(), { args, env, stdin: "null" }).spawn();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => child.kill(signal));
   }

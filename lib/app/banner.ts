@@ -6,6 +6,7 @@
  */
 
 import type { Config } from "./config.ts";
+import { defaultMaxConnections } from "../util/descriptor_limit.ts";
 
 const PRINTED = "TIDINGS_BANNER_PRINTED";
 
@@ -33,6 +34,19 @@ export function printBanner(config: Config, devToken?: string): void {
     } ` +
     `compression=${config.compression ? "on" : "off"} log=${config.logLevel}`,
   ];
+  const limit = config.fileDescriptorLimit;
+  lines.push(
+    `  connections: at most ${config.maxConnections}; descriptor limit ${limit ?? "unknown"}` +
+      (limit === null
+        ? ""
+        : ` (default ${defaultMaxConnections(limit)} = the limit minus a reserve)`),
+  );
+  if (limit !== null && config.maxConnections > defaultMaxConnections(limit)) {
+    lines.push(
+      `  warning: TIDINGS_MAX_CONNECTIONS=${config.maxConnections} leaves too few of the ${limit} ` +
+        "file descriptors for the runtime and KV; raise `ulimit -n` or lower the setting",
+    );
+  }
   if (devToken) {
     lines.push(
       "  no TIDINGS_JWT_KEY set: using a development key. Publisher+subscriber token " +

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { defaultMaxConnections, openFilesLimit } from "../util/descriptor_limit.ts";
+
 /** The effective settings of one tidings process. */
 export interface Config {
   port: number;
@@ -22,7 +24,10 @@ export interface Config {
   anonymousSubscribers: boolean;
   historySize: number;
   historyMaxAgeSeconds: number;
+  /** Default: the descriptor limit minus a reserve (`descriptor_limit.ts`). */
   maxConnections: number;
+  /** The process's soft descriptor limit (RLIMIT_NOFILE), or null when unknown. */
+  fileDescriptorLimit: number | null;
   maxConnectionsPerIp: number;
   maxBodyBytes: number;
   maxTopicsPerUpdate: number;
@@ -159,7 +164,10 @@ function kvStore(env: Env, onDeploy: boolean): string | undefined {
  * });
  * ```
  */
-export function loadConfig(env: Env = (name) => Deno.env.get(name)): Config {
+export function loadConfig(
+  env: Env = (name) => Deno.env.get(name),
+  fileDescriptorLimit: number | null = openFilesLimit(env),
+): Config {
   // Deno Deploy sets DENO_DEPLOY=true (and DENO_DEPLOYMENT_ID, which Deploy Classic set too).
   const onDeploy = env("DENO_DEPLOYMENT_ID") !== undefined || env("DENO_DEPLOY") === "true";
   const kvPath = kvStore(env, onDeploy);
@@ -185,7 +193,14 @@ export function loadConfig(env: Env = (name) => Deno.env.get(name)): Config {
     anonymousSubscribers: toggle(env, "TIDINGS_ANONYMOUS", true),
     historySize: integer(env, "TIDINGS_HISTORY_SIZE", 1000, 1, 1_000_000),
     historyMaxAgeSeconds: integer(env, "TIDINGS_HISTORY_MAX_AGE_S", 86_400, 1, 31_536_000),
-    maxConnections: integer(env, "TIDINGS_MAX_CONNECTIONS", 20_000, 1, 1_000_000),
+    maxConnections: integer(
+      env,
+      "TIDINGS_MAX_CONNECTIONS",
+      defaultMaxConnections(fileDescriptorLimit),
+      1,
+      1_000_000,
+    ),
+    fileDescriptorLimit,
     maxConnectionsPerIp: integer(env, "TIDINGS_MAX_CONNECTIONS_PER_IP", 100, 1, 1_000_000),
     maxBodyBytes: integer(env, "TIDINGS_MAX_BODY_BYTES", 65_536, 64, 16_777_216),
     maxTopicsPerUpdate: integer(env, "TIDINGS_MAX_TOPICS_PER_UPDATE", 16, 1, 1000),

@@ -1,6 +1,8 @@
 /**
  * Decoding a `Transfer-Encoding: chunked` request body, with a size limit (extensions and trailers
- * are skipped).
+ * are skipped). Strict where RFC 9112 §7.1 is: after a chunk size only whitespace, then `;` and an
+ * extension, or the line end may follow (`2 9` is refused); no control characters in an
+ * extension. A bare LF is accepted as a line end, as it is in the head.
  *
  * @module
  */
@@ -13,6 +15,7 @@ const CR = 13;
 
 const enum Chunk {
   Size,
+  SizeSpace,
   Ext,
   SizeLF,
   Data,
@@ -88,16 +91,27 @@ export class ChunkedDecoder {
             this.#digits++;
           } else if (this.#digits === 0) {
             throw new Http1Refusal(400, "malformed chunk size");
-          } else if (byte === 59 || byte === 32 || byte === 9) this.#state = Chunk.Ext;
+          } else if (byte === 59) this.#state = Chunk.Ext;
+          else if (byte === 32 || byte === 9) this.#state = Chunk.SizeSpace;
           else if (byte === CR) this.#state = Chunk.SizeLF;
           else if (byte === LF) this.#sizeLineEnd();
           else throw new Http1Refusal(400, "malformed chunk size");
           break;
         }
+        case Chunk.SizeSpace:
+          if (byte === 59) this.#state = Chunk.Ext;
+          else if (byte === CR) this.#state = Chunk.SizeLF;
+          else if (byte === LF) this.#sizeLineEnd();
+          else if (byte !== 32 && byte !== 9) {
+            throw new Http1Refusal(400, "unexpected bytes after a chunk size");
+          }
+          break;
         case Chunk.Ext:
           if (byte === LF) this.#sizeLineEnd();
           else if (byte === CR) this.#state = Chunk.SizeLF;
-          else if (++this.#lineBytes > 4096) {
+          else if ((byte < 32 && byte !== 9) || byte === 127) {
+            throw new Http1Refusal(400, "control character in a chunk extension");
+          } else if (++this.#lineBytes > 4096) {
             throw new Http1Refusal(400, "chunk extension too long");
           }
           break;

@@ -28,12 +28,15 @@ export interface ConnectionHost {
   readonly handler: Http1Handler;
   readonly headTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  readonly writeTimeoutMs: number;
   readonly maxHeadBytes: number;
   readonly maxHeaders: number;
   readonly maxBodyBytes: number;
   readonly takeOver: Http1ServeOptions["takeOver"];
   /** Drops a connection from the tracked set (closed or taken over). */
   forget(conn: Connection): void;
+  /** Counts taken-over sockets still open: +1 at take-over, -1 when the socket is gone. */
+  countTaken(delta: 1 | -1): void;
 }
 
 const LINGER_MS = 2000;
@@ -143,6 +146,21 @@ export class Connection {
   }
 
   /**
+   * For writeAll: a response write has begun (true) or ended (false). While one is in progress
+   * the connection has `writeTimeoutMs` to finish it: a client that stops reading a response is
+   * closed by the sweep.
+   *
+   * @example
+   * ```ts ignore
+   * connection.writing(true);
+   * ```
+   */
+  writing(active: boolean): void {
+    if (this.phase !== Phase.Busy) return;
+    this.deadline = active ? Date.now() + this.server.writeTimeoutMs : 0;
+  }
+
+  /**
    * Called by the shared sweep for an idle connection: drops the read buffer, keeping the probe.
    */
   trim(): void {
@@ -218,6 +236,7 @@ export class Connection {
     this.phase = Phase.Taken;
     this.deadline = 0;
     this.server.forget(this);
+    this.server.countTaken(1);
     this.reader.release();
     this.reader.watch();
     try {
@@ -245,6 +264,7 @@ export class Connection {
    * The peer has left: aborts the request's signal, tells the taker, cancels the body being read.
    */
   lost(): void {
+    if (!this.#gone && this.phase === Phase.Taken) this.server.countTaken(-1);
     this.#gone = true;
     if (this.#request !== null) Http1Request.abort(this.#request);
     this.#takenRequestController?.abort();

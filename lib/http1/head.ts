@@ -47,10 +47,14 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const TARGET = /^[\x21-\x22\x24-\x7e]+$/; // visible ASCII without "#"
 const VERSION = /^HTTP\/(\d)\.(\d)$/;
 const DIGITS = /^\d{1,15}$/;
+/** Control characters other than HTAB (RFC 9110 §5.5: field values are VCHAR, obs-text, SP, HTAB). */
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 /**
  * Returns the index just past the blank line ending a head in `buf[from, end)`, or -1.
- * Accepts CRLF and bare LF line ends.
+ * Accepts CRLF and bare LF line ends (RFC 9112 §2.2 lets a recipient accept a bare LF; a bare CR
+ * is refused by {@link parseRequestHead}).
  *
  * @example
  * ```ts
@@ -134,8 +138,8 @@ export function parseRequestHead(bytes: Uint8Array, maxHeaders: number): Request
     if (/[ \t]$/.test(name)) throw new Http1Refusal(400, "whitespace before a header colon");
     if (!TOKEN.test(name)) throw new Http1Refusal(400, "invalid header name");
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
-    if (value.includes("\0")) {
-      throw new Http1Refusal(400, `invalid value for header ${name.toLowerCase()}`);
+    if (CONTROL.test(value)) {
+      throw new Http1Refusal(400, `control character in the value of header ${name.toLowerCase()}`);
     }
     fields.push(name, value);
     const lower = name.toLowerCase();
@@ -157,6 +161,10 @@ export function parseRequestHead(bytes: Uint8Array, maxHeaders: number): Request
   }
   if (contentLength !== null && !DIGITS.test(contentLength)) {
     throw new Http1Refusal(400, "invalid Content-Length");
+  }
+  if (transferEncoding !== null && minorVersion === 0) {
+    // RFC 9112 §6.1: the framing of an HTTP/1.0 message with Transfer-Encoding is faulty.
+    throw new Http1Refusal(400, "Transfer-Encoding in an HTTP/1.0 request");
   }
   const chunked = transferEncoding !== null;
   if (chunked && transferEncoding!.toLowerCase() !== "chunked") {

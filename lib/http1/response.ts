@@ -22,6 +22,8 @@ export interface WriteTarget {
   readonly conn: { write(bytes: Uint8Array): Promise<number> };
   /** Called when a write fails: the peer has left. */
   lost(): void;
+  /** Called with true before {@link writeAll} starts writing, with false once it is done. */
+  writing?(active: boolean): void;
 }
 
 /** Where a response is written: the connection, as far as writing a response needs it. */
@@ -75,6 +77,7 @@ export function errorText(error: unknown): string {
  * ```
  */
 export async function writeAll(target: WriteTarget, bytes: Uint8Array): Promise<boolean> {
+  target.writing?.(true);
   try {
     for (let offset = 0; offset < bytes.length;) {
       offset += await target.conn.write(offset === 0 ? bytes : bytes.subarray(offset));
@@ -83,6 +86,8 @@ export async function writeAll(target: WriteTarget, bytes: Uint8Array): Promise<
   } catch {
     target.lost();
     return false;
+  } finally {
+    target.writing?.(false);
   }
 }
 

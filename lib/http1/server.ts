@@ -9,6 +9,7 @@
 
 import { Connection, type ConnectionHost, Phase } from "./connection.ts";
 import { errorText } from "./response.ts";
+import { refuseSocket } from "./overload.ts";
 import { log } from "../util/logger.ts";
 import type { Http1Handler, Http1ServeOptions, Http1Server } from "./types.ts";
 
@@ -46,6 +47,9 @@ class Http1Listener implements Http1Server, ConnectionHost {
   readonly maxBodyBytes: number;
   readonly headTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  readonly writeTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly retryAfterSeconds: number;
   readonly authority: string;
   readonly takeOver: Http1ServeOptions["takeOver"];
   closing = false;
@@ -53,6 +57,8 @@ class Http1Listener implements Http1Server, ConnectionHost {
   #accepting = true;
   #resolveFinished!: () => void;
   #sweepTimer: ReturnType<typeof setInterval>;
+  #taken = 0;
+  #lastRefusalLog = 0;
 
   constructor(options: Http1ServeOptions, readonly handler: Http1Handler) {
     this.maxHeadBytes = options.maxHeadBytes ?? 65_536;
@@ -60,13 +66,16 @@ class Http1Listener implements Http1Server, ConnectionHost {
     this.maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
     this.headTimeoutMs = options.headTimeoutMs ?? 30_000;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 75_000;
+    this.writeTimeoutMs = options.writeTimeoutMs ?? 30_000;
+    this.maxConnections = options.maxConnections ?? Infinity;
+    this.retryAfterSeconds = options.retryAfterSeconds ?? 5;
     this.takeOver = options.takeOver;
     this.#listener = Deno.listen({ port: options.port, hostname: options.hostname ?? "0.0.0.0" });
     this.addr = this.#listener.addr;
     const host = this.addr.hostname.includes(":") ? `[${this.addr.hostname}]` : this.addr.hostname;
     this.authority = `${host}:${this.addr.port}`;
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
-    const shortest = Math.min(this.headTimeoutMs, this.idleTimeoutMs);
+    const shortest = Math.min(this.headTimeoutMs, this.idleTimeoutMs, this.writeTimeoutMs);
     const every = Math.max(10, Math.min(1000, Math.floor(shortest / 4)));
     this.#sweepTimer = setInterval(() => this.#sweep(), every);
     Deno.unrefTimer(this.#sweepTimer);
@@ -97,6 +106,16 @@ class Http1Listener implements Http1Server, ConnectionHost {
     if (this.conns.delete(conn)) this.#checkFinished();
   }
 
+  /** Counts taken-over sockets still open. */
+  countTaken(delta: 1 | -1): void {
+    this.#taken += delta;
+  }
+
+  /** Sockets open now: connections being served and taken-over streams. */
+  get openSockets(): number {
+    return this.conns.size + this.#taken;
+  }
+
   async #accept(): Promise<void> {
     let backoff = 0;
     while (!this.closing) {
@@ -111,6 +130,10 @@ class Http1Listener implements Http1Server, ConnectionHost {
         await new Promise((resolve) => setTimeout(resolve, backoff));
         continue;
       }
+      if (this.openSockets >= this.maxConnections) {
+        this.#refuse(conn);
+        continue;
+      }
       try {
         conn.setNoDelay(true);
       } catch { /* the peer may already be gone */ }
@@ -120,6 +143,20 @@ class Http1Listener implements Http1Server, ConnectionHost {
     }
     this.#accepting = false;
     this.#checkFinished();
+  }
+
+  #refuse(conn: Deno.TcpConn): void {
+    const now = Date.now();
+    if (now - this.#lastRefusalLog >= 10_000) {
+      this.#lastRefusalLog = now;
+      log("warn", "connection limit reached: refusing new connections", {
+        maxConnections: this.maxConnections,
+      });
+    }
+    refuseSocket(conn, {
+      reason: `connection limit reached (${this.maxConnections})`,
+      retryAfterSeconds: this.retryAfterSeconds,
+    });
   }
 
   #sweep(): void {

@@ -46,6 +46,19 @@ export interface Http1ServeOptions {
   /** Default 75_000: an idle keep-alive connection is closed silently. */
   idleTimeoutMs?: number;
   /**
+   * Default 30_000: a response write (its head, or one piece of its body) not taken by the client
+   * in time ends the connection, so a client that stops reading cannot hold it.
+   */
+  writeTimeoutMs?: number;
+  /**
+   * Default: unlimited. Open sockets (taken-over streams included) past which a new connection is
+   * refused at once, before its request is read: a fixed 503 with `Retry-After`, then the socket
+   * closes, so a flood of connections cannot climb to the descriptor limit.
+   */
+  maxConnections?: number;
+  /** Default 5: the `Retry-After` seconds of a connection refused by `maxConnections`. */
+  retryAfterSeconds?: number;
+  /**
    * Called with every response before anything is written. Returning a function means "I write the
    * body myself": the server writes the status line and the response's headers plus
    * `connection: close` (no content-length, no transfer-encoding: the body ends when the connection

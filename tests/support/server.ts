@@ -27,6 +27,8 @@ export interface StartOptions {
   port?: number;
   /** Run the direct listener (`scripts/serve_direct.ts`) instead of `deno serve`. */
   direct?: boolean;
+  /** Lower the server's file-descriptor limit (`ulimit -n`) to this. */
+  fileLimit?: number;
 }
 
 const mainPath = new URL("../../main.ts", import.meta.url).pathname;
@@ -72,7 +74,15 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     ...serverPermissions(env.TIDINGS_KV_PATH),
     mainPath,
   ];
-  const child = new Deno.Command(Deno.execPath(), {
+  const command = options.fileLimit === undefined ? Deno.execPath() : "bash";
+  if (options.fileLimit !== undefined) {
+    args.unshift(
+      "-c",
+      `ulimit -n ${options.fileLimit} && TIDINGS_FILE_LIMIT="$(ulimit -n)" exec "$0" "$@"`,
+      Deno.execPath(),
+    );
+  }
+  const child = new Deno.Command(command, {
     args,
     cwd: root,
     env,
