@@ -85,6 +85,8 @@ const BAD_VALUES: Record<string, [string, RegExp]> = {
   TIDINGS_PUBLISH_RATE: ["lots", /an integer from 0 to 10000000/],
   TIDINGS_SUBSCRIBER_BUFFER_BYTES: ["1024", /an integer from 4096 to 1073741824/],
   TIDINGS_CORS_ORIGINS: ["example.com", /\* or comma-separated origins/],
+  TIDINGS_PUBLISH_ORIGINS: ["evil.example", /\* or comma-separated origins/],
+  TIDINGS_FILE_LIMIT: ["many", /a positive integer/],
   TIDINGS_COMPRESSION: ["gzip", /on or off/],
   TIDINGS_SUBSCRIPTION_EVENTS: ["sometimes", /on or off/],
   TIDINGS_V8_HEAP: ["tiny", /one of default, small/],

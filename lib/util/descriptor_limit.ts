@@ -10,6 +10,8 @@
  * @module
  */
 
+import { ConfigError } from "./start_refusal.ts";
+
 /** The connection limit when the descriptor limit cannot be read. */
 export const FALLBACK_MAX_CONNECTIONS = 10_000;
 
@@ -35,8 +37,8 @@ export function parseOpenFilesLimit(text: string): number | null {
 export const FILE_LIMIT_VARIABLE = "TIDINGS_FILE_LIMIT";
 
 /**
- * This process's soft descriptor limit: `TIDINGS_FILE_LIMIT` when it holds a positive integer,
- * else `/proc/self/limits` when Deno may read it; null when neither.
+ * This process's soft descriptor limit: `TIDINGS_FILE_LIMIT` when set (anything but a positive
+ * integer is refused), else `/proc/self/limits` when Deno may read it; null when neither.
  *
  * @example
  * ```ts
@@ -51,7 +53,14 @@ export function openFilesLimit(
   env: (name: string) => string | undefined = (name) => Deno.env.get(name),
 ): number | null {
   const given = env(FILE_LIMIT_VARIABLE)?.trim();
-  if (given && /^\d{1,9}$/.test(given) && Number(given) > 0) return Number(given);
+  if (given) {
+    if (/^\d{1,9}$/.test(given) && Number(given) > 0) return Number(given);
+    throw new ConfigError(
+      FILE_LIMIT_VARIABLE,
+      given,
+      "a positive integer (the output of ulimit -n)",
+    );
+  }
   try {
     return parseOpenFilesLimit(Deno.readTextFileSync("/proc/self/limits"));
   } catch {
