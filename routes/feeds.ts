@@ -18,8 +18,8 @@ import { gameSimulation, isValidGameId } from "../lib/feeds/games.ts";
 import { isValidOrderId } from "../lib/feeds/orders.ts";
 import { isValidUserName } from "../lib/feeds/chat.ts";
 import { BadRequest, refuse } from "../lib/util/http_errors.ts";
-import { streamFinished } from "../lib/sse/response.ts";
-import { SelectorSet } from "../lib/topics/topic_selector.ts";
+import { streamFinished } from "../lib/sse/mod.ts";
+import { SelectorSet } from "../lib/topics/mod.ts";
 import {
   authorizeSubscriber,
   openStream,

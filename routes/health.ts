@@ -31,7 +31,7 @@ export function handleHealth(): Response {
  * ```ts
  * import assert from "node:assert/strict";
  * import { handleReady } from "./health.ts";
- * import { Hub } from "../lib/hub/hub.ts";
+ * import { Hub } from "../lib/hub/mod.ts";
  * import { KvTransport } from "../lib/kv/kv_transport.ts";
  * import type { AppContext } from "../lib/app/context.ts";
  * const transport = new KvTransport(await Deno.openKv(":memory:"));

@@ -7,15 +7,19 @@
  */
 
 import type { AppContext } from "../lib/app/context.ts";
-import { estimateUpdateSize, MAX_TOPIC_BYTES, MAX_UPDATE_SIZE } from "../lib/hub/update.ts";
+import {
+  estimateUpdateSize,
+  MAX_TOPIC_BYTES,
+  MAX_UPDATE_SIZE,
+  StorageLimitError,
+  type UpdateInput,
+} from "../lib/hub/mod.ts";
 import { utf8ByteLength } from "../lib/util/bytes.ts";
-import { StorageLimitError } from "../lib/hub/transport.ts";
 import { BadRequest, readBodyText, refuse } from "../lib/util/http_errors.ts";
 import { JwtError } from "../lib/auth/jwt.ts";
 import { authorize, canPublishTo } from "../lib/auth/mercure_auth.ts";
-import { isSafeFieldValue } from "../lib/sse/encoder.ts";
-import { matchesSelector } from "../lib/topics/topic_selector.ts";
-import type { UpdateInput } from "../lib/hub/update.ts";
+import { isSafeFieldValue } from "../lib/sse/mod.ts";
+import { matchesSelector } from "../lib/topics/mod.ts";
 import { clientIp } from "../lib/util/client_ip.ts";
 import { cookieOrigins, crossSiteCookieRefusal } from "../lib/app/cookie_origin.ts";
 import type { RateLimiter } from "../lib/app/rate_limit.ts";
@@ -102,7 +106,7 @@ export function parseUpdateForm(form: URLSearchParams, maxTopics: number): Updat
  * import assert from "node:assert/strict";
  * import { KvTransport } from "../lib/kv/kv_transport.ts";
  * import { handlePublish } from "./publish.ts";
- * import { Hub } from "../lib/hub/hub.ts";
+ * import { Hub } from "../lib/hub/mod.ts";
  * import { Metrics } from "../lib/app/metrics.ts";
  * import { RateLimiter } from "../lib/app/rate_limit.ts";
  * import { loadConfig } from "../lib/app/config.ts";

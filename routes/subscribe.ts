@@ -7,25 +7,22 @@
  * @module
  */
 
-import { subscriptionRecordRefusal } from "../lib/hub/active_subscriptions.ts";
-import type { AdmittedSubscription, SubscriptionPlan } from "../lib/hub/admission.ts";
+import {
+  type AdmittedSubscription,
+  type BudgetRefusal,
+  type Hub,
+  parseDataFilter,
+  type SubscriptionOptions,
+  type SubscriptionPlan,
+  subscriptionRecordRefusal,
+} from "../lib/hub/mod.ts";
 import type { AppContext } from "../lib/app/context.ts";
-import type { BudgetRefusal } from "../lib/hub/connection_budget.ts";
-import { parseDataFilter } from "../lib/hub/data_filter.ts";
 import { BadRequest, refuse } from "../lib/util/http_errors.ts";
 import { clientIp } from "../lib/util/client_ip.ts";
 import { JwtError } from "../lib/auth/jwt.ts";
 import { authorize, type MercureClaims } from "../lib/auth/mercure_auth.ts";
-import { ssePushResponse } from "../lib/sse/response.ts";
-import { encodeEventBytes } from "../lib/sse/encoder.ts";
-import type { SubscriptionOptions } from "../lib/hub/subscription.ts";
-import type { Hub } from "../lib/hub/hub.ts";
-import type { SseSink } from "../lib/sse/response.ts";
-import {
-  InvalidSelectorError,
-  SelectorSet,
-  subscriptionCapsRefusal,
-} from "../lib/topics/topic_selector.ts";
+import { encodeEventBytes, ssePushResponse, type SseSink } from "../lib/sse/mod.ts";
+import { InvalidSelectorError, SelectorSet, subscriptionCapsRefusal } from "../lib/topics/mod.ts";
 
 /** How a stream should start, decided by the route (see `lib/hub/admission.ts`). */
 export type StreamPlan = SubscriptionPlan;

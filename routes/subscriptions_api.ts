@@ -6,10 +6,10 @@
  * @module
  */
 
-import { listSubscriptions } from "../lib/hub/active_subscriptions.ts";
+import { listSubscriptions } from "../lib/hub/mod.ts";
 import type { AppContext } from "../lib/app/context.ts";
 import { BadRequest } from "../lib/util/http_errors.ts";
-import { matchesSelector } from "../lib/topics/topic_selector.ts";
+import { matchesSelector } from "../lib/topics/mod.ts";
 import { authorizeSubscriber } from "./subscribe.ts";
 
 const PREFIX = "/.well-known/mercure/subscriptions";

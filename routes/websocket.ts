@@ -10,10 +10,10 @@
  */
 
 import { cookieOrigins, crossSiteCookieRefusal } from "../lib/app/cookie_origin.ts";
-import { isServedDirectly } from "../lib/sse/direct.ts";
+import { isServedDirectly } from "../lib/sse/mod.ts";
 import { refuse } from "../lib/util/http_errors.ts";
 import type { AppContext } from "../lib/app/context.ts";
-import type { StoredUpdate } from "../lib/hub/update.ts";
+import type { StoredUpdate } from "../lib/hub/mod.ts";
 import { planMercureSubscription, prepareSubscription } from "./subscribe.ts";
 
 /** Bytes a socket may hold unsent before the client counts as stalled and is dropped. */

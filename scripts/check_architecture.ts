@@ -10,6 +10,9 @@
  *   the `Deno.Kv` type appear only in `lib/kv/`, the engine that implements it; tests and
  *   benchmarks are exempt. Outside `lib/hub/`, code uses the hub's methods, never its parts
  *   (`hub.log`, `hub.broker`, `hub.fanout`, `hub.transport`).
+ * - A folder with a `mod.ts` (hub, topics, sse, http1) is entered through it: production code
+ *   outside the folder imports only its `mod.ts`, and `_`-prefixed modules are the folder's own
+ *   (tests may reach in).
  * - JSDoc `@example`s assert with `node:assert/strict`: `console.assert` only prints.
  *
  * Prints every violation with its file and exits 1 if there is any.
@@ -197,6 +200,13 @@ export async function checkArchitecture(root: string): Promise<string[]> {
       if (file.startsWith("lib/") && target.startsWith("lib/")) {
         const why = layerViolation(file, target);
         if (why) problems.push(`${file} → ${target}: ${why}`);
+      }
+      const targetFolder = dirname(target);
+      if (
+        dirname(file) !== targetFolder && known.has(`${targetFolder}/mod.ts`) &&
+        !target.endsWith("/mod.ts") && !file.startsWith("tests/") && !file.startsWith("bench/")
+      ) {
+        problems.push(`${file}: imports ${target} instead of ${targetFolder}/mod.ts`);
       }
     }
     graph.set(file, targets);

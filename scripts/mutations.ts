@@ -26,21 +26,21 @@ export const MUTATIONS: readonly Mutation[] = [
   // Private updates: live, replay, the rule itself, WebSocket, resume.
   {
     name: "private-live-fanout-skips-the-rule",
-    file: "lib/hub/fanout.ts",
+    file: "lib/hub/_fanout.ts",
     find: "if (this.overflowedAt !== undefined || !this.accepts(update)) return false;",
     replace: "if (this.overflowedAt !== undefined) return false;",
     tests: ["tests/mercure_auth_flow_test.ts"],
   },
   {
     name: "private-replay-leaks-history",
-    file: "lib/hub/subscription.ts",
+    file: "lib/hub/_subscription.ts",
     find: "batch = page.updates.filter(accepts);",
     replace: "batch = page.updates;",
     tests: ["tests/mercure_auth_flow_test.ts", "tests/mercure_resume_test.ts"],
   },
   {
     name: "private-rule-lets-anyone-see",
-    file: "lib/hub/visibility.ts",
+    file: "lib/hub/_visibility.ts",
     find: "return !update.private || canReceivePrivate(claims, update.topics, matchesSelector);",
     replace: "return true;",
     tests: ["tests/mercure_auth_flow_test.ts"],
@@ -114,14 +114,14 @@ export const MUTATIONS: readonly Mutation[] = [
   // The broker: gaps filled, duplicates dropped, order kept.
   {
     name: "broker-delivers-over-a-gap",
-    file: "lib/hub/broker.ts",
+    file: "lib/hub/_broker.ts",
     find: "if (first > this.#cursor + 1) {",
     replace: "if (first > this.#cursor + 1 && false) {",
     tests: ["tests/broker_test.ts"],
   },
   {
     name: "broker-delivers-duplicates",
-    file: "lib/hub/broker.ts",
+    file: "lib/hub/_broker.ts",
     find: "? item.filter((update) => update.seq > this.#cursor)",
     replace: "? item",
     tests: ["tests/broker_test.ts"],
@@ -136,7 +136,7 @@ export const MUTATIONS: readonly Mutation[] = [
   },
   {
     name: "log-bad-update-fails-its-batch",
-    file: "lib/hub/event_log.ts",
+    file: "lib/hub/_event_log.ts",
     find: "if (!stored && done.length > 1) {",
     replace: "if (!stored && done.length > 1 && false) {",
     tests: ["tests/event_log_test.ts"],
@@ -212,7 +212,7 @@ export const MUTATIONS: readonly Mutation[] = [
   },
   {
     name: "slow-consumer-never-overflows",
-    file: "lib/hub/fanout.ts",
+    file: "lib/hub/_fanout.ts",
     find: "this.overflowedAt = this.#queue[0].seq - 1;",
     replace: "void 0;",
     tests: ["tests/slow_consumer_test.ts"],

@@ -14,8 +14,8 @@
 
 import app from "../main.ts";
 import { loadConfigOrExit } from "../lib/app/config.ts";
-import { serveDirectly, takeOverDirectStream } from "../lib/sse/direct.ts";
-import { serveHttp1 } from "../lib/http1/server.ts";
+import { serveDirectly, takeOverDirectStream } from "../lib/sse/mod.ts";
+import { serveHttp1 } from "../lib/http1/mod.ts";
 import { listenerHeadroom } from "../lib/util/descriptor_limit.ts";
 
 const config = loadConfigOrExit();

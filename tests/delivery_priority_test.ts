@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodePrioritisedBatch, prioritise } from "../lib/hub/priority.ts";
+import { encodePrioritisedBatch, prioritise } from "../lib/hub/_priority.ts";
 import type { StoredUpdate } from "../lib/hub/update.ts";
 import { SseParser } from "../client/sse_parser.js";
 

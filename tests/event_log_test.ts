@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { KvTransport } from "../lib/kv/kv_transport.ts";
-import { EventLog } from "../lib/hub/event_log.ts";
+import { EventLog } from "../lib/hub/_event_log.ts";
 import { retryingKv } from "../lib/kv/busy_retry.ts";
 import { makeHubId, parseHubId } from "../lib/hub/update.ts";
 import { trim, trimmedUpTo } from "../lib/kv/retention.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PeerChannel } from "../lib/hub/peer_channel.ts";
+import { PeerChannel } from "../lib/hub/_peer_channel.ts";
 import type { StoredUpdate } from "../lib/hub/update.ts";
 
 function update(seq: number): StoredUpdate {

@@ -4,14 +4,13 @@
  * @module
  */
 
-import { listSubscriptions, SUBSCRIPTION_TOPIC_PREFIX } from "../hub/active_subscriptions.ts";
+import { listSubscriptions, type RecordStore, SUBSCRIPTION_TOPIC_PREFIX } from "../hub/mod.ts";
 import type { AppContext } from "./context.ts";
 import { runSharedFeed } from "../feeds/producers.ts";
 import { chatFeed } from "../feeds/chat.ts";
 import { clockFeed } from "../feeds/clock.ts";
 import { stocksFeed } from "../feeds/stocks.ts";
 import { systemFeed } from "../feeds/system.ts";
-import type { RecordStore } from "../hub/transport.ts";
 import { sleep } from "../util/abortable.ts";
 import { readTyping } from "../feeds/typing.ts";
 import { log } from "../util/logger.ts";
@@ -23,8 +22,8 @@ import { log } from "../util/logger.ts";
  * ```ts
  * import assert from "node:assert/strict";
  * import { chatPresence } from "./background.ts";
- * import { Hub } from "../hub/hub.ts";
- * import { openSubscription } from "../hub/active_subscriptions.ts";
+ * import { Hub } from "../hub/mod.ts";
+ * import { openSubscription } from "../hub/mod.ts";
  * import { KvTransport } from "../kv/kv_transport.ts";
  * const transport = new KvTransport(await Deno.openKv(":memory:"));
  * const hub = await Hub.open(transport);

@@ -5,8 +5,7 @@
  */
 
 import type { Config } from "./config.ts";
-import type { Admission } from "../hub/admission.ts";
-import type { Hub } from "../hub/hub.ts";
+import { type Admission, type Hub } from "../hub/mod.ts";
 import type { AuthKeys } from "../auth/mercure_auth.ts";
 import type { Metrics } from "./metrics.ts";
 

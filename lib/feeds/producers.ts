@@ -5,9 +5,8 @@
  * @module
  */
 
-import type { Hub } from "../hub/hub.ts";
+import { type Hub, type StoredUpdate } from "../hub/mod.ts";
 import type { FeedEvent } from "./feed.ts";
-import type { StoredUpdate } from "../hub/update.ts";
 import { log } from "../util/logger.ts";
 
 /**
@@ -18,7 +17,7 @@ import { log } from "../util/logger.ts";
  * ```ts
  * import assert from "node:assert/strict";
  * import { KvTransport } from "../kv/kv_transport.ts";
- * import { Hub } from "../hub/hub.ts";
+ * import { Hub } from "../hub/mod.ts";
  * import { pumpFeed } from "./producers.ts";
  * const kv = await Deno.openKv(":memory:");
  * const hub = await Hub.open(new KvTransport(kv));
@@ -57,7 +56,7 @@ export async function pumpFeed(
  * ```ts
  * import assert from "node:assert/strict";
  * import { KvTransport } from "../kv/kv_transport.ts";
- * import { Hub } from "../hub/hub.ts";
+ * import { Hub } from "../hub/mod.ts";
  * import { runSharedFeed } from "./producers.ts";
  * const kv = await Deno.openKv(":memory:");
  * const hub = await Hub.open(new KvTransport(kv));
@@ -111,7 +110,7 @@ export interface FiniteFeedState {
  * ```ts
  * import assert from "node:assert/strict";
  * import { KvTransport } from "../kv/kv_transport.ts";
- * import { Hub } from "../hub/hub.ts";
+ * import { Hub } from "../hub/mod.ts";
  * import { runFiniteFeed } from "./producers.ts";
  * const transport = new KvTransport(await Deno.openKv(":memory:"));
  * const hub = await Hub.open(transport);
@@ -174,7 +173,7 @@ const competing = new Set<string>();
  * ```ts
  * import assert from "node:assert/strict";
  * import { KvTransport } from "../kv/kv_transport.ts";
- * import { Hub } from "../hub/hub.ts";
+ * import { Hub } from "../hub/mod.ts";
  * import { ensureFiniteFeed } from "./producers.ts";
  * const kv = await Deno.openKv(":memory:");
  * const hub = await Hub.open(new KvTransport(kv));

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { RecordStore } from "../hub/transport.ts";
+import type { RecordStore } from "../hub/mod.ts";
 
 /** How long a typing mark lasts. */
 export const TYPING_TTL_MS = 4000;

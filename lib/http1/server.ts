@@ -7,9 +7,9 @@
  * @module
  */
 
-import { Connection, type ConnectionHost, Phase } from "./connection.ts";
-import { errorText } from "./response.ts";
-import { refuseSocket } from "./overload.ts";
+import { Connection, type ConnectionHost, Phase } from "./_connection.ts";
+import { errorText } from "./_response.ts";
+import { refuseSocket } from "./_overload.ts";
 import { log } from "../util/logger.ts";
 import type { Http1Handler, Http1ServeOptions, Http1Server } from "./types.ts";
 

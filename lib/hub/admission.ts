@@ -17,11 +17,11 @@
 import { openSubscription } from "./active_subscriptions.ts";
 import type { BudgetRefusal, ConnectionBudget } from "./connection_budget.ts";
 import type { Hub } from "./hub.ts";
-import type { SubscriptionOptions } from "./subscription.ts";
+import type { SubscriptionOptions } from "./_subscription.ts";
 import type { StoredUpdate, UpdatePredicate } from "./update.ts";
 import type { MercureClaims } from "../auth/mercure_auth.ts";
-import type { SelectorSet } from "../topics/topic_selector.ts";
-import { mayReceive } from "./visibility.ts";
+import type { SelectorSet } from "../topics/mod.ts";
+import { mayReceive } from "./_visibility.ts";
 import { log } from "../util/logger.ts";
 
 /** What a subscription asks for, decided by its route. */

@@ -11,22 +11,22 @@
  * @module
  */
 
-import { Broker } from "./broker.ts";
-import { EventLog } from "./event_log.ts";
-import { Fanout } from "./fanout.ts";
+import { Broker } from "./_broker.ts";
+import { EventLog } from "./_event_log.ts";
+import { Fanout } from "./_fanout.ts";
 import {
   subscribe,
   subscribeUpdates,
   type SubscriptionOptions,
   usesTopicLogs,
-} from "./subscription.ts";
+} from "./_subscription.ts";
 import { type LeasedJob, runWithLease } from "./lease.ts";
 import type { RecordStore, RetentionPolicy, Transport } from "./transport.ts";
-import { pushSubscription } from "./push_subscription.ts";
-import type { SseSink } from "../sse/response.ts";
-import type { SelectorSet } from "../topics/topic_selector.ts";
+import { pushSubscription } from "./_push_subscription.ts";
+import type { SseSink } from "../sse/mod.ts";
+import type { SelectorSet } from "../topics/mod.ts";
 import type { MercureClaims } from "../auth/mercure_auth.ts";
-import { mayReceive } from "./visibility.ts";
+import { mayReceive } from "./_visibility.ts";
 import { makeHubId, parseHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
 
 /** Options of {@link Hub.open}. */
@@ -144,7 +144,7 @@ export class Hub {
    * import assert from "node:assert/strict";
    * import { KvTransport } from "../kv/kv_transport.ts";
    * import { Hub } from "./hub.ts";
-   * import { SelectorSet } from "../topics/topic_selector.ts";
+   * import { SelectorSet } from "../topics/mod.ts";
    * const kv = await Deno.openKv(":memory:");
    * const hub = await Hub.open(new KvTransport(kv));
    * await hub.publish({ topics: ["news"], data: "1", id: "one" });
@@ -217,8 +217,8 @@ export class Hub {
    * import assert from "node:assert/strict";
    * import { KvTransport } from "../kv/kv_transport.ts";
    * import { Hub } from "./hub.ts";
-   * import { ssePushResponse } from "../sse/response.ts";
-   * import { SelectorSet } from "../topics/topic_selector.ts";
+   * import { ssePushResponse } from "../sse/mod.ts";
+   * import { SelectorSet } from "../topics/mod.ts";
    * const kv = await Deno.openKv(":memory:");
    * const hub = await Hub.open(new KvTransport(kv));
    * await hub.publish({ topics: ["t"], data: "x", type: "end", id: "e" });

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { encodeEventBytes } from "../sse/encoder.ts";
+import { encodeEventBytes } from "../sse/mod.ts";
 
 /** An update as a publisher submits it. */
 export interface UpdateInput {

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { StorageLimitError } from "../hub/transport.ts";
+import { StorageLimitError } from "../hub/mod.ts";
 import { kvKeyFits } from "./key_size.ts";
 
 /** Mutations in one commit at most (KV allows 1,000). */

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { BudgetState, ShareLedger, ShareOutcome, ShareUpdate } from "../hub/transport.ts";
+import type { BudgetState, ShareLedger, ShareOutcome, ShareUpdate } from "../hub/mod.ts";
 import { budgetHeldKey as heldKey, budgetMembersKey as membersKey } from "./keys.ts";
 
 type Record = { [isolate: string]: number };

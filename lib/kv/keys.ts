@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { RecordKey } from "../hub/transport.ts";
+import type { RecordKey } from "../hub/mod.ts";
 
 /** The newest position of the log. */
 export const HEAD_KEY: Deno.KvKey = ["head"];

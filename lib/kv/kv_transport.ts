@@ -10,19 +10,20 @@
  * @module
  */
 
-import type {
-  AppendHooks,
-  AppendRequest,
-  LeaseHold,
-  RecordKey,
-  RecordOptions,
-  RecordStore,
-  RetentionPolicy,
-  ShareLedger,
-  Transport,
-} from "../hub/transport.ts";
-import { StorageLimitError } from "../hub/transport.ts";
-import { MAX_UPDATE_SIZE, type StoredUpdate } from "../hub/update.ts";
+import {
+  type AppendHooks,
+  type AppendRequest,
+  type LeaseHold,
+  MAX_UPDATE_SIZE,
+  type RecordKey,
+  type RecordOptions,
+  type RecordStore,
+  type RetentionPolicy,
+  type ShareLedger,
+  StorageLimitError,
+  type StoredUpdate,
+  type Transport,
+} from "../hub/mod.ts";
 import { KvBatchWriter } from "./batch_writer.ts";
 import { KvShareLedger } from "./budget_shares.ts";
 import { watchHead } from "./head_watch.ts";

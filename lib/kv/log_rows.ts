@@ -8,7 +8,7 @@
  * @module
  */
 
-import { MAX_UPDATE_SIZE, type StoredUpdate } from "../hub/update.ts";
+import { MAX_UPDATE_SIZE, type StoredUpdate } from "../hub/mod.ts";
 
 /** A log row's value: the updates of one commit (or one update, in rows written before packing). */
 export type LogRow = StoredUpdate[] | StoredUpdate;

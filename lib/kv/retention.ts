@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { RetentionPolicy } from "../hub/transport.ts";
+import type { RetentionPolicy } from "../hub/mod.ts";
 import { GLOBAL_LOG, HEAD_KEY, topicLog, trimmedKey } from "./keys.ts";
 import { type LogRow, rowUpdates } from "./log_rows.ts";
 
@@ -76,7 +76,7 @@ async function deleteUpTo(kv: Deno.Kv, prefix: Deno.KvKey, markKey: Deno.KvKey, 
  * ```ts
  * import assert from "node:assert/strict";
  * import { KvTransport } from "./kv_transport.ts";
- * import { EventLog } from "../hub/event_log.ts";
+ * import { EventLog } from "../hub/mod.ts";
  * import { trim, trimmedUpTo } from "./retention.ts";
  * const kv = await Deno.openKv(":memory:");
  * const log = await EventLog.open(new KvTransport(kv));

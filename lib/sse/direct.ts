@@ -10,7 +10,7 @@
 
 import { concatBytes } from "../util/bytes.ts";
 import { encodeEvent } from "./encoder.ts";
-import { heartbeatHub, type HeartbeatTarget } from "./heartbeats.ts";
+import { heartbeatHub, type HeartbeatTarget } from "./_heartbeats.ts";
 import {
   DrainWaiters,
   LazyAbort,
@@ -18,7 +18,7 @@ import {
   sseHeaders,
   type SsePushOptions,
   type SseSink,
-} from "./sink.ts";
+} from "./_sink.ts";
 
 /** A connection handed over to a response that writes its own body. */
 export interface DirectSocket {

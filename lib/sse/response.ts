@@ -6,12 +6,12 @@
  */
 
 import { encodeEvent, type ServerSentEvent } from "./encoder.ts";
-import { heartbeatHub, type HeartbeatTarget } from "./heartbeats.ts";
+import { heartbeatHub, type HeartbeatTarget } from "./_heartbeats.ts";
 import { directPushResponse, isServedDirectly } from "./direct.ts";
-import { DrainWaiters, LazyAbort, sseHeaders, type SsePushOptions, type SseSink } from "./sink.ts";
+import { DrainWaiters, LazyAbort, sseHeaders, type SsePushOptions, type SseSink } from "./_sink.ts";
 
-export { SSE_HEADERS } from "./sink.ts";
-export type { SsePushOptions, SseResponseOptions, SseSink } from "./sink.ts";
+export { SSE_HEADERS } from "./_sink.ts";
+export type { SsePushOptions, SseResponseOptions, SseSink } from "./_sink.ts";
 
 /** What a stream may yield: an event to encode, or bytes already encoded (shared between streams). */
 export type SseChunk = ServerSentEvent | Uint8Array;

@@ -3,7 +3,7 @@
  * string holding a `{`) matched against topics.
  *
  * A template matches a topic when some assignment of values expands to that topic. Templates are
- * parsed by `./uri_template.ts` and matched by `./uri_template_match.ts`, in time linear in the topic.
+ * parsed by `./_uri_template.ts` and matched by `./_uri_template_match.ts`, in time linear in the topic.
  * One deliberate extension: a template selector also matches the topic equal to its own text (as
  * the Mercure reference hub does).
  *
@@ -14,8 +14,8 @@ import {
   MAX_TEMPLATE_PREFIX_TOTAL,
   MAX_TEMPLATE_VARIABLES,
   parseTemplate,
-} from "./uri_template.ts";
-import { compileTemplateMatcher } from "./uri_template_match.ts";
+} from "./_uri_template.ts";
+import { compileTemplateMatcher } from "./_uri_template_match.ts";
 import { utf8ByteLength } from "../util/bytes.ts";
 
 /** A selector's length at most, in UTF-8 bytes. */

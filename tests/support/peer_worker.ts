@@ -6,7 +6,7 @@
  * @module
  */
 
-import { PeerChannel } from "../../lib/hub/peer_channel.ts";
+import { PeerChannel } from "../../lib/hub/_peer_channel.ts";
 import type { StoredUpdate } from "../../lib/hub/update.ts";
 
 let channel: PeerChannel | undefined;

@@ -3,16 +3,15 @@
  *
  * Subscribers with only exact topics are found through a map from topic to subscribers; those with
  * `*` or URI templates are tested one by one (for a private update, only those allowed it), each
- * template in time linear in the topic (see `../topics/uri_template_match.ts`). A subscriber keeps references to the shared updates
+ * template in time linear in the topic (see `../topics/_uri_template_match.ts`). A subscriber keeps references to the shared updates
  * (never copies), so per-connection state stays a few fields and a short array.
  *
  * @module
  */
 
-import type { UpdatePredicate } from "./update.ts";
+import { type StoredUpdate, type UpdatePredicate } from "./update.ts";
 import { Notifier } from "../util/abortable.ts";
-import type { SelectorSet } from "../topics/topic_selector.ts";
-import type { StoredUpdate } from "./update.ts";
+import type { SelectorSet } from "../topics/mod.ts";
 
 function noop(): void {}
 
@@ -22,8 +21,8 @@ function noop(): void {}
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { Subscriber } from "./fanout.ts";
- * import { SelectorSet } from "../topics/topic_selector.ts";
+ * import { Subscriber } from "./_fanout.ts";
+ * import { SelectorSet } from "../topics/mod.ts";
  * const subscriber = new Subscriber(new SelectorSet(["news"]), () => true, 1024, 0);
  * subscriber.offer({ seq: 1, id: "a", topics: ["news"], data: "x", time: 0 });
  * assert.deepEqual(subscriber.take().map((update) => update.id), ["a"]);
@@ -70,8 +69,8 @@ export class Subscriber {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { Subscriber } from "./fanout.ts";
-   * import { SelectorSet } from "../topics/topic_selector.ts";
+   * import { Subscriber } from "./_fanout.ts";
+   * import { SelectorSet } from "../topics/mod.ts";
    * const subscriber = new Subscriber(new SelectorSet(["*"]), () => true, 4096, 0);
    * const update = { seq: 1, id: "a", topics: ["x"], data: "", time: 0 };
    * subscriber.offer(update);
@@ -100,8 +99,8 @@ export class Subscriber {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { Subscriber } from "./fanout.ts";
-   * import { SelectorSet } from "../topics/topic_selector.ts";
+   * import { Subscriber } from "./_fanout.ts";
+   * import { SelectorSet } from "../topics/mod.ts";
    * const subscriber = new Subscriber(new SelectorSet(["*"]), () => true, 4096, 0);
    * const pushed: string[] = [];
    * subscriber.sink = (updates) => pushed.push(...updates.map((update) => update.id));
@@ -144,8 +143,8 @@ export class Subscriber {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { Fanout, Subscriber } from "./fanout.ts";
- * import { SelectorSet } from "../topics/topic_selector.ts";
+ * import { Fanout, Subscriber } from "./_fanout.ts";
+ * import { SelectorSet } from "../topics/mod.ts";
  * const fanout = new Fanout();
  * const news = new Subscriber(new SelectorSet(["news"]), () => true, 4096, 0);
  * const sport = new Subscriber(new SelectorSet(["sport/{id}"]), () => true, 4096, 0);

@@ -8,7 +8,7 @@
  */
 
 import { concatBytes } from "../util/bytes.ts";
-import { Http1Refusal } from "./head.ts";
+import { Http1Refusal } from "./_head.ts";
 
 const LF = 10;
 const CR = 13;
@@ -34,7 +34,7 @@ const enum Chunk {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { ChunkedDecoder } from "./chunked.ts";
+ * import { ChunkedDecoder } from "./_chunked.ts";
  * const decoder = new ChunkedDecoder(1024, 1024);
  * const wire = new TextEncoder().encode("3\r\nabc\r\n0\r\n\r\n");
  * assert.equal(decoder.feed(wire, 0, wire.length), wire.length);
@@ -65,7 +65,7 @@ export class ChunkedDecoder {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { ChunkedDecoder } from "./chunked.ts";
+   * import { ChunkedDecoder } from "./_chunked.ts";
    * const decoder = new ChunkedDecoder(10, 100);
    * const wire = new TextEncoder().encode("1\r\nx\r\n0\r\n\r\nNEXT");
    * assert.equal(decoder.feed(wire, 0, wire.length), wire.length - 4); // stops before the next request

@@ -1,5 +1,5 @@
 /**
- * Matches strings against a URI template pattern, as made by `parseTemplate` in `./uri_template.ts`.
+ * Matches strings against a URI template pattern, as made by `parseTemplate` in `./_uri_template.ts`.
  *
  * A pattern is compiled once into a small Thompson-style automaton, which is then run as a lazily
  * built deterministic automaton: each set of automaton states met while reading a topic becomes one
@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { CharSet, PatternNode } from "./uri_template.ts";
+import type { CharSet, PatternNode } from "./_uri_template.ts";
 
 const hasChar = (set: CharSet, cp: number): boolean =>
   cp < 128 ? set.ascii[cp] === 1 : set.high && cp >= 0xa0;
@@ -258,8 +258,8 @@ class LazyDfa {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseTemplate } from "./uri_template.ts";
- * import { compileTemplateMatcher } from "./uri_template_match.ts";
+ * import { parseTemplate } from "./_uri_template.ts";
+ * import { compileTemplateMatcher } from "./_uri_template_match.ts";
  * const matches = compileTemplateMatcher(parseTemplate("/books/{id}{?page,size}"));
  * assert.equal(matches("/books/1?size=10"), true);
  * assert.equal(matches("/books/1?page=2&size=10"), true);

@@ -8,15 +8,15 @@
  * @module
  */
 
-import type { Subscriber } from "./fanout.ts";
+import type { Subscriber } from "./_fanout.ts";
 import type { StoredUpdate } from "./update.ts";
-import type { SseSink } from "../sse/response.ts";
+import type { SseSink } from "../sse/mod.ts";
 import {
   encodeBatch,
   subscribeUpdates,
   type SubscriptionOptions,
   type SubscriptionSource,
-} from "./subscription.ts";
+} from "./_subscription.ts";
 
 /**
  * Runs one subscription into an SSE sink until its signal aborts, its final update is sent, or the
@@ -27,9 +27,9 @@ import {
  * import assert from "node:assert/strict";
  * import { KvTransport } from "../kv/kv_transport.ts";
  * import { Hub } from "./hub.ts";
- * import { pushSubscription } from "./push_subscription.ts";
- * import { ssePushResponse } from "../sse/response.ts";
- * import { SelectorSet } from "../topics/topic_selector.ts";
+ * import { pushSubscription } from "./_push_subscription.ts";
+ * import { ssePushResponse } from "../sse/mod.ts";
+ * import { SelectorSet } from "../topics/mod.ts";
  * const kv = await Deno.openKv(":memory:");
  * const hub = await Hub.open(new KvTransport(kv));
  * await hub.publish({ topics: ["t"], data: "old", type: "end", id: "e" });

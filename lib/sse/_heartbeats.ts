@@ -24,7 +24,7 @@ export interface HeartbeatTarget {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { HeartbeatHub } from "./heartbeats.ts";
+ * import { HeartbeatHub } from "./_heartbeats.ts";
  * const hub = new HeartbeatHub(50);
  * const beat = Promise.withResolvers<string>();
  * const deadline = setTimeout(() => beat.reject(new Error("no heartbeat")), 2000);
@@ -94,7 +94,7 @@ const heartbeatHubs = new Map<number, HeartbeatHub>();
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { heartbeatHub } from "./heartbeats.ts";
+ * import { heartbeatHub } from "./_heartbeats.ts";
  * assert.equal(heartbeatHub(15_000), heartbeatHub(15_000));
  * ```
  */

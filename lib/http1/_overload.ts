@@ -9,7 +9,7 @@
  * @module
  */
 
-import { latin1Bytes } from "./head.ts";
+import { latin1Bytes } from "./_head.ts";
 
 /** How long a refused socket may wait for the client's bytes before it closes. */
 export const DRAIN_MS = 250;
@@ -31,7 +31,7 @@ export interface SocketRefusal {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { overloadResponse } from "./overload.ts";
+ * import { overloadResponse } from "./_overload.ts";
  * const text = new TextDecoder().decode(overloadResponse({ reason: "full", retryAfterSeconds: 5 }));
  * assert.ok(text.startsWith("HTTP/1.1 503 Service Unavailable\r\n"));
  * assert.ok(text.includes("\r\nretry-after: 5\r\n") && text.endsWith("\r\n\r\nfull\n"));
@@ -55,7 +55,7 @@ export function overloadResponse(refusal: SocketRefusal): Uint8Array {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { refuseSocket } from "./overload.ts";
+ * import { refuseSocket } from "./_overload.ts";
  * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
  * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
  * refuseSocket(await listener.accept(), { reason: "full", retryAfterSeconds: 5 });

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { findHeadEnd, Http1Refusal } from "./head.ts";
+import { findHeadEnd, Http1Refusal } from "./_head.ts";
 
 const INITIAL_BUFFER = 4096;
 const PROBE_BYTES = 64;

@@ -8,7 +8,7 @@
  */
 
 import { canReceivePrivate, type MercureClaims } from "../auth/mercure_auth.ts";
-import { matchesSelector } from "../topics/topic_selector.ts";
+import { matchesSelector } from "../topics/mod.ts";
 import type { StoredUpdate } from "./update.ts";
 
 /**
@@ -17,7 +17,7 @@ import type { StoredUpdate } from "./update.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { mayReceive } from "./visibility.ts";
+ * import { mayReceive } from "./_visibility.ts";
  * const update = { seq: 1, id: "a", topics: ["/users/ann"], data: "", time: 0, private: true };
  * assert.equal(mayReceive(undefined, update), false);
  * assert.equal(mayReceive({ subscribe: ["/users/{name}"] }, update), true);

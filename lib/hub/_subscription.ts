@@ -9,14 +9,13 @@
  * @module
  */
 
-import type { Broker } from "./broker.ts";
-import type { EventLog } from "./event_log.ts";
-import { type Fanout, Subscriber } from "./fanout.ts";
-import type { SelectorSet } from "../topics/topic_selector.ts";
+import type { Broker } from "./_broker.ts";
+import type { EventLog } from "./_event_log.ts";
+import { type Fanout, Subscriber } from "./_fanout.ts";
+import type { SelectorSet } from "../topics/mod.ts";
 import { concatBytes } from "../util/bytes.ts";
-import type { UpdatePredicate } from "./update.ts";
-import { type StoredUpdate, updateBytes } from "./update.ts";
-import { encodePrioritisedBatch } from "./priority.ts";
+import { type StoredUpdate, updateBytes, type UpdatePredicate } from "./update.ts";
+import { encodePrioritisedBatch } from "./_priority.ts";
 import { sleep } from "../util/abortable.ts";
 
 /** What a subscription needs from the hub. */
@@ -63,7 +62,7 @@ export interface SubscriptionOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodeBatch } from "./subscription.ts";
+ * import { encodeBatch } from "./_subscription.ts";
  * const chunk = encodeBatch([{ seq: 1, id: "a", topics: ["t"], data: "x", time: 0 }]);
  * assert.equal(new TextDecoder().decode(chunk), "id: a\ndata: x\n\n");
  * ```
@@ -96,8 +95,8 @@ function sameUpdates(a: StoredUpdate[], b: StoredUpdate[]): boolean {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { usesTopicLogs } from "./subscription.ts";
- * import { SelectorSet } from "../topics/topic_selector.ts";
+ * import { usesTopicLogs } from "./_subscription.ts";
+ * import { SelectorSet } from "../topics/mod.ts";
  * assert.equal(usesTopicLogs(new SelectorSet(["a", "b"])), true);
  * assert.equal(usesTopicLogs(new SelectorSet(["*"])), false);
  * ```
@@ -114,9 +113,9 @@ export function usesTopicLogs(selectors: SelectorSet): boolean {
  * ```ts
  * import assert from "node:assert/strict";
  * import { KvTransport } from "../kv/kv_transport.ts";
- * import { EventLog } from "./event_log.ts";
- * import { readHistory } from "./subscription.ts";
- * import { SelectorSet } from "../topics/topic_selector.ts";
+ * import { EventLog } from "./_event_log.ts";
+ * import { readHistory } from "./_subscription.ts";
+ * import { SelectorSet } from "../topics/mod.ts";
  * const kv = await Deno.openKv(":memory:");
  * const log = await EventLog.open(new KvTransport(kv));
  * await log.append({ topics: ["a"], data: "1" });
@@ -163,11 +162,11 @@ function ignoreOverflow(): void {}
  * ```ts
  * import assert from "node:assert/strict";
  * import { KvTransport } from "../kv/kv_transport.ts";
- * import { EventLog } from "./event_log.ts";
- * import { Broker } from "./broker.ts";
- * import { Fanout } from "./fanout.ts";
- * import { subscribeUpdates } from "./subscription.ts";
- * import { SelectorSet } from "../topics/topic_selector.ts";
+ * import { EventLog } from "./_event_log.ts";
+ * import { Broker } from "./_broker.ts";
+ * import { Fanout } from "./_fanout.ts";
+ * import { subscribeUpdates } from "./_subscription.ts";
+ * import { SelectorSet } from "../topics/mod.ts";
  * const kv = await Deno.openKv(":memory:");
  * const log = await EventLog.open(new KvTransport(kv));
  * const broker = await Broker.start(log);
@@ -273,11 +272,11 @@ export async function* subscribeUpdates(
  * ```ts
  * import assert from "node:assert/strict";
  * import { KvTransport } from "../kv/kv_transport.ts";
- * import { EventLog } from "./event_log.ts";
- * import { Broker } from "./broker.ts";
- * import { Fanout } from "./fanout.ts";
- * import { subscribe } from "./subscription.ts";
- * import { SelectorSet } from "../topics/topic_selector.ts";
+ * import { EventLog } from "./_event_log.ts";
+ * import { Broker } from "./_broker.ts";
+ * import { Fanout } from "./_fanout.ts";
+ * import { subscribe } from "./_subscription.ts";
+ * import { SelectorSet } from "../topics/mod.ts";
  * const kv = await Deno.openKv(":memory:");
  * const log = await EventLog.open(new KvTransport(kv));
  * const broker = await Broker.start(log);

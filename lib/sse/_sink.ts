@@ -21,7 +21,7 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { sseHeaders } from "./sink.ts";
+ * import { sseHeaders } from "./_sink.ts";
  * const headers = sseHeaders({ "cache-control": "private" });
  * assert.equal(headers.get("cache-control"), "private");
  * assert.equal(headers.get("content-type"), "text/event-stream");
@@ -93,7 +93,7 @@ export type PushRun = (sink: SseSink) => Promise<void>;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { LazyAbort } from "./sink.ts";
+ * import { LazyAbort } from "./_sink.ts";
  * const lazy = new LazyAbort();
  * lazy.abort();
  * assert.equal(lazy.signal.aborted, true);
@@ -126,7 +126,7 @@ export class LazyAbort {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { DrainWaiters } from "./sink.ts";
+ * import { DrainWaiters } from "./_sink.ts";
  * const waiters = new DrainWaiters();
  * const drained = waiters.wait(new AbortController().signal);
  * waiters.wake(true);

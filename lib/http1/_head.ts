@@ -11,7 +11,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { Http1Refusal } from "./head.ts";
+ * import { Http1Refusal } from "./_head.ts";
  * const refusal = new Http1Refusal(431, "request head too large");
  * assert.deepEqual([refusal.status, refusal.message], [431, "request head too large"]);
  * ```
@@ -59,7 +59,7 @@ const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { findHeadEnd } from "./head.ts";
+ * import { findHeadEnd } from "./_head.ts";
  * const bytes = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: a\r\n\r\nrest");
  * assert.equal(findHeadEnd(bytes, 0, bytes.length), bytes.length - 4);
  * ```
@@ -78,7 +78,7 @@ export function findHeadEnd(buf: Uint8Array, from: number, end: number): number 
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { latin1 } from "./head.ts";
+ * import { latin1 } from "./_head.ts";
  * assert.equal(latin1(new Uint8Array([72, 105, 0xe9])), "Hi\u00e9");
  * ```
  */
@@ -97,7 +97,7 @@ export function latin1(bytes: Uint8Array): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseRequestHead } from "./head.ts";
+ * import { parseRequestHead } from "./_head.ts";
  * const head = parseRequestHead(new TextEncoder().encode("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"), 100);
  * assert.deepEqual([head.method, head.target, head.host, head.keepAlive], ["GET", "/a", "x", true]);
  * ```
@@ -215,7 +215,7 @@ const HOP_BY_HOP = new Set([
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { responseHead } from "./head.ts";
+ * import { responseHead } from "./_head.ts";
  * const head = responseHead(200, "OK", new Headers({ "content-type": "text/plain" }), ["content-length: 2"]);
  * assert.equal(head, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\n");
  * ```
@@ -241,7 +241,7 @@ export function responseHead(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { latin1Bytes } from "./head.ts";
+ * import { latin1Bytes } from "./_head.ts";
  * assert.deepEqual([...latin1Bytes("ok", 3)], [111, 107, 0, 0, 0]);
  * ```
  */
@@ -257,7 +257,7 @@ export function latin1Bytes(text: string, extra = 0): Uint8Array {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { STATUS_TEXT } from "./head.ts";
+ * import { STATUS_TEXT } from "./_head.ts";
  * assert.equal(STATUS_TEXT[431], "Request Header Fields Too Large");
  * ```
  */

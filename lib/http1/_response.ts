@@ -13,7 +13,7 @@ import {
   type RequestHead,
   responseHead,
   STATUS_TEXT,
-} from "./head.ts";
+} from "./_head.ts";
 import { log } from "../util/logger.ts";
 
 /** What writing needs of a connection. */
@@ -50,7 +50,7 @@ function soon(): Promise<typeof PENDING> {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { errorText } from "./response.ts";
+ * import { errorText } from "./_response.ts";
  * assert.equal(errorText("plain"), "plain");
  * assert.match(errorText(new Error("boom")), /^Error: boom\n\s+at /);
  * ```
@@ -66,7 +66,7 @@ export function errorText(error: unknown): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { writeAll } from "./response.ts";
+ * import { writeAll } from "./_response.ts";
  * const sizes: number[] = [];
  * const write = (bytes: Uint8Array) => {
  *   sizes.push(Math.min(bytes.length, 2)); // a socket that takes two bytes at a time
@@ -100,8 +100,8 @@ export async function writeAll(target: WriteTarget, bytes: Uint8Array): Promise<
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { writeResponse } from "./response.ts";
- * import { parseRequestHead } from "./head.ts";
+ * import { writeResponse } from "./_response.ts";
+ * import { parseRequestHead } from "./_head.ts";
  * const written: string[] = [];
  * const write = (bytes: Uint8Array) => {
  *   written.push(new TextDecoder().decode(bytes));
@@ -190,7 +190,7 @@ export async function writeResponse(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { takenResponseHead } from "./response.ts";
+ * import { takenResponseHead } from "./_response.ts";
  * const response = new Response(null, { headers: { "content-type": "text/event-stream" } });
  * assert.equal(
  *   new TextDecoder().decode(takenResponseHead(response)),
@@ -212,8 +212,8 @@ export function takenResponseHead(response: Response): Uint8Array {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { writeRefusal } from "./response.ts";
- * import { Http1Refusal } from "./head.ts";
+ * import { writeRefusal } from "./_response.ts";
+ * import { Http1Refusal } from "./_head.ts";
  * let text = "";
  * const write = (bytes: Uint8Array) => {
  *   text += new TextDecoder().decode(bytes);
@@ -252,7 +252,7 @@ export async function writeRefusal(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { internalError } from "./response.ts";
+ * import { internalError } from "./_response.ts";
  * assert.equal(internalError().status, 500);
  * ```
  */
@@ -269,7 +269,7 @@ export function internalError(): Response {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { toBytes } from "./response.ts";
+ * import { toBytes } from "./_response.ts";
  * assert.equal(toBytes("hé").length, 3);
  * ```
  */
@@ -289,7 +289,7 @@ export function toBytes(chunk: unknown): Uint8Array {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { withBody } from "./response.ts";
+ * import { withBody } from "./_response.ts";
  * const bytes = withBody("", new TextEncoder().encode("hi"), true);
  * assert.equal(new TextDecoder().decode(bytes), "2\r\nhi\r\n");
  * ```

@@ -7,8 +7,8 @@
  * @module
  */
 
-import { Http1Refusal, type RequestHead } from "./head.ts";
-import { Http1Request, readRequest, readRequestHead } from "./request.ts";
+import { Http1Refusal, type RequestHead } from "./_head.ts";
+import { Http1Request, readRequest, readRequestHead } from "./_request.ts";
 import {
   errorText,
   internalError,
@@ -16,8 +16,8 @@ import {
   writeAll,
   writeRefusal,
   writeResponse,
-} from "./response.ts";
-import { SocketReader } from "./reader.ts";
+} from "./_response.ts";
+import { SocketReader } from "./_reader.ts";
 import type { Http1Handler, Http1Info, Http1ServeOptions, TakenSocket } from "./types.ts";
 import { log } from "../util/logger.ts";
 

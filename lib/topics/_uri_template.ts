@@ -177,7 +177,7 @@ interface VarSpec {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseTemplate } from "./uri_template.ts";
+ * import { parseTemplate } from "./_uri_template.ts";
  * assert.equal(parseTemplate("{?x,y}").nullable, true);
  * assert.throws(() => parseTemplate("/books/{id"), new SyntaxError("unclosed '{' at 7"));
  * ```

@@ -10,10 +10,10 @@
  * @module
  */
 
-import type { EventLog } from "./event_log.ts";
+import type { EventLog } from "./_event_log.ts";
 import type { StoredUpdate } from "./update.ts";
 import { sleep } from "../util/abortable.ts";
-import { PeerChannel } from "./peer_channel.ts";
+import { PeerChannel } from "./_peer_channel.ts";
 
 /** Counters kept by the broker, for metrics. */
 export interface BrokerStats {
@@ -31,8 +31,8 @@ export interface BrokerStats {
  * ```ts
  * import assert from "node:assert/strict";
  * import { KvTransport } from "../kv/kv_transport.ts";
- * import { EventLog } from "./event_log.ts";
- * import { Broker } from "./broker.ts";
+ * import { EventLog } from "./_event_log.ts";
+ * import { Broker } from "./_broker.ts";
  * const kv = await Deno.openKv(":memory:");
  * const log = await EventLog.open(new KvTransport(kv));
  * const broker = await Broker.start(log);

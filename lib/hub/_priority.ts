@@ -16,10 +16,9 @@
  * @module
  */
 
-import { encodeEvent } from "../sse/encoder.ts";
-import type { StoredUpdate } from "./update.ts";
+import { encodeEvent } from "../sse/mod.ts";
+import { type StoredUpdate, updateBytes } from "./update.ts";
 import { concatBytes } from "../util/bytes.ts";
-import { updateBytes } from "./update.ts";
 
 /** One update of a prioritised batch. */
 export interface PlannedUpdate {
@@ -35,7 +34,7 @@ export interface PlannedUpdate {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { prioritise } from "./priority.ts";
+ * import { prioritise } from "./_priority.ts";
  * const low = { seq: 1, id: "a", topics: ["feed"], data: "1", time: 0 };
  * const high = { seq: 2, id: "b", topics: ["alerts"], data: "2", time: 0, priority: 5 };
  * const { plan, closingId } = prioritise([low, high]);
@@ -92,7 +91,7 @@ export function prioritise(batch: StoredUpdate[]): { plan: PlannedUpdate[]; clos
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodePrioritisedBatch } from "./priority.ts";
+ * import { encodePrioritisedBatch } from "./_priority.ts";
  * const bytes = encodePrioritisedBatch([{ seq: 1, id: "a", topics: ["t"], data: "x", time: 0 }]);
  * assert.equal(new TextDecoder().decode(bytes), "id: a\ndata: x\n\n");
  * ```

@@ -7,11 +7,11 @@
  * @module
  */
 
-import { ChunkedDecoder } from "./chunked.ts";
-import { Http1Refusal, latin1Bytes, parseRequestHead, type RequestHead } from "./head.ts";
-import type { SocketReader } from "./reader.ts";
+import { ChunkedDecoder } from "./_chunked.ts";
+import { Http1Refusal, latin1Bytes, parseRequestHead, type RequestHead } from "./_head.ts";
+import type { SocketReader } from "./_reader.ts";
 import { isValidHost } from "../util/request_host.ts";
-import { writeAll, type WriteTarget } from "./response.ts";
+import { writeAll, type WriteTarget } from "./_response.ts";
 
 const CONTINUE = latin1Bytes("HTTP/1.1 100 Continue\r\n\r\n");
 
@@ -100,8 +100,8 @@ function requestOrRefusal(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { requestUrl } from "./request.ts";
- * import { Http1Refusal, parseRequestHead } from "./head.ts";
+ * import { requestUrl } from "./_request.ts";
+ * import { Http1Refusal, parseRequestHead } from "./_head.ts";
  * const head = (wire: string) => parseRequestHead(new TextEncoder().encode(wire), 10);
  * assert.equal(requestUrl(head("GET /a HTTP/1.1\r\nHost: hub\r\n\r\n"), "127.0.0.1:8000"), "http://hub/a");
  * assert.deepEqual(
@@ -128,8 +128,8 @@ export function requestUrl(head: RequestHead, authority: string): string | Http1
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { buildRequest } from "./request.ts";
- * import { parseRequestHead } from "./head.ts";
+ * import { buildRequest } from "./_request.ts";
+ * import { parseRequestHead } from "./_head.ts";
  * const head = parseRequestHead(new TextEncoder().encode("GET /a HTTP/1.1\r\nHost: hub\r\nX-A: 1\r\n\r\n"), 10);
  * assert.equal(buildRequest("http://hub/a", head, null).headers.get("x-a"), "1");
  * ```
@@ -155,7 +155,7 @@ export function buildRequest(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { Http1Request } from "./request.ts";
+ * import { Http1Request } from "./_request.ts";
  * const request = new Http1Request("http://hub/");
  * Http1Request.abort(request);
  * assert.equal(request.signal.aborted, true);
@@ -178,7 +178,7 @@ export class Http1Request extends Request {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { Http1Request } from "./request.ts";
+   * import { Http1Request } from "./_request.ts";
    * const request = new Http1Request("http://hub/");
    * assert.equal(request.clone().signal, request.signal);
    * ```
@@ -206,7 +206,7 @@ export class Http1Request extends Request {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { Http1Request } from "./request.ts";
+   * import { Http1Request } from "./_request.ts";
    * const request = new Http1Request("http://hub/");
    * assert.equal(Http1Request.controllerIfMade(request), null);
    * request.signal;

@@ -36,7 +36,7 @@ export interface CommitStats {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { EventLog } from "./event_log.ts";
+ * import { EventLog } from "./_event_log.ts";
  * import { KvTransport } from "../kv/kv_transport.ts";
  * const transport = new KvTransport(await Deno.openKv(":memory:"));
  * const log = await EventLog.open(transport);
