@@ -55,9 +55,9 @@ export const MUTATIONS: readonly Mutation[] = [
   {
     name: "private-websocket-skips-the-rule",
     file: "routes/websocket.ts",
-    find: "for (const update of batch) socket.send(frameOf(update));",
+    find: "for await (const batch of context.hub.subscribeUpdates(options)) {",
     replace:
-      "for (const update of batch) socket.send(frameOf(update));\n        void options.accepts;",
+      "for await (const batch of context.hub.subscribeUpdates({ ...options, accepts: () => true })) {",
     tests: ["tests/client_test.ts"],
   },
   {
