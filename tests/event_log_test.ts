@@ -292,3 +292,20 @@ Deno.test("hub ids round-trip every position, across the 2^16 and 2^24 boundarie
     assert.equal(parseHubId(id, epoch), seq, `position ${seq} (${id})`);
   }
 });
+
+Deno.test("a record transaction commits only over what it read, so concurrent counters never lose an add", async () => {
+  const transport = new KvTransport(await Deno.openKv(":memory:"));
+  const { records } = transport;
+  const increment = () =>
+    records.transact([["count"]], ([value]) => {
+      const next = ((value as number | undefined) ?? 0) + 1;
+      return { writes: [{ key: ["count"], value: next }], result: next };
+    });
+  const results = await Promise.all(Array.from({ length: 50 }, increment));
+  assert.deepEqual([...results].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 1));
+  assert.equal(await records.get(["count"]), 50);
+  // A decision that writes nothing leaves the records as they were.
+  assert.equal(await records.transact([["count"]], () => ({ writes: [], result: "kept" })), "kept");
+  assert.equal(await records.get(["count"]), 50);
+  transport.close();
+});

@@ -72,6 +72,19 @@ export interface RecordOptions {
   expireInMs?: number;
 }
 
+/** One write of a {@link RecordStore.transact}: a value to store, or `undefined` to delete. */
+export interface RecordWrite {
+  key: RecordKey;
+  value: unknown;
+  expireInMs?: number;
+}
+
+/** What a {@link RecordStore.transact} decision commits, and what the call resolves with. */
+export interface RecordDecision<T> {
+  writes: RecordWrite[];
+  result: T;
+}
+
 /** Small shared records: state of orders and games, typing marks, subscription records, keys. */
 export interface RecordStore {
   /** The value under `key`, or `undefined`. */
@@ -94,6 +107,16 @@ export interface RecordStore {
   add(key: RecordKey, delta: number, options?: RecordOptions): Promise<number>;
   /** Why a key cannot be stored (too long), or `undefined` when it can. */
   keyRefusal(key: RecordKey): string | undefined;
+  /**
+   * A read-modify-write over a few records, atomic across every node: reads `keys`, asks
+   * `decide` what to write given their values (in the same order; `undefined` when absent), and
+   * commits those writes only if none of `keys` changed meanwhile; otherwise reads and decides
+   * again (up to a bound, then throws). Resolves with the decision's result.
+   */
+  transact<T>(
+    keys: readonly RecordKey[],
+    decide: (values: unknown[]) => RecordDecision<T>,
+  ): Promise<T>;
 }
 
 /** A held lease: what renewing and releasing it need. */

@@ -15,6 +15,7 @@ import {
   type AppendRequest,
   type LeaseHold,
   MAX_UPDATE_SIZE,
+  type RecordDecision,
   type RecordKey,
   type RecordOptions,
   type RecordStore,
@@ -365,6 +366,31 @@ class KvRecords implements RecordStore {
     for await (const entry of entries) {
       yield [entry.key.slice(1) as RecordKey, entry.value];
     }
+  }
+
+  async transact<T>(
+    keys: readonly RecordKey[],
+    decide: (values: unknown[]) => RecordDecision<T>,
+  ): Promise<T> {
+    for (const key of keys) {
+      const refusal = this.keyRefusal(key);
+      if (refusal) throw new StorageLimitError(refusal);
+    }
+    const stored = keys.map(recordKey);
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const entries = await this.#kv.getMany(stored);
+      const { writes, result } = decide(entries.map((entry) => entry.value ?? undefined));
+      const atomic = this.#kv.atomic();
+      for (const entry of entries) atomic.check(entry);
+      for (const write of writes) {
+        const refusal = this.keyRefusal(write.key);
+        if (refusal) throw new StorageLimitError(refusal);
+        if (write.value === undefined) atomic.delete(recordKey(write.key));
+        else atomic.set(recordKey(write.key), write.value, { expireIn: write.expireInMs });
+      }
+      if ((await atomic.commit()).ok) return result;
+    }
+    throw new Error("records: too many conflicting writers");
   }
 
   async add(key: RecordKey, delta: number, options: RecordOptions = {}): Promise<number> {
