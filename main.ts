@@ -16,6 +16,7 @@ import { retryingKv } from "./lib/kv/busy_retry.ts";
 import { log, setLogLevel } from "./lib/util/logger.ts";
 import { Metrics } from "./lib/app/metrics.ts";
 import { RateLimiter } from "./lib/app/rate_limit.ts";
+import { liveFiniteFeeds } from "./lib/feeds/producers.ts";
 import { loadAuthKeys } from "./lib/auth/auth_keys.ts";
 import { startBackgroundJobs } from "./lib/app/background.ts";
 import { printBanner } from "./lib/app/banner.ts";
@@ -50,6 +51,10 @@ metrics.sources.push(() => ({
   broker_gap_events_total: hub.broker.stats.gapEvents,
   broker_duplicates_dropped_total: hub.broker.stats.duplicatesDropped,
   replays_total: hub.counters.replays,
+}));
+metrics.sources.push(() => ({
+  orders_live: liveFiniteFeeds("orders"),
+  games_live: liveFiniteFeeds("games"),
 }));
 metrics.topicSource = () => hub.fanout.topicCounts(50);
 hub.log.onCommitTimed = (ms) => metrics.histograms.kv_commit_latency_ms.observe(ms);

@@ -11,9 +11,16 @@
  */
 
 import type { AppContext } from "../lib/app/context.ts";
-import { ensureFiniteFeed, type FiniteFeedState } from "../lib/feeds/producers.ts";
-import { startOrder } from "./orders.ts";
-import { gameSimulation, isValidGameId } from "../lib/feeds/games.ts";
+import {
+  ensureFiniteFeed,
+  type FiniteFeed,
+  type FiniteFeedState,
+  reserveFiniteFeed,
+} from "../lib/feeds/producers.ts";
+import { creationQuota, creationRefusal, finiteFeedLifetimes, startOrder } from "./orders.ts";
+import { GAME_MAX_MS, gameSimulation, isValidGameId } from "../lib/feeds/games.ts";
+import { clientIp, clientKey } from "../lib/util/client_ip.ts";
+import { parseDataFilter } from "../lib/hub/data_filter.ts";
 import { isValidOrderId } from "../lib/feeds/orders.ts";
 import { isValidUserName } from "../lib/feeds/chat.ts";
 import { BadRequest, refuse } from "../lib/util/http_errors.ts";
@@ -28,9 +35,6 @@ import {
 
 /** How many newest events a first connection gets, per shared feed. */
 const CURRENT_STATE: Record<string, number> = { clock: 1, stocks: 20, system: 1, chat: 1 };
-
-/** Finite feeds produced by one isolate at most (a flood of game ids cannot start unbounded work). */
-const MAX_LOCAL_FEEDS = 200;
 
 /**
  * Handles `GET /feeds/...`.
@@ -127,35 +131,151 @@ async function orderFeed(request: Request, context: AppContext, id: string): Pro
     throw new BadRequest(400, `bad order id ${JSON.stringify(id.slice(0, 80))}`);
   }
   const state = (await context.hub.kv.get<FiniteFeedState>(["orders", id])).value;
-  if (state?.status === "running") startOrder(context, id, (state.item as string | null) ?? null);
+  if (state?.status === "running") startOrder(context, state);
   return finiteFeed(request, context, "orders", id, "order_complete", state);
 }
+
+/** The game's simulation as a finite feed; its end frees its place in its creator's live games. */
+function gameFeedOf(context: AppContext, state: FiniteFeedState): FiniteFeed {
+  const { id } = state;
+  const speed = context.config.feedSpeed;
+  const client = typeof state.createdBy === "string" ? state.createdBy : undefined;
+  return {
+    kind: "games",
+    id,
+    topic: `games/${id}`,
+    finalType: "game_final",
+    makeFeed: (signal, resumeFrom) => gameSimulation({ signal, speed, gameId: id, resumeFrom }),
+    recordTtlMs: finiteFeedLifetimes(context.config, GAME_MAX_MS).endedRecordMs,
+    onCompleted: () =>
+      client === undefined ? undefined : creationQuota(context, "games").release(client, id),
+  };
+}
+
+const tooManyGames = (context: AppContext) =>
+  new BadRequest(
+    503,
+    `too many live games here (${context.config.maxLiveGames}); try again later`,
+    { "retry-after": "30" },
+  );
 
 async function gameFeed(request: Request, context: AppContext, id: string): Promise<Response> {
   if (!isValidGameId(id)) {
     throw new BadRequest(400, "bad game id: use 1-64 characters of a-z, 0-9 and -");
   }
-  const key = ["games", id];
-  let state = (await context.hub.kv.get<FiniteFeedState>(key)).value;
-  if (!state) {
-    const created: FiniteFeedState = { id, status: "running", createdAt: new Date().toISOString() };
-    await context.hub.kv.atomic().check({ key, versionstamp: null }).set(key, created).commit();
-    state = created;
-  }
-  const speed = context.config.feedSpeed;
+  const state = (await context.hub.kv.get<FiniteFeedState>(["games", id])).value;
+  return state ? existingGame(request, context, state) : newGame(request, context, id);
+}
+
+function existingGame(
+  request: Request,
+  context: AppContext,
+  state: FiniteFeedState,
+): Promise<Response> {
   if (
     state.status === "running" &&
-    !ensureFiniteFeed(
-      context.hub,
-      "games",
-      id,
-      `games/${id}`,
-      "game_final",
-      (signal, resumeFrom) => gameSimulation({ signal, speed, gameId: id, resumeFrom }),
-      MAX_LOCAL_FEEDS,
-    )
+    !ensureFiniteFeed(context.hub, gameFeedOf(context, state), context.config.maxLiveGames)
   ) {
-    throw new BadRequest(503, "too many live games here; try again later", { "retry-after": "30" });
+    throw tooManyGames(context);
   }
-  return finiteFeed(request, context, "games", id, "game_final", state);
+  return finiteFeed(request, context, "games", state.id, "game_final", state);
+}
+
+/**
+ * A stream of a game nobody started yet: every refusal comes before its record is written
+ * (stream parameters and connection limits, this isolate's live games, then the client's rate and
+ * live games, checked and counted in the same atomic that writes the record).
+ */
+async function newGame(request: Request, context: AppContext, id: string): Promise<Response> {
+  const { hub, config } = context;
+  const topic = `games/${id}`;
+  const plan = await planFor(request, context, topic, () => hub.log.seqBeforeNewest(topic, 1));
+  plan.isFinal = (update) => update.type === "game_final";
+  const refused = streamRefusal(request, context);
+  if (refused) return refused;
+  const place = reserveFiniteFeed("games", id, config.maxLiveGames);
+  if (!place) throw tooManyGames(context);
+  const client = clientKey(request);
+  const { liveMs, recordMs } = finiteFeedLifetimes(config, GAME_MAX_MS);
+  const state: FiniteFeedState = {
+    id,
+    status: "running",
+    createdAt: new Date().toISOString(),
+    createdBy: client,
+  };
+  const quota = creationQuota(context, "games");
+  let admission;
+  try {
+    admission = await quota.admit({
+      client,
+      id,
+      record: { key: ["games", id], value: state, expireIn: recordMs },
+      liveUntil: Date.now() + liveMs,
+    });
+  } catch (error) {
+    place.cancel();
+    throw error;
+  }
+  if (!admission.admitted) {
+    place.cancel();
+    if (admission.reason !== "exists") throw creationRefusal("game", admission);
+    // Someone else started it meanwhile: watch theirs.
+    const started = (await hub.kv.get<FiniteFeedState>(["games", id])).value;
+    if (!started) {
+      throw new BadRequest(503, `game ${id} changed meanwhile; try again`, {
+        "retry-after": "1",
+      });
+    }
+    return existingGame(request, context, started);
+  }
+  // Refused after all (a connection limit reached meanwhile): undo the creation.
+  const undo = async () => {
+    place.cancel();
+    await hub.kv.delete(["games", id]);
+    await quota.release(client, id, true);
+  };
+  let response: Response;
+  try {
+    response = openStream(request, context, plan);
+  } catch (error) {
+    await undo();
+    throw error;
+  }
+  if (response.status !== 200) {
+    await undo();
+    return response;
+  }
+  place.start(hub, gameFeedOf(context, state));
+  return response;
+}
+
+/**
+ * The refusal a stream request would get from `openStream` for its `?throttle=`, its `?filter=` or
+ * the connection limits, found without registering anything (the same checks, made early).
+ */
+function streamRefusal(request: Request, context: AppContext): Response | undefined {
+  const { config, metrics } = context;
+  const url = new URL(request.url);
+  const throttle = url.searchParams.get("throttle");
+  if (
+    throttle !== null &&
+    (!/^\d+$/.test(throttle) || Number(throttle) < 1 || Number(throttle) > 3_600_000)
+  ) {
+    return refuse(400, "throttle must be an integer number of milliseconds from 1 to 3600000");
+  }
+  parseDataFilter(url.searchParams.getAll("filter"));
+  const open = metrics.processConnections(clientIp(request));
+  if (open.total >= config.maxConnections) {
+    metrics.count('refusals_total{reason="max_connections"}');
+    return refuse(503, `connection limit reached (${config.maxConnections})`, {
+      "retry-after": "5",
+    });
+  }
+  if (open.forIp >= config.maxConnectionsPerIp) {
+    metrics.count('refusals_total{reason="max_connections_per_ip"}');
+    return refuse(503, `per-client connection limit reached (${config.maxConnectionsPerIp})`, {
+      "retry-after": "5",
+    });
+  }
+  return undefined;
 }
