@@ -17,6 +17,7 @@ import { openKvTransport } from "./lib/kv/open.ts";
 import { log, setLogLevel } from "./lib/util/logger.ts";
 import { Metrics } from "./lib/app/metrics.ts";
 import { RateLimiter } from "./lib/app/rate_limit.ts";
+import { liveFiniteFeeds } from "./lib/feeds/producers.ts";
 import { loadAuthKeys } from "./lib/auth/auth_keys.ts";
 import { startBackgroundJobs } from "./lib/app/background.ts";
 import { printBanner } from "./lib/app/banner.ts";
@@ -80,6 +81,10 @@ const admission = new Admission({
 });
 // The demo feeds' topics are public; other topics' subscriber counts need TIDINGS_METRICS_TOKEN.
 if (config.demoFeeds) metrics.publicTopics = new Set(["clock", "stocks", "system", "chat"]);
+metrics.sources.push(() => ({
+  orders_live: liveFiniteFeeds("orders"),
+  games_live: liveFiniteFeeds("games"),
+}));
 const context: AppContext = { config, hub, auth, metrics, admission };
 const rateLimiter = new RateLimiter(config.publishRatePerSecond);
 startBackgroundJobs(context);

@@ -12,9 +12,15 @@
  */
 
 import type { AppContext } from "../lib/app/context.ts";
-import { ensureFiniteFeed, type FiniteFeedState } from "../lib/feeds/producers.ts";
-import { startOrder } from "./orders.ts";
-import { gameSimulation, isValidGameId } from "../lib/feeds/games.ts";
+import {
+  ensureFiniteFeed,
+  type FiniteFeed,
+  type FiniteFeedState,
+  reserveFiniteFeed,
+} from "../lib/feeds/producers.ts";
+import { creationQuota, creationRefusal, finiteFeedLifetimes, startOrder } from "./orders.ts";
+import { GAME_MAX_MS, gameSimulation, isValidGameId } from "../lib/feeds/games.ts";
+import { clientKey } from "../lib/util/client_ip.ts";
 import { isValidOrderId } from "../lib/feeds/orders.ts";
 import { isValidUserName } from "../lib/feeds/chat.ts";
 import { BadRequest, refuse } from "../lib/util/http_errors.ts";
@@ -23,15 +29,14 @@ import { SelectorSet } from "../lib/topics/mod.ts";
 import {
   authorizeSubscriber,
   openStream,
+  prepareSubscription,
   requestedLastEventId,
   type StreamPlan,
+  streamSubscription,
 } from "./subscribe.ts";
 
 /** How many newest events a first connection gets, per shared feed. */
 const CURRENT_STATE: Record<string, number> = { clock: 1, stocks: 20, system: 1, chat: 1 };
-
-/** Finite feeds produced by one isolate at most (a flood of game ids cannot start unbounded work). */
-const MAX_LOCAL_FEEDS = 200;
 
 /**
  * Handles `GET /feeds/...`.
@@ -66,7 +71,7 @@ async function planFor(
   const plan: StreamPlan = { selectors, claims: await authorizeSubscriber(request, context) };
   const lastEventId = requestedLastEventId(request, new URL(request.url));
   if (lastEventId !== undefined) {
-    const point = await context.hub.resumePoint(lastEventId, selectors);
+    const point = await context.hub.resumePoint(lastEventId, selectors, plan.claims);
     plan.afterSeq = point.afterSeq;
     plan.resumedFrom = point.resumedFrom;
   } else {
@@ -100,7 +105,7 @@ async function finiteFeed(
   kind: "orders" | "games",
   id: string,
   finalType: string,
-  state: FiniteFeedState | null,
+  state: FiniteFeedState | undefined,
 ): Promise<Response> {
   if (!state) throw new BadRequest(404, `unknown ${kind === "orders" ? "order" : "game"} ${id}`);
   const topic = `${kind}/${id}`;
@@ -127,43 +132,126 @@ async function orderFeed(request: Request, context: AppContext, id: string): Pro
 }
 
 /** Makes this isolate stand by to produce a running order (a watched order survives its producer). */
-async function keepOrderRunning(context: AppContext, id: string): Promise<FiniteFeedState | null> {
+async function keepOrderRunning(
+  context: AppContext,
+  id: string,
+): Promise<FiniteFeedState | undefined> {
   const state = await context.hub.records.get<FiniteFeedState>(["orders", id]);
-  if (state?.status === "running") startOrder(context, id, (state.item as string | null) ?? null);
-  return state ?? null;
+  if (state?.status === "running") startOrder(context, state);
+  return state;
 }
+
+/** The game's simulation as a finite feed; its end frees its place in its creator's live games. */
+function gameFeedOf(context: AppContext, state: FiniteFeedState): FiniteFeed {
+  const { id } = state;
+  const speed = context.config.feedSpeed;
+  const client = typeof state.createdBy === "string" ? state.createdBy : undefined;
+  return {
+    kind: "games",
+    id,
+    topic: `games/${id}`,
+    finalType: "game_final",
+    makeFeed: (signal, resumeFrom) => gameSimulation({ signal, speed, gameId: id, resumeFrom }),
+    recordTtlMs: finiteFeedLifetimes(context.config, GAME_MAX_MS).endedRecordMs,
+    onCompleted: () =>
+      client === undefined ? undefined : creationQuota(context, "games").release(client, id),
+  };
+}
+
+const tooManyGames = (context: AppContext) =>
+  new BadRequest(
+    503,
+    `too many live games here (${context.config.maxLiveGames}); try again later`,
+    { "retry-after": "30" },
+  );
 
 async function gameFeed(request: Request, context: AppContext, id: string): Promise<Response> {
   if (!isValidGameId(id)) {
     throw new BadRequest(400, "bad game id: use 1-64 characters of a-z, 0-9 and -");
   }
-  return finiteFeed(request, context, "games", id, "game_final", await startGame(context, id));
+  const state = await context.hub.records.get<FiniteFeedState>(["games", id]);
+  if (state) {
+    joinGame(context, state);
+    return finiteFeed(request, context, "games", id, "game_final", state);
+  }
+  return newGame(request, context, id);
 }
 
-/** Creates a game when new, and makes this isolate produce it (or stand by) while it runs. */
-async function startGame(context: AppContext, id: string): Promise<FiniteFeedState> {
-  const key = ["games", id];
-  let state = await context.hub.records.get<FiniteFeedState>(key);
-  if (!state) {
-    const created: FiniteFeedState = { id, status: "running", createdAt: new Date().toISOString() };
-    await context.hub.records.setIfAbsent(key, created);
-    state = created;
-  }
-  const speed = context.config.feedSpeed;
+/** Makes this isolate produce a running game, or stand by to (503 when too many run here). */
+function joinGame(context: AppContext, state: FiniteFeedState): void {
   if (
     state.status === "running" &&
-    !ensureFiniteFeed(
-      context.hub,
-      "games",
-      id,
-      `games/${id}`,
-      "game_final",
-      (signal, resumeFrom) => gameSimulation({ signal, speed, gameId: id, resumeFrom }),
-      MAX_LOCAL_FEEDS,
-    )
+    !ensureFiniteFeed(context.hub, gameFeedOf(context, state), context.config.maxLiveGames)
   ) {
-    throw new BadRequest(503, "too many live games here; try again later", { "retry-after": "30" });
+    throw tooManyGames(context);
   }
+}
+
+/**
+ * A stream of a game nobody started yet. The stream is admitted first (its parameters and the
+ * connection limits), then the game is created; a refusal at either step writes nothing.
+ */
+async function newGame(request: Request, context: AppContext, id: string): Promise<Response> {
+  const topic = `games/${id}`;
+  const plan = await planFor(request, context, topic, () => context.hub.seqBeforeNewest(topic, 1));
+  plan.isFinal = (update) => update.type === "game_final";
+  const prepared = await prepareSubscription(request, context, plan);
+  if (prepared instanceof Response) return prepared;
+  try {
+    await createGame(request, context, id);
+  } catch (error) {
+    prepared.release();
+    throw error;
+  }
+  return streamSubscription(request, context, prepared);
+}
+
+/**
+ * Creates the game `id` for the requesting client and starts producing it: this isolate's live
+ * games, then the client's rate and live games, checked and counted in the same transaction that
+ * writes the game's record. A game someone created meanwhile is joined instead. Refusals throw
+ * (`BadRequest` 429 or 503) and write nothing.
+ */
+async function createGame(
+  request: Request,
+  context: AppContext,
+  id: string,
+): Promise<FiniteFeedState> {
+  const { hub, config } = context;
+  const place = reserveFiniteFeed("games", id, config.maxLiveGames);
+  if (!place) throw tooManyGames(context);
+  const client = clientKey(request);
+  const { liveMs, recordMs } = finiteFeedLifetimes(config, GAME_MAX_MS);
+  const state: FiniteFeedState = {
+    id,
+    status: "running",
+    createdAt: new Date().toISOString(),
+    createdBy: client,
+  };
+  let admission;
+  try {
+    admission = await creationQuota(context, "games").admit({
+      client,
+      id,
+      record: { key: ["games", id], value: state, expireInMs: recordMs },
+      liveUntil: Date.now() + liveMs,
+    });
+  } catch (error) {
+    place.cancel();
+    throw error;
+  }
+  if (!admission.admitted) {
+    place.cancel();
+    if (admission.reason !== "exists") throw creationRefusal("game", admission);
+    // Someone else created it meanwhile: join theirs.
+    const started = await hub.records.get<FiniteFeedState>(["games", id]);
+    if (!started) {
+      throw new BadRequest(503, `game ${id} changed meanwhile; try again`, { "retry-after": "1" });
+    }
+    joinGame(context, started);
+    return started;
+  }
+  place.start(hub, gameFeedOf(context, state));
   return state;
 }
 
@@ -214,18 +302,12 @@ const MAX_FEEDS_PER_SUBSCRIPTION = 4;
 
 /**
  * Gives a Mercure subscription to the demo feeds' topics what `/feeds/*` gives, so that one
- * subscription can carry every panel of the dashboard: a `games/{id}` topic starts that game, an
- * `orders/{id}` topic keeps the order's workflow produced, and `?user=<name>` beside the `chat`
- * topic counts the subscriber as present in the chat room. For the first
- * {@link MAX_FEEDS_PER_SUBSCRIPTION} game and order topics only; the caller applies it only when
- * the demo feeds are on. Throws `BadRequest` (400 for a bad user name, 503 when too many games run).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { joinDemoFeeds } from "./feeds.ts";
- * assert.equal(typeof joinDemoFeeds, "function");
- * ```
+ * subscription can carry every panel of the dashboard: a `games/{id}` topic starts that game
+ * (counted against the client's creation quota, like `/feeds/games/{id}`), an `orders/{id}` topic
+ * keeps the order's workflow produced, and `?user=<name>` beside the `chat` topic counts the
+ * subscriber as present in the chat room. For the first {@link MAX_FEEDS_PER_SUBSCRIPTION} game
+ * and order topics only; the caller applies it only when the demo feeds are on. Throws
+ * `BadRequest` (400 for a bad user name, 429 or 503 when a game cannot be created).
  */
 export async function joinDemoFeeds(
   request: Request,
@@ -246,7 +328,12 @@ export async function joinDemoFeeds(
     .map((topic) => topic.split("/"))
     .slice(0, MAX_FEEDS_PER_SUBSCRIPTION);
   for (const [kind, id] of feeds) {
-    if (kind === "games") await startGame(context, id);
-    else await keepOrderRunning(context, id);
+    if (kind === "orders") {
+      await keepOrderRunning(context, id);
+      continue;
+    }
+    const state = await context.hub.records.get<FiniteFeedState>(["games", id]);
+    if (state) joinGame(context, state);
+    else await createGame(request, context, id);
   }
 }

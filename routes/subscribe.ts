@@ -170,9 +170,7 @@ export async function prepareSubscription(
   return Object.assign(admitted, { headers });
 }
 
-/**
- * Opens the event stream for a decided plan.
- */
+/** Opens the event stream for a decided plan: admits it, then streams it. */
 export async function openStream(
   request: Request,
   context: AppContext,
@@ -180,6 +178,18 @@ export async function openStream(
 ): Promise<Response> {
   const prepared = await prepareSubscription(request, context, plan);
   if (prepared instanceof Response) return prepared;
+  return streamSubscription(request, context, prepared);
+}
+
+/**
+ * The event stream of an admitted subscription: history, then live updates, until the client
+ * leaves, the hub shuts down or the token expires. Releasing the subscription when it ends.
+ */
+export function streamSubscription(
+  request: Request,
+  context: AppContext,
+  prepared: PreparedSubscription,
+): Response {
   const { hub, config } = context;
   const comeBack = encodeEventBytes({
     retry: config.retryMs,

@@ -40,16 +40,15 @@ Deno.test("a game taken over after its producer died continues from the last pub
         status: "live",
       }),
     });
-    await runFiniteFeed(
-      hub,
-      "games",
-      "g1",
-      "games/g1",
-      "game_final",
-      (signal, resumeFrom) => gameSimulation({ signal, speed: 100_000, gameId: "g1", resumeFrom }),
-      hub.closing,
-    );
-    const events = await hub.readTopic("games/g1", before.seq, before.seq + 10_000);
+    await runFiniteFeed(hub, {
+      kind: "games",
+      id: "g1",
+      topic: "games/g1",
+      finalType: "game_final",
+      makeFeed: (signal, resumeFrom) =>
+        gameSimulation({ signal, speed: 100_000, gameId: "g1", resumeFrom }),
+    }, hub.closing);
+    const events = await hub.log.readTopic("games/g1", before.seq, before.seq + 10_000);
     const first = JSON.parse(events[0].data);
     assert.equal(first.lastPlay, "Play resumed");
     assert.equal(first.period, 3);
@@ -88,16 +87,15 @@ Deno.test("an order taken over mid-workflow finishes its remaining steps without
         currentStep: 3,
       }),
     });
-    await runFiniteFeed(
-      hub,
-      "orders",
-      "o1",
-      "orders/o1",
-      "order_complete",
-      (signal, resumeFrom) => orderWorkflow({ signal, speed: 10_000, orderId: "o1", resumeFrom }),
-      hub.closing,
-    );
-    const events = await hub.readTopic("orders/o1", before.seq, before.seq + 100);
+    await runFiniteFeed(hub, {
+      kind: "orders",
+      id: "o1",
+      topic: "orders/o1",
+      finalType: "order_complete",
+      makeFeed: (signal, resumeFrom) =>
+        orderWorkflow({ signal, speed: 10_000, orderId: "o1", resumeFrom }),
+    }, hub.closing);
+    const events = await hub.log.readTopic("orders/o1", before.seq, before.seq + 100);
     // Step 3 completes, then steps 4 and 5 each start and complete: five events, the last final.
     assert.deepEqual(events.map((event) => JSON.parse(event.data).currentStep), [3, 4, 4, 5, 5]);
     assert.equal(events.at(-1)!.type, "order_complete");
@@ -117,9 +115,15 @@ Deno.test("a finite feed whose producer died right after its final event is only
     await hub.records.set(["orders", "o2"], running("o2"));
     const final = await hub.publish({ topics: ["orders/o2"], type: "order_complete", data: "{}" });
     let started = false;
-    await runFiniteFeed(hub, "orders", "o2", "orders/o2", "order_complete", async function* () {
-      started = true;
-      yield { type: "order_update", data: {} };
+    await runFiniteFeed(hub, {
+      kind: "orders",
+      id: "o2",
+      topic: "orders/o2",
+      finalType: "order_complete",
+      makeFeed: async function* () {
+        started = true;
+        yield { type: "order_update", data: {} };
+      },
     }, hub.closing);
     assert.equal(started, false);
     const state = (await hub.records.get<FiniteFeedState>(["orders", "o2"]))!;

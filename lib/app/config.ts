@@ -32,6 +32,13 @@ export interface Config {
   maxBodyBytes: number;
   maxTopicsPerUpdate: number;
   publishRatePerSecond: number;
+  /** Orders, and new games, each client may create per minute (each kind its own budget). */
+  createRatePerMinute: number;
+  /** Live orders, and live games, each client may have at once (cluster-wide). */
+  maxLivePerClient: number;
+  /** Live orders / games one isolate produces or stands by for at once. */
+  maxLiveOrders: number;
+  maxLiveGames: number;
   subscriberBufferBytes: number;
   corsOrigins: string[];
   /** Origins whose pages may publish with the `mercureAuthorization` cookie (see cookie_origin.ts). */
@@ -205,6 +212,10 @@ export function loadConfig(
     maxBodyBytes: integer(env, "TIDINGS_MAX_BODY_BYTES", 65_536, 64, 16_777_216),
     maxTopicsPerUpdate: integer(env, "TIDINGS_MAX_TOPICS_PER_UPDATE", 16, 1, 1000),
     publishRatePerSecond: integer(env, "TIDINGS_PUBLISH_RATE", 0, 0, 10_000_000),
+    createRatePerMinute: integer(env, "TIDINGS_CREATE_RATE", 30, 1, 1_000_000),
+    maxLivePerClient: integer(env, "TIDINGS_MAX_LIVE_PER_CLIENT", 10, 1, 500),
+    maxLiveOrders: integer(env, "TIDINGS_MAX_LIVE_ORDERS", 1000, 1, 1_000_000),
+    maxLiveGames: integer(env, "TIDINGS_MAX_LIVE_GAMES", 200, 1, 1_000_000),
     subscriberBufferBytes: integer(
       env,
       "TIDINGS_SUBSCRIBER_BUFFER_BYTES",

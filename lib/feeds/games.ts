@@ -91,6 +91,14 @@ export interface GameOptions extends FeedOptions {
   resumeFrom?: Record<string, unknown>;
 }
 
+/**
+ * The longest a game runs at speed 1, in ms: four 12-minute periods and every overtime of game
+ * clock, every timeout and every break between periods.
+ */
+export const GAME_MAX_MS: number =
+  ((4 * 720 + MAX_OVERTIMES * OVERTIME_SECONDS) / GAME_SECONDS_PER_SECOND) * 1000 +
+  2 * TIMEOUTS_PER_TEAM * TIMEOUT_PAUSE_MS + (4 + MAX_OVERTIMES - 1) * PERIOD_BREAK_MS;
+
 const clockText = (seconds: number) =>
   `${String(Math.floor(seconds / 60)).padStart(2, "0")}:${String(seconds % 60).padStart(2, "0")}`;
 

@@ -26,6 +26,9 @@ export type OrderStep = {
   endTime: string | null;
 };
 
+/** The longest an order's workflow runs at speed 1: six steps of at most 3 s. */
+export const ORDER_MAX_MS = 6 * 3000;
+
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
 const ORDER_ID = /^ord_[a-z2-7]{12}$/;
 

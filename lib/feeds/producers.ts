@@ -101,6 +101,22 @@ export interface FiniteFeedState {
   [extra: string]: unknown;
 }
 
+/** A finite feed (an order, a game) to produce once in the cluster. */
+export interface FiniteFeed {
+  /** Its kind: its record is `[kind, id]` and its lease `<kind>:<id>`. */
+  kind: string;
+  id: string;
+  topic: string;
+  /** The type of its last event. */
+  finalType: string;
+  /** Makes the events; `resumeFrom` is the data of the last event a dead producer published. */
+  makeFeed: (signal: AbortSignal, resumeFrom?: Record<string, unknown>) => AsyncIterable<FeedEvent>;
+  /** How long the record stays once the feed ended (KV `expireIn`). Default one day. */
+  recordTtlMs?: number;
+  /** Called once the producer that ended the feed recorded its end (whichever isolate it is). */
+  onCompleted?: (state: FiniteFeedState) => Promise<void> | void;
+}
+
 /**
  * Runs a finite feed once in the cluster under the lease `<kind>:<id>`, and records its final event
  * (of type `finalType`) id in `[kind, id]` when it ends. A producer taking over from one that died
@@ -115,23 +131,27 @@ export interface FiniteFeedState {
  * const transport = new KvTransport(await Deno.openKv(":memory:"));
  * const hub = await Hub.open(transport);
  * await hub.records.set(["orders", "o1"], { id: "o1", status: "running", createdAt: "" });
- * await runFiniteFeed(hub, "orders", "o1", "orders/o1", "done", async function* () {
- *   yield { type: "done", data: {}, final: true };
+ * let ended = false;
+ * await runFiniteFeed(hub, {
+ *   kind: "orders",
+ *   id: "o1",
+ *   topic: "orders/o1",
+ *   finalType: "done",
+ *   makeFeed: async function* () {
+ *     yield { type: "done", data: {}, final: true };
+ *   },
+ *   onCompleted: () => {
+ *     ended = true;
+ *   },
  * }, new AbortController().signal);
  * assert.equal((await hub.records.get<{ status: string }>(["orders", "o1"]))?.status, "completed");
+ * assert.ok(ended);
  * hub.close();
  * transport.close();
  * ```
  */
-export function runFiniteFeed(
-  hub: Hub,
-  kind: string,
-  id: string,
-  topic: string,
-  finalType: string,
-  makeFeed: (signal: AbortSignal, resumeFrom?: Record<string, unknown>) => AsyncIterable<FeedEvent>,
-  signal: AbortSignal,
-): Promise<void> {
+export function runFiniteFeed(hub: Hub, feed: FiniteFeed, signal: AbortSignal): Promise<void> {
+  const { kind, id, topic, finalType } = feed;
   return hub.runWithLease({
     name: `${kind}:${id}`,
     signal,
@@ -147,27 +167,103 @@ export function runFiniteFeed(
         const resumeFrom = previous
           ? JSON.parse(previous.data) as Record<string, unknown>
           : undefined;
-        last = await pumpFeed(hub, topic, makeFeed(held, resumeFrom));
+        last = await pumpFeed(hub, topic, feed.makeFeed(held, resumeFrom));
         if (held.aborted || !last) return;
       }
-      await hub.records.set(
-        [kind, id],
-        {
-          ...state,
-          status: "completed",
-          finalEventId: last.id,
-        } satisfies FiniteFeedState,
-      );
+      const completed: FiniteFeedState = {
+        ...state,
+        status: "completed",
+        finalEventId: last.id,
+      };
+      await hub.records.set([kind, id], completed, {
+        expireInMs: feed.recordTtlMs ?? 86_400_000,
+      });
+      await feed.onCompleted?.(completed);
     },
   });
 }
 
-const competing = new Set<string>();
+/** Per kind, the finite feeds this isolate produces or stands by to produce. */
+const competing = new Map<string, Set<string>>();
+
+/**
+ * How many finite feeds of `kind` this isolate produces or stands by to produce right now.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { liveFiniteFeeds } from "./producers.ts";
+ * assert.equal(liveFiniteFeeds("no-such-kind"), 0);
+ * ```
+ */
+export function liveFiniteFeeds(kind: string): number {
+  return competing.get(kind)?.size ?? 0;
+}
+
+/** A place held in this isolate for a finite feed whose record is not written yet. */
+export interface FiniteFeedPlace {
+  /** Starts competing to produce the feed (its record must exist by now). */
+  start(hub: Hub, feed: FiniteFeed): void;
+  /** Gives the place back unused. */
+  cancel(): void;
+}
+
+/**
+ * Holds a place for the finite feed `kind`/`id` in this isolate, before anything is written:
+ * undefined when `maxLocal` feeds of that kind are already here. (A feed already here gets a place
+ * whose `start` only starts it if it has stopped meanwhile and there is room, and whose `cancel`
+ * does nothing.)
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { liveFiniteFeeds, reserveFiniteFeed } from "./producers.ts";
+ * const place = reserveFiniteFeed("demo-kind", "x", 1);
+ * assert.ok(place);
+ * assert.equal(reserveFiniteFeed("demo-kind", "y", 1), undefined);
+ * place.cancel();
+ * assert.equal(liveFiniteFeeds("demo-kind"), 0);
+ * ```
+ */
+export function reserveFiniteFeed(
+  kind: string,
+  id: string,
+  maxLocal: number,
+): FiniteFeedPlace | undefined {
+  let ids = competing.get(kind);
+  if (!ids) competing.set(kind, ids = new Set());
+  const free = () => ids.delete(id);
+  if (ids.has(id)) {
+    return {
+      start(hub, feed) {
+        if (ids.has(id) || ids.size >= maxLocal) return;
+        ids.add(id);
+        runFiniteFeed(hub, feed, hub.closing).finally(free);
+      },
+      cancel() {},
+    };
+  }
+  if (ids.size >= maxLocal) return undefined;
+  ids.add(id);
+  let used = false;
+  return {
+    start(hub, feed) {
+      if (used) return;
+      used = true;
+      runFiniteFeed(hub, feed, hub.closing).finally(free);
+    },
+    cancel() {
+      if (used) return;
+      used = true;
+      free();
+    },
+  };
+}
 
 /**
  * Makes sure this isolate competes to produce a finite feed (no-op when it already does), so the
  * feed survives the death of its producer as long as someone watches it. Returns false when
- * `maxLocal` feeds are already running here.
+ * `maxLocal` feeds of its kind are already running here.
  *
  * @example
  * ```ts
@@ -177,27 +273,20 @@ const competing = new Set<string>();
  * import { ensureFiniteFeed } from "./producers.ts";
  * const kv = await Deno.openKv(":memory:");
  * const hub = await Hub.open(new KvTransport(kv));
- * const feed = async function* () {};
- * assert.equal(ensureFiniteFeed(hub, "orders", "o2", "orders/o2", "done", feed, 0), false); // at the local limit
- * assert.equal(ensureFiniteFeed(hub, "orders", "o2", "orders/o2", "done", feed, 10), true);
+ * const started = ensureFiniteFeed(hub, {
+ *   kind: "orders",
+ *   id: "o2",
+ *   topic: "orders/o2",
+ *   finalType: "done",
+ *   makeFeed: async function* () {},
+ * }, 10);
+ * assert.ok(started);
  * hub.close();
  * kv.close();
  * ```
  */
-export function ensureFiniteFeed(
-  hub: Hub,
-  kind: string,
-  id: string,
-  topic: string,
-  finalType: string,
-  makeFeed: (signal: AbortSignal, resumeFrom?: Record<string, unknown>) => AsyncIterable<FeedEvent>,
-  maxLocal: number,
-): boolean {
-  const name = `${kind}:${id}`;
-  if (competing.has(name)) return true;
-  if (competing.size >= maxLocal) return false;
-  competing.add(name);
-  runFiniteFeed(hub, kind, id, topic, finalType, makeFeed, hub.closing)
-    .finally(() => competing.delete(name));
-  return true;
+export function ensureFiniteFeed(hub: Hub, feed: FiniteFeed, maxLocal: number): boolean {
+  const place = reserveFiniteFeed(feed.kind, feed.id, maxLocal);
+  place?.start(hub, feed);
+  return place !== undefined;
 }

@@ -76,7 +76,8 @@ export interface AdmittedSubscription {
   readonly subscriber: string;
   /**
    * Options for `hub.subscribe*()`, given how the transport drops the connection at once (a
-   * stalled client). Their signal aborts at shutdown, at token expiry and on `release()`.
+   * stalled client). Their signal aborts at shutdown, at token expiry and on `release()`. Asking
+   * for them starts the subscription: its active-subscription records are written then.
    */
   options(drop: () => void): SubscriptionOptions;
   /** Ends the subscription, releases the connection slot and ends the active-subscription records. */
@@ -119,7 +120,7 @@ export class Admission {
 
   /**
    * Admits a subscription, or says why not (a connection limit, or limits that cannot be checked
-   * now). Nothing is recorded for a refused subscription.
+   * now). Nothing is recorded for a refused subscription, nor for one released before it starts.
    */
   async admit(request: AdmissionRequest): Promise<AdmittedSubscription | AdmissionRefusal> {
     const { plan, ip, throttleMs, filter } = request;
@@ -137,10 +138,15 @@ export class Admission {
     const accepts = (update: StoredUpdate) =>
       mayReceive(claims, update) && (filter === undefined || filter(update));
     const subscriber = `urn:uuid:${crypto.randomUUID()}`;
-    // Recorded in the background: the stream starts without waiting for these writes.
+    // Recorded when the stream starts (not for a subscription released unused), and in the
+    // background: the stream does not wait for these writes.
     const ends: Array<Promise<() => Promise<void>>> = [];
-    // Chat presence reads these records too, so a named chat viewer is recorded either way.
-    if (this.#subscriptionEvents || plan.payload !== undefined) {
+    let recorded = false;
+    const record = () => {
+      if (recorded) return;
+      recorded = true;
+      // Chat presence reads these records too, so a named chat viewer is recorded either way.
+      if (!this.#subscriptionEvents && plan.payload === undefined) return;
       for (const selector of selectorSources(plan.selectors)) {
         ends.push(
           openSubscription(hub, selector, subscriber, plan.payload).catch(() => () =>
@@ -148,7 +154,7 @@ export class Admission {
           ),
         );
       }
-    }
+    };
     // Graceful stops (shutdown, token expiry) end the subscription, and the stream after what it
     // already wrote; plain listeners and one timer, no composite signals held per connection.
     const stop = new AbortController();
@@ -169,21 +175,24 @@ export class Admission {
     let released = false;
     return {
       subscriber,
-      options: (drop) => ({
-        selectors: plan.selectors,
-        afterSeq: plan.afterSeq,
-        accepts,
-        signal: stop.signal,
-        throttleMs,
-        maxQueuedBytes: bufferBytes,
-        isFinal: plan.isFinal,
-        onSent: (count) => observer.delivered(count),
-        onStalled: () => {
-          observer.stalled(ip);
-          log("info", "slow consumer disconnected", { ip });
-          drop();
-        },
-      }),
+      options: (drop) => {
+        record();
+        return {
+          selectors: plan.selectors,
+          afterSeq: plan.afterSeq,
+          accepts,
+          signal: stop.signal,
+          throttleMs,
+          maxQueuedBytes: bufferBytes,
+          isFinal: plan.isFinal,
+          onSent: (count) => observer.delivered(count),
+          onStalled: () => {
+            observer.stalled(ip);
+            log("info", "slow consumer disconnected", { ip });
+            drop();
+          },
+        };
+      },
       release: () => {
         if (released) return;
         released = true;
