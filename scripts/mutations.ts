@@ -219,10 +219,17 @@ export const MUTATIONS: readonly Mutation[] = [
   },
   // Shutdown.
   {
-    name: "shutdown-drops-queued-publishes",
+    name: "shutdown-streams-end-without-a-retry-hint",
+    file: "routes/subscribe.ts",
+    find: "if (hub.closing.aborted) sink.write(comeBack);",
+    replace: "",
+    tests: ["tests/shutdown_test.ts"],
+  },
+  {
+    name: "shutdown-streams-are-not-ended",
     file: "main.ts",
-    find: "await hub.flush(3500); // Deno Deploy allows 5 s between SIGINT and SIGKILL",
-    replace: "// no flush",
+    find: "  hub.beginShutdown();",
+    replace: "",
     tests: ["tests/shutdown_test.ts"],
   },
 ];

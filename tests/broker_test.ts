@@ -110,3 +110,49 @@ Deno.test("two workers publishing concurrently are seen by each other's subscrib
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** An update at `seq` as the log stores it. */
+function stored(seq: number) {
+  return { seq, id: `u${seq}`, topics: ["t"], data: `d${seq}`, time: 1 };
+}
+
+Deno.test("the broker fills a gap from the log before a later position, and drops what it already delivered", async () => {
+  const { Broker } = await import("../lib/hub/_broker.ts");
+  const { EventLog } = await import("../lib/hub/_event_log.ts");
+  const { KvTransport } = await import("../lib/kv/kv_transport.ts");
+  const transport = new KvTransport(await Deno.openKv(":memory:"));
+  const log = await EventLog.open(transport);
+  const broker = await Broker.start(log, { pollMs: 60_000 });
+  const delivered: number[] = [];
+  broker.listen((updates) => delivered.push(...updates.map((update) => update.seq)));
+  // Another isolate's commits: rows in the log (the head is left alone, so only the channel
+  // message below can tell this broker about them).
+  await transport.kv.set(["log", 1], [stored(1), stored(2)]);
+  await transport.kv.set(["log", 3], [stored(3)]);
+  await transport.kv.set(["log", 4], [stored(4)]);
+  const peer = new BroadcastChannel(`tidings-${log.epoch}`);
+  const until = async (count: number) => {
+    const deadline = Date.now() + 10_000;
+    while (delivered.length < count) {
+      if (Date.now() > deadline) throw new Error(`delivered ${JSON.stringify(delivered)}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+  try {
+    // Position 3 arrives first: 1 and 2 are read from the log and delivered before it.
+    peer.postMessage({ updates: [stored(3)] });
+    await until(3);
+    assert.deepEqual(delivered, [1, 2, 3]);
+    // 3 again, with 4: only 4 is new.
+    peer.postMessage({ updates: [stored(3), stored(4)] });
+    await until(4);
+    await broker.idle();
+    assert.deepEqual(delivered, [1, 2, 3, 4]);
+    assert.equal(broker.stats.gapsFilled, 1);
+    assert.equal(broker.stats.duplicatesDropped, 1);
+  } finally {
+    peer.close();
+    broker.close();
+    transport.close();
+  }
+});

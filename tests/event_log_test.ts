@@ -309,3 +309,32 @@ Deno.test("a record transaction commits only over what it read, so concurrent co
   assert.equal(await records.get(["count"]), 50);
   transport.close();
 });
+
+Deno.test("when a group append fails, its updates are appended again one by one and only the bad one fails", async () => {
+  const transport = new KvTransport(await Deno.openKv(":memory:"));
+  // A store that refuses any append carrying the poisoned update (as a store may refuse a batch
+  // for one item it cannot take).
+  const append = transport.append.bind(transport);
+  transport.append = (batch, stamp, hooks) =>
+    batch.some((request) => request.input.data === "poison")
+      ? Promise.reject(new Error("the store refused this append"))
+      : append(batch, stamp, hooks);
+  try {
+    const log = await EventLog.open(transport);
+    const results = await Promise.allSettled(
+      ["a", "b", "poison", "c", "d"].map((data) => log.append({ topics: ["t"], data })),
+    );
+    assert.deepEqual(results.map((result) => result.status), [
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+      "fulfilled",
+    ]);
+    const appended = await log.readTopic("t", 0, 100);
+    assert.deepEqual(appended.map((update) => update.data), ["a", "b", "c", "d"]);
+    assert.deepEqual(appended.map((update) => update.seq), [1, 2, 3, 4]);
+  } finally {
+    transport.close();
+  }
+});
