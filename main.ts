@@ -8,6 +8,7 @@
 
 import { loadConfigOrExit, refuseToStart } from "./lib/app/config.ts";
 import type { AppContext } from "./lib/app/context.ts";
+import { router } from "./routes/table.ts";
 import { rememberClientIp } from "./lib/util/client_ip.ts";
 import { preflight, withCors } from "./lib/app/cors.ts";
 import { BadRequest, refuse } from "./lib/util/http_errors.ts";
@@ -16,22 +17,12 @@ import { Admission, ConnectionBudget, Hub } from "./lib/hub/mod.ts";
 import { openKvTransport } from "./lib/kv/open.ts";
 import { log, setLogLevel } from "./lib/util/logger.ts";
 import { Metrics } from "./lib/app/metrics.ts";
-import { RateLimiter } from "./lib/app/rate_limit.ts";
+import { PublishRateLimit } from "./lib/app/rate_limit.ts";
 import { liveFiniteFeeds } from "./lib/feeds/producers.ts";
 import { loadAuthKeys } from "./lib/auth/auth_keys.ts";
 import { startBackgroundJobs } from "./lib/app/background.ts";
 import { printBanner } from "./lib/app/banner.ts";
-import { handleSubscribe } from "./routes/subscribe.ts";
-import { handlePublish } from "./routes/publish.ts";
-import { handleSubscriptionsApi } from "./routes/subscriptions_api.ts";
-import { handleFeed, joinDemoFeeds } from "./routes/feeds.ts";
-import { handleCreateOrder, handleGetOrder } from "./routes/orders.ts";
-import { handleTyping } from "./routes/chat.ts";
-import { handleHealth, handleMetrics, handleReady } from "./routes/health.ts";
-import { serveStatic } from "./routes/static.ts";
-import { serveClientLibrary } from "./routes/client_library.ts";
 import { maybeCompress } from "./lib/sse/mod.ts";
-import { handleWebSocket, isWebSocketUpgrade } from "./routes/websocket.ts";
 import { recoverServeLoop, rememberServeAddress } from "./lib/app/serve_recovery.ts";
 
 const config = loadConfigOrExit();
@@ -85,8 +76,8 @@ metrics.sources.push(() => ({
   orders_live: liveFiniteFeeds("orders"),
   games_live: liveFiniteFeeds("games"),
 }));
-const context: AppContext = { config, hub, auth, metrics, admission };
-const rateLimiter = new RateLimiter(config.publishRatePerSecond);
+const publishRate = new PublishRateLimit(hub.records, config.publishRatePerSecond);
+const context: AppContext = { config, hub, auth, metrics, admission, publishRate };
 startBackgroundJobs(context);
 printBanner(config, devToken);
 
@@ -131,43 +122,7 @@ function route(request: Request): Response | Promise<Response> {
   if (hub.closing.aborted && path !== "/healthz") {
     return refuse(503, "shutting down: reconnect in a moment", { "retry-after": "1" });
   }
-  if (path === "/.well-known/mercure") {
-    if (method === "GET") {
-      return isWebSocketUpgrade(request)
-        ? handleWebSocket(request, context)
-        : handleSubscribe(request, context, config.demoFeeds ? joinDemoFeeds : undefined);
-    }
-    if (method === "POST") return handlePublish(request, context, rateLimiter);
-    return refuse(405, "use GET to subscribe or POST to publish", { allow: "GET, POST, OPTIONS" });
-  }
-  if (method === "GET" && path.startsWith("/.well-known/mercure/subscriptions")) {
-    return handleSubscriptionsApi(request, context);
-  }
-  if (path.startsWith("/feeds/")) {
-    if (method !== "GET") return refuse(405, "feeds are read with GET", { allow: "GET" });
-    return handleFeed(request, context, path.slice("/feeds/".length));
-  }
-  if (path === "/orders") {
-    if (method !== "POST") return refuse(405, "create an order with POST", { allow: "POST" });
-    return handleCreateOrder(request, context);
-  }
-  if (path.startsWith("/orders/") && method === "GET") {
-    return handleGetOrder(context, path.slice("/orders/".length));
-  }
-  if (path === "/chat/typing") {
-    if (method !== "POST") return refuse(405, "post typing notifications", { allow: "POST" });
-    return handleTyping(request, context);
-  }
-  if (path === "/healthz") return handleHealth();
-  if (path === "/readyz") return handleReady(context);
-  if (path === "/metrics") return handleMetrics(request, context);
-  if (method !== "GET" && method !== "HEAD") {
-    return refuse(405, "method not allowed", { allow: "GET" });
-  }
-  if (path === "/client.js" || path.startsWith("/client/")) {
-    return serveClientLibrary(path).then((library) => library ?? serveStatic(path));
-  }
-  return serveStatic(path);
+  return router.route(request, context, path);
 }
 
 function pathForLog(request: Request): string {

@@ -12,6 +12,7 @@
  */
 
 import type { AppContext } from "../lib/app/context.ts";
+import type { RouteMatch } from "../lib/app/router.ts";
 import {
   ensureFiniteFeed,
   type FiniteFeed,
@@ -44,7 +45,7 @@ const CURRENT_STATE: Record<string, number> = { clock: 1, stocks: 20, system: 1,
 export function handleFeed(
   request: Request,
   context: AppContext,
-  path: string,
+  { rest: path }: RouteMatch,
 ): Response | Promise<Response> {
   const parts = path.split("/").filter((part) => part !== "");
   if (parts.length === 1 && parts[0] === "latest") return latestEvents(request, context);

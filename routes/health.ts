@@ -37,15 +37,15 @@ export function handleHealth(): Response {
  * const transport = new KvTransport(await Deno.openKv(":memory:"));
  * const hub = await Hub.open(transport);
  * const context = { hub } as AppContext; // readiness looks only at the hub
- * assert.equal(await (await handleReady(context)).text(), "ready\n");
+ * assert.equal(await (await handleReady(new Request("http://hub/readyz"), context)).text(), "ready\n");
  * hub.beginShutdown();
- * const draining = await handleReady(context);
+ * const draining = await handleReady(new Request("http://hub/readyz"), context);
  * assert.deepEqual([draining.status, await draining.text()], [503, "shutting down\n"]);
  * hub.close();
  * transport.close();
  * ```
  */
-export async function handleReady(context: AppContext): Promise<Response> {
+export async function handleReady(_request: Request, context: AppContext): Promise<Response> {
   if (context.hub.closing.aborted) return text("shutting down\n", 503);
   const reason = await context.hub.unready(1000);
   if (reason !== undefined) return text(`not ready: ${reason}\n`, 503);

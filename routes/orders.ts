@@ -6,6 +6,7 @@
  */
 
 import type { AppContext } from "../lib/app/context.ts";
+import type { RouteMatch } from "../lib/app/router.ts";
 import { clientKey } from "../lib/util/client_ip.ts";
 import { type Admission, CreationQuota } from "../lib/feeds/creation_quota.ts";
 import {
@@ -188,7 +189,11 @@ export function startOrder(context: AppContext, state: FiniteFeedState): void {
 /**
  * Returns an order's state; 404 for an unknown order, 400 for a malformed id.
  */
-export async function handleGetOrder(context: AppContext, id: string): Promise<Response> {
+export async function handleGetOrder(
+  _request: Request,
+  context: AppContext,
+  { rest: id }: RouteMatch,
+): Promise<Response> {
   if (!isValidOrderId(id)) {
     throw new BadRequest(400, `bad order id ${JSON.stringify(id.slice(0, 80))}`);
   }

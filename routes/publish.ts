@@ -22,7 +22,6 @@ import { isSafeFieldValue } from "../lib/sse/mod.ts";
 import { matchesSelector } from "../lib/topics/mod.ts";
 import { clientIp } from "../lib/util/client_ip.ts";
 import { cookieOrigins, crossSiteCookieRefusal } from "../lib/app/cookie_origin.ts";
-import type { RateLimiter } from "../lib/app/rate_limit.ts";
 
 const MAX_ID_LENGTH = 256;
 const MAX_TYPE_LENGTH = 128;
@@ -108,7 +107,7 @@ export function parseUpdateForm(form: URLSearchParams, maxTopics: number): Updat
  * import { handlePublish } from "./publish.ts";
  * import { Hub } from "../lib/hub/mod.ts";
  * import { Metrics } from "../lib/app/metrics.ts";
- * import { RateLimiter } from "../lib/app/rate_limit.ts";
+ * import { PublishRateLimit } from "../lib/app/rate_limit.ts";
  * import { loadConfig } from "../lib/app/config.ts";
  * import { loadAuthKeys } from "../lib/auth/auth_keys.ts";
  * import type { AppContext } from "../lib/app/context.ts";
@@ -117,16 +116,17 @@ export function parseUpdateForm(form: URLSearchParams, maxTopics: number): Updat
  * const config = loadConfig(() => undefined);
  * const { keys: auth, devToken } = await loadAuthKeys(config, hub.records);
  * // Publishing needs no admission: the context's other services are not used.
- * const context = { config, hub, auth, metrics: new Metrics() } as AppContext;
+ * const publishRate = new PublishRateLimit(hub.records, 0);
+ * const context = { config, hub, auth, metrics: new Metrics(), publishRate } as AppContext;
  * const publish = (authorization: string) =>
  *   new Request("http://hub/.well-known/mercure", {
  *     method: "POST",
  *     headers: { authorization, "content-type": "application/x-www-form-urlencoded" },
  *     body: "topic=news&data=hello&id=first",
  *   });
- * const response = await handlePublish(publish(`Bearer ${devToken}`), context, new RateLimiter(0));
+ * const response = await handlePublish(publish(`Bearer ${devToken}`), context);
  * assert.deepEqual([response.status, await response.text()], [200, "first"]);
- * await assert.rejects(handlePublish(publish(""), context, new RateLimiter(0)), { status: 401 });
+ * await assert.rejects(handlePublish(publish(""), context), { status: 401 });
  * hub.close();
  * context.metrics.close();
  * transport.close();
@@ -135,7 +135,6 @@ export function parseUpdateForm(form: URLSearchParams, maxTopics: number): Updat
 export async function handlePublish(
   request: Request,
   context: AppContext,
-  rateLimiter: RateLimiter,
 ): Promise<Response> {
   const started = performance.now();
   const { metrics, config } = context;
@@ -157,7 +156,7 @@ export async function handlePublish(
       "www-authenticate": 'Bearer realm="tidings"',
     });
   }
-  const limit = rateLimiter.take(claims.sub ?? clientIp(request));
+  const limit = await context.publishRate.take(claims.sub ?? clientIp(request));
   if (limit > 0) {
     throw new BadRequest(429, "publish rate limit exceeded", {
       "retry-after": String(Math.ceil(limit / 1000)),

@@ -199,3 +199,25 @@ Deno.test("TIDINGS_PUBLISH_RATE refuses the publish past the rate with 429 and R
     await server.close();
   }
 });
+
+Deno.test("the publish rate holds exactly across isolates sharing the store: a burst in one second admits exactly the rate", async () => {
+  const { PublishRateLimit } = await import("../lib/app/rate_limit.ts");
+  const { KvTransport } = await import("../lib/kv/kv_transport.ts");
+  const transport = new KvTransport(await Deno.openKv(":memory:"));
+  try {
+    let now = 7_000_100;
+    const clock = () => now;
+    const isolates = [0, 1, 2].map(() => new PublishRateLimit(transport.records, 5, clock));
+    const burst = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => isolates[i % 3].take("publisher-1")),
+    );
+    assert.equal(burst.filter((wait) => wait === 0).length, 5);
+    assert.ok(burst.filter((wait) => wait > 0).every((wait) => wait === 900), String(burst));
+    // The next second starts afresh.
+    now += 1000;
+    const next = await Promise.all(isolates.map((isolate) => isolate.take("publisher-1")));
+    assert.deepEqual(next, [0, 0, 0]);
+  } finally {
+    transport.close();
+  }
+});

@@ -164,10 +164,10 @@ Deno.test("readiness answers 503 once the hub begins shutting down", async () =>
   const hub = await Hub.open(new KvTransport(kv));
   try {
     const context = { hub } as unknown as AppContext;
-    const ready = await handleReady(context);
+    const ready = await handleReady(new Request("http://hub/readyz"), context);
     assert.deepEqual([ready.status, await ready.text()], [200, "ready\n"]);
     hub.beginShutdown();
-    const stopping = await handleReady(context);
+    const stopping = await handleReady(new Request("http://hub/readyz"), context);
     assert.deepEqual([stopping.status, await stopping.text()], [503, "shutting down\n"]);
   } finally {
     hub.close();
