@@ -14,6 +14,8 @@ import { BadRequest, refuse } from "./lib/util/http_errors.ts";
 import { checkedRequestUrl } from "./lib/util/request_host.ts";
 import { Hub } from "./lib/hub/hub.ts";
 import { openKvTransport } from "./lib/kv/open.ts";
+import { openRedisTransport } from "./lib/redis/open.ts";
+import type { Transport } from "./lib/hub/transport.ts";
 import { log, setLogLevel } from "./lib/util/logger.ts";
 import { Metrics } from "./lib/app/metrics.ts";
 import { ConnectionBudget } from "./lib/hub/connection_budget.ts";
@@ -37,11 +39,19 @@ import { handleWebSocket, isWebSocketUpgrade } from "./routes/websocket.ts";
 const config = loadConfigOrExit();
 setLogLevel(config.logLevel);
 
-const transport = await openKvTransport({
-  path: config.kvPath,
-  idTtlMs: config.historyMaxAgeSeconds * 1000,
-  refuse: refuseToStart,
-});
+// TIDINGS_REDIS_URL: every node shares one Redis; otherwise the Deno KV store.
+const transport: Transport = config.redisUrl
+  ? await openRedisTransport({
+    url: config.redisUrl,
+    idTtlMs: config.historyMaxAgeSeconds * 1000,
+    waitReplicas: config.redisWaitReplicas,
+    refuse: refuseToStart,
+  })
+  : await openKvTransport({
+    path: config.kvPath,
+    idTtlMs: config.historyMaxAgeSeconds * 1000,
+    refuse: refuseToStart,
+  });
 const hub = await Hub.open(transport);
 const metrics = new Metrics();
 metrics.sources.push(() => {

@@ -9,7 +9,7 @@
 import type { AppContext } from "../lib/app/context.ts";
 import { estimateUpdateSize, MAX_TOPIC_BYTES, MAX_UPDATE_SIZE } from "../lib/hub/update.ts";
 import { utf8ByteLength } from "../lib/util/bytes.ts";
-import { StorageLimitError } from "../lib/hub/transport.ts";
+import { StorageLimitError, StorageUnavailableError } from "../lib/hub/transport.ts";
 import { BadRequest, readBodyText, refuse } from "../lib/util/http_errors.ts";
 import { JwtError } from "../lib/auth/jwt.ts";
 import { authorize, canPublishTo } from "../lib/auth/mercure_auth.ts";
@@ -172,6 +172,12 @@ export async function handlePublish(
   }
   const stored = await context.hub.publish(update).catch((error) => {
     if (error instanceof StorageLimitError) throw new BadRequest(413, error.message);
+    if (error instanceof StorageUnavailableError) {
+      const fate = error.maybeWritten ? " (it may have been stored)" : "";
+      throw new BadRequest(503, `${error.message}${fate}: publish again`, {
+        "retry-after": String(error.retryAfterSeconds),
+      });
+    }
     throw error;
   });
   metrics.count("events_published_total");
