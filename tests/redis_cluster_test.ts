@@ -18,7 +18,7 @@ const HUB = "/.well-known/mercure";
 async function startNodes(
   redis: RunningRedis,
   count: number,
-  env: Record<string, string> = {},
+  options: { env?: Record<string, string>; parallelFirst?: number } = {},
 ): Promise<{ nodes: RunningServer[]; dir: string }> {
   const dir = await Deno.makeTempDir({ prefix: "tidings-test-cluster-" });
   const nodes = await Promise.all(
@@ -28,8 +28,9 @@ async function startNodes(
           TIDINGS_REDIS_URL: redis.url,
           TIDINGS_KV_PATH: `${dir}/node-${i}.kv`,
           TIDINGS_DEMO_FEEDS: "off",
-          ...env,
+          ...options.env,
         },
+        parallel: i === 0 ? options.parallelFirst : undefined,
       })),
   );
   return { nodes, dir };
@@ -60,6 +61,7 @@ Deno.test(
     try {
       const token = await mercureToken({ publish: ["*"] });
       for (const node of nodes) {
+        // Two per node (on the node with two isolates, usually one on each).
         streams.push(await subscribe(node, "cluster"), await subscribe(node, "cluster"));
       }
       // Publishers on every node at once, 20 updates each.
