@@ -13,8 +13,9 @@ import { rememberClientIp } from "./lib/util/client_ip.ts";
 import { preflight, withCors } from "./lib/app/cors.ts";
 import { BadRequest, refuse } from "./lib/util/http_errors.ts";
 import { checkedRequestUrl } from "./lib/util/request_host.ts";
-import { Admission, ConnectionBudget, Hub } from "./lib/hub/mod.ts";
+import { Admission, ConnectionBudget, Hub, type Transport } from "./lib/hub/mod.ts";
 import { openKvTransport } from "./lib/kv/open.ts";
+import { openRedisTransport } from "./lib/redis/open.ts";
 import { log, setLogLevel } from "./lib/util/logger.ts";
 import { Metrics } from "./lib/app/metrics.ts";
 import { PublishRateLimit } from "./lib/app/rate_limit.ts";
@@ -28,11 +29,19 @@ import { recoverServeLoop, rememberServeAddress } from "./lib/app/serve_recovery
 const config = loadConfigOrExit();
 setLogLevel(config.logLevel);
 
-const transport = await openKvTransport({
-  path: config.kvPath,
-  idTtlMs: config.historyMaxAgeSeconds * 1000,
-  refuse: refuseToStart,
-});
+// TIDINGS_REDIS_URL: every node shares one Redis; otherwise the Deno KV store.
+const transport: Transport = config.redisUrl
+  ? await openRedisTransport({
+    url: config.redisUrl,
+    idTtlMs: config.historyMaxAgeSeconds * 1000,
+    waitReplicas: config.redisWaitReplicas,
+    refuse: refuseToStart,
+  })
+  : await openKvTransport({
+    path: config.kvPath,
+    idTtlMs: config.historyMaxAgeSeconds * 1000,
+    refuse: refuseToStart,
+  });
 const hub = await Hub.open(transport);
 const metrics = new Metrics();
 metrics.sources.push(() => {

@@ -12,6 +12,7 @@ import {
   MAX_TOPIC_BYTES,
   MAX_UPDATE_SIZE,
   StorageLimitError,
+  StorageUnavailableError,
   type UpdateInput,
 } from "../lib/hub/mod.ts";
 import { utf8ByteLength } from "../lib/util/bytes.ts";
@@ -175,6 +176,12 @@ export async function handlePublish(
   }
   const stored = await context.hub.publish(update).catch((error) => {
     if (error instanceof StorageLimitError) throw new BadRequest(413, error.message);
+    if (error instanceof StorageUnavailableError) {
+      const fate = error.maybeWritten ? " (it may have been stored)" : "";
+      throw new BadRequest(503, `${error.message}${fate}: publish again`, {
+        "retry-after": String(error.retryAfterSeconds),
+      });
+    }
     throw error;
   });
   metrics.count("events_published_total");

@@ -8,7 +8,8 @@
  *   {@link FLOORS}), so `util/` depends on nothing and `app/` may use everything.
  * - Storage is reached through the transport seam (`lib/hub/transport.ts`): `Deno.openKv` and
  *   the `Deno.Kv` type appear only in `lib/kv/`, the engine that implements it; tests and
- *   benchmarks are exempt. Outside `lib/hub/`, code uses the hub's methods, never its parts
+ *   benchmarks are exempt. Likewise `Deno.connect` / `Deno.connectTls` appear only in `lib/redis/`
+ *   (the Redis engine's client). Outside `lib/hub/`, code uses the hub's methods, never its parts
  *   (`hub.log`, `hub.broker`, `hub.fanout`, `hub.transport`).
  * - A folder with a `mod.ts` (hub, topics, sse, http1) is entered through it: production code
  *   outside the folder imports only its `mod.ts`, and `_`-prefixed modules are the folder's own
@@ -30,7 +31,7 @@ export const FLOORS: readonly (readonly string[])[] = [
   ["util"],
   ["topics", "auth", "sse", "http1"],
   ["hub"],
-  ["kv"],
+  ["kv", "redis"],
   ["feeds"],
   ["app"],
 ];
@@ -218,6 +219,12 @@ export async function checkArchitecture(root: string): Promise<string[]> {
       /Deno\.(openKv\(|Kv\b)/.test(code)
     ) {
       problems.push(`${file}: uses Deno KV outside lib/kv/ (go through the transport)`);
+    }
+    if (
+      production && !file.startsWith("lib/redis/") && file !== "scripts/check_architecture.ts" &&
+      /Deno\.connect(Tls)?\(/.test(code)
+    ) {
+      problems.push(`${file}: opens network connections outside lib/redis/`);
     }
     if (
       production && !file.startsWith("lib/hub/") && file !== "scripts/check_architecture.ts" &&

@@ -69,6 +69,8 @@ const BAD_VALUES: Record<string, [string, RegExp]> = {
   HOST: ["not a host", /an IP address \(0\.0\.0\.0, 127\.0\.0\.1, ::\) or a host name/],
   TIDINGS_KV_PATH: ["ftp://kv.example.com/db", /a file path, :memory:, or a KV Connect URL/],
   DENO_KV_ACCESS_TOKEN: ["", /the access token of the KV Connect database/],
+  TIDINGS_REDIS_URL: ["http://cache:6379", /redis:\/\/\[user:pass@\]host:port\[\/db\] or rediss:/],
+  TIDINGS_REDIS_WAIT_REPLICAS: ["all", /an integer from 0 to 64/],
   TIDINGS_DEMO_FEEDS: ["maybe", /on or off/],
   TIDINGS_HEARTBEAT_MS: ["10", /an integer from 50 to 3600000/],
   TIDINGS_RETRY_MS: ["soon", /an integer from 0 to 3600000/],
@@ -174,4 +176,24 @@ Deno.test("TIDINGS_KV_PATH takes file paths, :memory: and KV Connect URLs; Deno 
   assert.equal(loadConfig(envOf({ DENO_DEPLOY: "true" })).onDeploy, true);
   assert.equal(loadConfig(envOf({ HOST: "::" })).hostname, "::");
   assert.equal(loadConfig(envOf({ HOST: "localhost" })).hostname, "localhost");
+});
+
+Deno.test("TIDINGS_REDIS_URL takes redis:// and rediss:// URLs, and never prints a password it refuses", () => {
+  const redis = (env: Record<string, string>) => loadConfig(envOf(env));
+  assert.equal(redis({}).redisUrl, undefined);
+  assert.equal(redis({}).redisWaitReplicas, 0);
+  assert.equal(
+    redis({ TIDINGS_REDIS_URL: "rediss://app:pw@cache.example.com:6380/2" }).redisUrl,
+    "rediss://app:pw@cache.example.com:6380/2",
+  );
+  assert.equal(redis({ TIDINGS_REDIS_WAIT_REPLICAS: "1" }).redisWaitReplicas, 1);
+  assert.throws(
+    () => redis({ TIDINGS_REDIS_URL: "redis://app:hunter2@cache/db-one" }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.doesNotMatch(error.message, /hunter2/);
+      assert.match(error.message, /redis:\/\/app:\*\*\*@cache\/db-one.*database number/);
+      return true;
+    },
+  );
 });

@@ -12,6 +12,10 @@ export interface Config {
   port: number;
   hostname: string;
   kvPath: string | undefined;
+  /** `TIDINGS_REDIS_URL`: the Redis every node shares (then no KV store is opened). */
+  redisUrl: string | undefined;
+  /** `TIDINGS_REDIS_WAIT_REPLICAS`: replicas that must confirm each publish (Redis `WAIT`). */
+  redisWaitReplicas: number;
   demoFeeds: boolean;
   heartbeatMs: number;
   retryMs: number;
@@ -55,6 +59,7 @@ export interface Config {
 
 export { ConfigError, StartRefusal } from "../util/start_refusal.ts";
 import { ConfigError, StartRefusal } from "../util/start_refusal.ts";
+import { parseRedisUrl, redactRedisUrl } from "../redis/url.ts";
 
 type Env = (name: string) => string | undefined;
 
@@ -154,6 +159,22 @@ function kvStore(env: Env, onDeploy: boolean): string | undefined {
   return raw;
 }
 
+/** `TIDINGS_REDIS_URL`: `redis://[user:pass@]host:port[/db]` or `rediss://…`; unset: Deno KV. */
+function redisUrl(env: Env): string | undefined {
+  const raw = env("TIDINGS_REDIS_URL");
+  if (raw === undefined || raw === "") return undefined;
+  try {
+    parseRedisUrl(raw);
+  } catch (error) {
+    throw new ConfigError(
+      "TIDINGS_REDIS_URL",
+      redactRedisUrl(raw),
+      `redis://[user:pass@]host:port[/db] or rediss://… (${(error as Error).message})`,
+    );
+  }
+  return raw;
+}
+
 /**
  * Reads and validates every setting.
  *
@@ -182,6 +203,8 @@ export function loadConfig(
     port: integer(env, "PORT", 8000, 0, 65535),
     hostname: host(env),
     kvPath,
+    redisUrl: redisUrl(env),
+    redisWaitReplicas: integer(env, "TIDINGS_REDIS_WAIT_REPLICAS", 0, 0, 64),
     demoFeeds: toggle(env, "TIDINGS_DEMO_FEEDS", true),
     heartbeatMs: integer(env, "TIDINGS_HEARTBEAT_MS", 15_000, 50, 3_600_000),
     retryMs: integer(env, "TIDINGS_RETRY_MS", 3_000, 0, 3_600_000),

@@ -36,6 +36,36 @@ export class StorageLimitError extends RangeError {
   }
 }
 
+/**
+ * The store cannot be reached for now (a network store down, or reconnecting): the request may be
+ * tried again after `retryAfterSeconds`. A write refused this way may still have landed when the
+ * connection broke after it was sent (`maybeWritten`).
+ */
+export class StorageUnavailableError extends Error {
+  /** When to try again, s. */
+  readonly retryAfterSeconds: number;
+  /** Whether the write was sent before the connection broke (it may have landed). */
+  readonly maybeWritten: boolean;
+  /**
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { StorageUnavailableError } from "./transport.ts";
+   * const error = new StorageUnavailableError("redis unavailable", { retryAfterSeconds: 2 });
+   * assert.deepEqual([error.name, error.retryAfterSeconds, error.maybeWritten], ["StorageUnavailableError", 2, false]);
+   * ```
+   */
+  constructor(
+    message: string,
+    options: { retryAfterSeconds?: number; maybeWritten?: boolean; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "StorageUnavailableError";
+    this.retryAfterSeconds = options.retryAfterSeconds ?? 1;
+    this.maybeWritten = options.maybeWritten ?? false;
+  }
+}
+
 /** An update waiting to be appended, with its estimated stored size in bytes. */
 export interface AppendRequest {
   input: UpdateInput;
