@@ -116,6 +116,14 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
     type: "counter",
     help: "Times an isolate asked the others to give back unused connection share.",
   },
+  orders_live: {
+    type: "gauge",
+    help: "Orders the isolates run or stand by to take over right now.",
+  },
+  games_live: {
+    type: "gauge",
+    help: "Demo games the isolates run or stand by to take over right now.",
+  },
   replays_total: {
     type: "counter",
     help: "Subscriptions that started with a replay from the log (Last-Event-ID).",
