@@ -10,6 +10,7 @@
  */
 
 import type { RecordStore } from "../hub/mod.ts";
+import { Deadlines } from "../util/deadlines.ts";
 
 interface Waiter {
   resolve: (retryAfterMs: number) => void;
@@ -49,12 +50,13 @@ export class PublishRateLimit {
   readonly #now: () => number;
   readonly #lanes = new Map<string, Lane>();
   /** Per publisher over its rate: the end of its second. */
-  readonly #exhausted = new Map<string, number>();
+  readonly #exhausted: Deadlines;
 
   constructor(records: RecordStore | undefined, perSecond: number, now: () => number = Date.now) {
     this.#records = records;
     this.perSecond = perSecond;
     this.#now = now;
+    this.#exhausted = new Deadlines(MAX_REMEMBERED, now);
   }
 
   /** Counts one publish of `key`: 0 when allowed, else the milliseconds until its next second. */
@@ -62,11 +64,8 @@ export class PublishRateLimit {
     if (this.perSecond <= 0 || !this.#records) return Promise.resolve(0);
     const now = this.#now();
     const window = Math.floor(now / 1000);
-    const until = this.#exhausted.get(key);
-    if (until !== undefined) {
-      if (now < until) return Promise.resolve(until - now);
-      this.#exhausted.delete(key);
-    }
+    const wait = this.#exhausted.remaining(key);
+    if (wait !== undefined) return Promise.resolve(wait);
     let lane = this.#lanes.get(key);
     if (!lane || (lane.window !== window && !lane.flushing)) {
       lane = { window, waiting: [], flushing: false };
@@ -93,7 +92,7 @@ export class PublishRateLimit {
         });
         const before = total - waiting.length;
         const allowed = Math.max(0, Math.min(waiting.length, this.perSecond - before));
-        if (total >= this.perSecond) this.#remember(key, end);
+        if (total >= this.perSecond) this.#exhausted.remember(key, end);
         const retryAfterMs = Math.max(1, end - this.#now());
         waiting.forEach((waiter, index) => waiter.resolve(index < allowed ? 0 : retryAfterMs));
       } catch (error) {
@@ -102,14 +101,5 @@ export class PublishRateLimit {
     }
     lane.flushing = false;
     if (this.#lanes.get(key) === lane) this.#lanes.delete(key);
-  }
-
-  #remember(key: string, until: number): void {
-    if (this.#exhausted.size >= MAX_REMEMBERED) {
-      const now = this.#now();
-      for (const [known, end] of this.#exhausted) if (end <= now) this.#exhausted.delete(known);
-      if (this.#exhausted.size >= MAX_REMEMBERED) return;
-    }
-    this.#exhausted.set(key, until);
   }
 }

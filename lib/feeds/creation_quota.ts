@@ -13,6 +13,7 @@
  */
 
 import type { RecordKey, RecordStore } from "../hub/mod.ts";
+import { Deadlines } from "../util/deadlines.ts";
 
 /** The limits of one kind of creation, per client. */
 export interface CreationLimits {
@@ -85,7 +86,7 @@ export class CreationQuota {
   /** Per client: the admission or release running, which the next one waits for. */
   readonly #queues = new Map<string, Promise<unknown>>();
   /** Per client over its rate: when its window ends. */
-  readonly #exhausted = new Map<string, number>();
+  readonly #exhausted: Deadlines;
 
   constructor(
     records: RecordStore,
@@ -97,6 +98,7 @@ export class CreationQuota {
     this.#kind = kind;
     this.#limits = limits;
     this.#now = now;
+    this.#exhausted = new Deadlines(MAX_REMEMBERED, now);
   }
 
   /**
@@ -163,23 +165,13 @@ export class CreationQuota {
   }
 
   #knownExhausted(client: string): Admission | undefined {
-    const until = this.#exhausted.get(client);
-    if (until === undefined) return undefined;
-    const now = this.#now();
-    if (now >= until) {
-      this.#exhausted.delete(client);
-      return undefined;
-    }
-    return { admitted: false, reason: "rate", retryAfterSeconds: secondsUntil(until, now) };
-  }
-
-  #rememberExhausted(client: string, until: number): void {
-    if (this.#exhausted.size >= MAX_REMEMBERED) {
-      const now = this.#now();
-      for (const [known, end] of this.#exhausted) if (end <= now) this.#exhausted.delete(known);
-      if (this.#exhausted.size >= MAX_REMEMBERED) return;
-    }
-    this.#exhausted.set(client, until);
+    const wait = this.#exhausted.remaining(client);
+    if (wait === undefined) return undefined;
+    return {
+      admitted: false,
+      reason: "rate",
+      retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)),
+    };
   }
 
   /** Runs `task` after every earlier admission or release of `client` in this isolate. */
@@ -219,7 +211,7 @@ export class CreationQuota {
           now,
         );
         if (count >= this.#limits.perWindow) {
-          this.#rememberExhausted(creation.client, windowEnd);
+          this.#exhausted.remember(creation.client, windowEnd);
           const retryAfterSeconds = secondsUntil(windowEnd, now);
           return { writes: [], result: { admitted: false, reason: "rate", retryAfterSeconds } };
         }
@@ -260,7 +252,7 @@ export class CreationQuota {
       if (remaining.length === value.live.length && !giveBack) {
         return { writes: [], result: undefined };
       }
-      if (giveBack) this.#exhausted.delete(client);
+      if (giveBack) this.#exhausted.forget(client);
       const uncounted = giveBack ? count - 1 : count;
       return {
         writes: [{

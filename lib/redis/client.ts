@@ -14,6 +14,7 @@
  * @module
  */
 
+import { concatBytes } from "../util/bytes.ts";
 import { StorageUnavailableError } from "../hub/mod.ts";
 import {
   encodeCommand,
@@ -199,15 +200,7 @@ export class RedisClient {
   async #flush(connection: Connection): Promise<void> {
     try {
       while (connection.outbox.length > 0 && !connection.broken) {
-        const parts = connection.outbox.splice(0);
-        let length = 0;
-        for (const part of parts) length += part.length;
-        const joined = new Uint8Array(length);
-        let offset = 0;
-        for (const part of parts) {
-          joined.set(part, offset);
-          offset += part.length;
-        }
+        const joined = concatBytes(connection.outbox.splice(0));
         for (let written = 0; written < joined.length;) {
           written += await connection.conn.write(joined.subarray(written));
         }

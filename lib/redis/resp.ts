@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { concatBytes } from "../util/bytes.ts";
 
 /** A decoded reply: simple and bulk strings are text (UTF-8), nil is `null`. */
 export type RespValue = string | number | null | RespError | RespValue[];
@@ -73,13 +74,7 @@ export function encodeCommand(args: readonly RespArgument[]): Uint8Array {
     parts.push(head, bytes, CRLF);
     length += head.length + bytes.length + 2;
   }
-  const joined = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    joined.set(part, offset);
-    offset += part.length;
-  }
-  return joined;
+  return concatBytes(parts, length);
 }
 
 const CRLF = new Uint8Array([13, 10]);
