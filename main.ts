@@ -13,7 +13,13 @@ import { rememberClientIp } from "./lib/util/client_ip.ts";
 import { preflight, withCors } from "./lib/app/cors.ts";
 import { BadRequest, refuse } from "./lib/util/http_errors.ts";
 import { checkedRequestUrl } from "./lib/util/request_host.ts";
-import { Admission, ConnectionBudget, Hub, type Transport } from "./lib/hub/mod.ts";
+import {
+  Admission,
+  ConnectionBudget,
+  Hub,
+  RecordShareLedger,
+  type Transport,
+} from "./lib/hub/mod.ts";
 import { openKvTransport } from "./lib/kv/open.ts";
 import { openRedisTransport } from "./lib/redis/open.ts";
 import { log, setLogLevel } from "./lib/util/logger.ts";
@@ -60,7 +66,7 @@ metrics.sources.push(() => {
 metrics.topicSource = () => hub.topicCounts(50);
 hub.onAppendTimed((ms) => metrics.histograms.kv_commit_latency_ms.observe(ms));
 const { keys: auth, devToken } = await loadAuthKeys(config, hub.records).catch(refuseToStart);
-const budget = new ConnectionBudget(transport.shares, config);
+const budget = new ConnectionBudget(new RecordShareLedger(hub.records), config);
 metrics.sources.push(() => ({
   connection_budget_commits_total: budget.stats.commits,
   connection_budget_conflicts_total: budget.stats.conflicts,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { KvShareLedger } from "../lib/kv/budget_shares.ts";
+import { RecordShareLedger } from "../lib/hub/share_ledger.ts";
+import { KvTransport } from "../lib/kv/kv_transport.ts";
 import { type BudgetRefusal, ConnectionBudget } from "../lib/hub/connection_budget.ts";
 import { waitUntil } from "./support/hub_probe.ts";
 
@@ -23,7 +24,7 @@ Deno.test("four isolates' budgets on one KV admit exactly the limit from a burst
   const options = { maxConnections: 50, maxConnectionsPerIp: 1000, scope: "burst" };
   const budgets = Array.from(
     { length: 4 },
-    () => new ConnectionBudget(new KvShareLedger(kv), options),
+    () => new ConnectionBudget(new RecordShareLedger(new KvTransport(kv).records), options),
   );
   try {
     assert.deepEqual(tally(await admitAtOnce(budgets, 200)), {
@@ -53,7 +54,7 @@ Deno.test("the per-address limit holds exactly across isolates while other addre
   const options = { maxConnections: 100, maxConnectionsPerIp: 7, scope: "per-address" };
   const budgets = Array.from(
     { length: 3 },
-    () => new ConnectionBudget(new KvShareLedger(kv), options),
+    () => new ConnectionBudget(new RecordShareLedger(new KvTransport(kv).records), options),
   );
   try {
     const [one, other] = await Promise.all([
@@ -77,8 +78,11 @@ Deno.test("a crashed isolate's share returns to the pool when its lease runs out
     leaseMs: 400,
     reclaimWaitMs: 50,
   };
-  const crashed = new ConnectionBudget(new KvShareLedger(kv), options);
-  const survivor = new ConnectionBudget(new KvShareLedger(kv), options);
+  const crashed = new ConnectionBudget(new RecordShareLedger(new KvTransport(kv).records), options);
+  const survivor = new ConnectionBudget(
+    new RecordShareLedger(new KvTransport(kv).records),
+    options,
+  );
   try {
     assert.deepEqual(tally(await admitAtOnce([crashed], 5)), { admitted: 5 });
     crashed.close(); // stops renewing and answering, as a dead isolate would

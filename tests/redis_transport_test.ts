@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { EventLog } from "../lib/hub/_event_log.ts";
 import { StorageLimitError, StorageUnavailableError } from "../lib/hub/transport.ts";
 import { ConnectionBudget } from "../lib/hub/connection_budget.ts";
+import { RecordShareLedger } from "../lib/hub/share_ledger.ts";
 import { RedisTransport } from "../lib/redis/redis_transport.ts";
 import { parseRedisUrl } from "../lib/redis/url.ts";
 import { haveRedis, type RunningRedis, startRedis } from "./support/redis_server.ts";
@@ -302,8 +303,8 @@ Deno.test(
   async () => {
     const { transport } = await hubOnRedis();
     const options = { maxConnections: 3, maxConnectionsPerIp: 2, scope: "redis-test" };
-    const first = new ConnectionBudget(transport.shares, options);
-    const second = new ConnectionBudget(transport.shares, options);
+    const first = new ConnectionBudget(new RecordShareLedger(transport.records), options);
+    const second = new ConnectionBudget(new RecordShareLedger(transport.records), options);
     try {
       assert.equal(await first.admit("10.0.0.1"), undefined);
       assert.equal(await second.admit("10.0.0.1"), undefined);

@@ -90,11 +90,12 @@ function processScope(): string {
  * ```ts
  * import assert from "node:assert/strict";
  * import { ConnectionBudget } from "./connection_budget.ts";
- * import { KvShareLedger } from "../kv/budget_shares.ts";
+ * import { RecordShareLedger } from "./share_ledger.ts";
+ * import { KvTransport } from "../kv/kv_transport.ts";
  * const kv = await Deno.openKv(":memory:");
  * const options = { maxConnections: 3, maxConnectionsPerIp: 2, scope: "example" };
- * const first = new ConnectionBudget(new KvShareLedger(kv), options);
- * const second = new ConnectionBudget(new KvShareLedger(kv), options); // another isolate, same process
+ * const first = new ConnectionBudget(new RecordShareLedger(new KvTransport(kv).records), options);
+ * const second = new ConnectionBudget(new RecordShareLedger(new KvTransport(kv).records), options); // another isolate, same process
  * assert.equal(await first.admit("10.0.0.1"), undefined);
  * assert.equal(await second.admit("10.0.0.1"), undefined);
  * assert.equal(await second.admit("10.0.0.1"), "max_connections_per_ip");
@@ -147,9 +148,10 @@ export class ConnectionBudget {
    * ```ts
    * import assert from "node:assert/strict";
    * import { ConnectionBudget } from "./connection_budget.ts";
-   * import { KvShareLedger } from "../kv/budget_shares.ts";
+   * import { RecordShareLedger } from "./share_ledger.ts";
+   * import { KvTransport } from "../kv/kv_transport.ts";
    * const kv = await Deno.openKv(":memory:");
-   * const budget = new ConnectionBudget(new KvShareLedger(kv), { maxConnections: 10, maxConnectionsPerIp: 10 });
+   * const budget = new ConnectionBudget(new RecordShareLedger(new KvTransport(kv).records), { maxConnections: 10, maxConnectionsPerIp: 10 });
    * assert.equal(budget.tryAdmit("10.0.0.1"), false); // no share yet
    * assert.equal(await budget.admit("10.0.0.1"), undefined); // borrowed, with some to spare
    * assert.equal(budget.tryAdmit("10.0.0.1"), true);
@@ -201,12 +203,14 @@ export class ConnectionBudget {
    * ```ts
    * import assert from "node:assert/strict";
    * import { ConnectionBudget } from "./connection_budget.ts";
-   * import { KvShareLedger } from "../kv/budget_shares.ts";
+   * import { RecordShareLedger } from "./share_ledger.ts";
+   * import { KvTransport } from "../kv/kv_transport.ts";
    * const kv = await Deno.openKv(":memory:");
-   * const budget = new ConnectionBudget(new KvShareLedger(kv), { maxConnections: 1, maxConnectionsPerIp: 1 });
+   * const budget = new ConnectionBudget(new RecordShareLedger(new KvTransport(kv).records), { maxConnections: 1, maxConnectionsPerIp: 1 });
    * assert.equal(await budget.admit("10.0.0.1"), undefined);
    * await budget.retire();
-   * assert.equal((await Array.fromAsync(kv.list({ prefix: ["connection_budget"] }))).length, 0);
+   * const left = await Array.fromAsync(kv.list({ prefix: ["rec", "connection_budget"] }));
+   * assert.equal(left.length, 0);
    * budget.close();
    * kv.close();
    * ```

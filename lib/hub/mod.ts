@@ -27,6 +27,7 @@ export * from "./transport.ts";
 export * from "./admission.ts";
 export * from "./active_subscriptions.ts";
 export * from "./connection_budget.ts";
+export * from "./share_ledger.ts";
 export * from "./data_filter.ts";
 export * from "./lease.ts";
 export type { SubscriptionOptions } from "./_subscription.ts";

@@ -269,8 +269,6 @@ export interface Transport {
 
   /** Small shared records. */
   readonly records: RecordStore;
-  /** The connection-budget ledger of this process's isolates. */
-  readonly shares: ShareLedger;
   /** Whether the store answers (for `/readyz`). */
   ping(): Promise<void>;
   /** Stops watches and closes the store. */

@@ -13,7 +13,6 @@
  * | `["trimmed", topic \| "*"]`       | how far a log was trimmed                    |
  * | `["lease", name]`                 | `{owner, expiresAt}`                         |
  * | `["rec", ...key]`                 | a record                                     |
- * | `["connection_budget", scope, …]` | connection-budget shares of one process      |
  *
  * @module
  */
@@ -59,14 +58,4 @@ export function leaseKey(name: string): Deno.KvKey {
  */
 export function recordKey(key: RecordKey): Deno.KvKey {
   return ["rec", ...key];
-}
-
-/** The live isolates of a process's connection budget. */
-export function budgetMembersKey(scope: string): Deno.KvKey {
-  return ["connection_budget", scope, "members"];
-}
-
-/** Each isolate's share of one connection budget. */
-export function budgetHeldKey(scope: string, budget: string): Deno.KvKey {
-  return ["connection_budget", scope, "held", budget];
 }

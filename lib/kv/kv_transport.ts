@@ -20,13 +20,11 @@ import {
   type RecordOptions,
   type RecordStore,
   type RetentionPolicy,
-  type ShareLedger,
   StorageLimitError,
   type StoredUpdate,
   type Transport,
 } from "../hub/mod.ts";
 import { KvBatchWriter } from "./batch_writer.ts";
-import { KvShareLedger } from "./budget_shares.ts";
 import { watchHead } from "./head_watch.ts";
 import {
   EPOCH_KEY,
@@ -80,7 +78,6 @@ export class KvTransport implements Transport {
   /** The store (for tests and tools; the hub never uses it). */
   readonly kv: Deno.Kv;
   readonly records: RecordStore;
-  readonly shares: ShareLedger;
   #head: { seq: number; versionstamp: string | null } | undefined;
   #idTtlMs: number;
   #path: string | undefined;
@@ -91,7 +88,6 @@ export class KvTransport implements Transport {
     this.#idTtlMs = options.idTtlMs ?? 86_400_000;
     this.#path = options.path;
     this.records = new KvRecords(kv);
-    this.shares = new KvShareLedger(kv);
   }
 
   async epoch(): Promise<number> {
@@ -378,7 +374,10 @@ class KvRecords implements RecordStore {
     }
     const stored = keys.map(recordKey);
     for (let attempt = 0; attempt < 100; attempt++) {
-      const entries = await this.#kv.getMany(stored);
+      const entries: Deno.KvEntryMaybe<unknown>[] = [];
+      for (let start = 0; start < stored.length; start += 10) {
+        entries.push(...await this.#kv.getMany(stored.slice(start, start + 10)));
+      }
       const { writes, result } = decide(entries.map((entry) => entry.value ?? undefined));
       const atomic = this.#kv.atomic();
       for (const entry of entries) atomic.check(entry);

@@ -13,7 +13,6 @@
  * | `lease:<name>`                        | string | owner and token, expiring                |
  * | `rec:<encoded key>`                   | string | a record (JSON)                          |
  * | `recidx` / `recexp`                   | zset   | records by key (lexical) / by expiry     |
- * | `budget:<scope>:members` / `:held:<b>`| string | connection-budget shares of one process  |
  *
  * Stream entries carry the update as JSON (`u`) and its time (`t`, for trimming by age). Entry ids
  * are the positions themselves, so a range of positions is one XRANGE.
@@ -77,14 +76,6 @@ export class RedisKeys {
 
   record(member: string): string {
     return `${this.recordPrefix}${member}`;
-  }
-
-  budgetMembers(scope: string): string {
-    return `${this.prefix}budget:${scope}:members`;
-  }
-
-  budgetHeld(scope: string, budget: string): string {
-    return `${this.prefix}budget:${scope}:held:${budget}`;
   }
 }
 

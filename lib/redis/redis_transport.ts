@@ -36,7 +36,6 @@ import {
   type RecordOptions,
   type RecordStore,
   type RetentionPolicy,
-  type ShareLedger,
   StorageLimitError,
   StorageUnavailableError,
   type StoredUpdate,
@@ -64,7 +63,6 @@ import {
   SEQ_BEFORE_NEWEST,
   TRIM,
 } from "./scripts.ts";
-import { RedisShareLedger } from "./shares.ts";
 import type { RedisAddress } from "./url.ts";
 
 /** Updates in one append at most. */
@@ -109,7 +107,6 @@ export interface RedisTransportOptions {
 export class RedisTransport implements Transport {
   readonly name = "redis";
   readonly records: RecordStore;
-  readonly shares: ShareLedger;
   readonly keys: RedisKeys;
   /** The connection of every command but the head watch's. */
   readonly client: RedisClient;
@@ -129,7 +126,6 @@ export class RedisTransport implements Transport {
       limits: { maxBulkBytes: 8 * 1024 * 1024, maxBufferBytes: 256 * 1024 * 1024 },
     });
     this.records = new RedisRecords(this.client, this.keys);
-    this.shares = new RedisShareLedger(this.client, this.keys);
   }
 
   async epoch(): Promise<number> {

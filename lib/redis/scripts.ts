@@ -243,23 +243,6 @@ return 1
 `);
 
 /**
- * Compare-and-set over several keys: writes only if every key still holds what was read.
- * KEYS: the keys. ARGV: per key the value read ("" for none), then per key the value to write
- * ("" to delete). Returns 1 when written, 0 when something changed.
- */
-export const COMPARE_AND_SET = new Script(`
-local n = #KEYS
-for i = 1, n do
-  if (redis.call('GET', KEYS[i]) or '') ~= ARGV[i] then return 0 end
-end
-for i = 1, n do
-  local value = ARGV[n + i]
-  if value == '' then redis.call('DEL', KEYS[i]) else redis.call('SET', KEYS[i], value) end
-end
-return 1
-`);
-
-/**
  * A record transaction: writes only if every record read still holds what was read. KEYS: index,
  * expiry index, the records read, then the records written. ARGV: number read, the value read of
  * each ("" for absent), number written, then per write its member, its value ("" to delete) and
