@@ -26,7 +26,7 @@ export const MUTATIONS: readonly Mutation[] = [
   // Private updates: live, replay, the rule itself, WebSocket, resume.
   {
     name: "private-live-fanout-skips-the-rule",
-    file: "lib/hub/_fanout.ts",
+    file: "lib/hub/_subscriber.ts",
     find: "if (this.overflowedAt !== undefined || !this.accepts(update)) return false;",
     replace: "if (this.overflowedAt !== undefined) return false;",
     tests: ["tests/mercure_auth_flow_test.ts"],
@@ -212,7 +212,7 @@ export const MUTATIONS: readonly Mutation[] = [
   },
   {
     name: "slow-consumer-never-overflows",
-    file: "lib/hub/_fanout.ts",
+    file: "lib/hub/_subscriber.ts",
     find: "this.overflowedAt = this.#queue[0].seq - 1;",
     replace: "void 0;",
     tests: ["tests/slow_consumer_test.ts"],

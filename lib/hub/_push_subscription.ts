@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Subscriber } from "./_fanout.ts";
+import type { Subscriber } from "./_subscriber.ts";
 import type { StoredUpdate } from "./update.ts";
 import type { SseSink } from "../sse/mod.ts";
 import {

@@ -11,7 +11,8 @@
 
 import type { Broker } from "./_broker.ts";
 import type { EventLog } from "./_event_log.ts";
-import { type Fanout, Subscriber } from "./_fanout.ts";
+import type { Fanout } from "./_fanout.ts";
+import { Subscriber } from "./_subscriber.ts";
 import type { SelectorSet } from "../topics/mod.ts";
 import { concatBytes } from "../util/bytes.ts";
 import { type StoredUpdate, updateBytes, type UpdatePredicate } from "./update.ts";
