@@ -54,6 +54,8 @@ export interface ClusterSpec {
   appendfsync: "always" | "everysec";
   /** Extra server environment. */
   env?: Record<string, string>;
+  /** Opens the V8 inspector of node 0 on this port (for CPU profiles). */
+  inspectPort?: number;
 }
 
 /**
@@ -86,6 +88,9 @@ export async function startCluster(spec: ClusterSpec): Promise<Cluster> {
           isolates: 1,
           env: { ...env, ...spec.env },
           logPath: `${dir}/node-${i}.log`,
+          denoFlags: i === 0 && spec.inspectPort
+            ? [`--inspect=127.0.0.1:${spec.inspectPort}`]
+            : undefined,
         }),
       );
     }
