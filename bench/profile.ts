@@ -24,14 +24,16 @@ interface ProfileNode {
   children?: number[];
 }
 
-interface CpuProfile {
+/** A V8 CPU profile (`Profiler.stop`). */
+export interface CpuProfile {
   nodes: ProfileNode[];
   startTime: number;
   endTime: number;
   samples?: number[];
 }
 
-function summarize(profile: CpuProfile, top: number): string {
+/** Self time by file and by function, as two Markdown tables. */
+export function summarize(profile: CpuProfile, top: number): string {
   const total = profile.nodes.reduce((sum, node) => sum + (node.hitCount ?? 0), 0) || 1;
   const byFunction = new Map<string, number>();
   const byFile = new Map<string, number>();

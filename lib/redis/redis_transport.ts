@@ -12,7 +12,8 @@
  *   answered with the current head when it misses, costs one round trip per attempt and never
  *   leaves a hole, where reserving positions first could leave one if a node died in between.)
  * - **The head watch** follows the global stream with `XREAD BLOCK` on a connection of its own,
- *   from the last position it reported: nothing appended in between can be missed, and there is no
+ *   from the last position it reported, with a `GET` of the head pipelined behind it (so the new
+ *   head comes back with the wake-up): nothing appended in between can be missed, and there is no
  *   separate pub/sub to reconcile with the log.
  * - **Retention** trims each stream exactly (`XTRIM MINID`) in a script that records how far it
  *   went, as the KV engine does.
@@ -375,13 +376,18 @@ export class RedisTransport implements Transport {
             last = Number(await watcher.command(["GET", this.keys.head]) ?? 0);
             onHead(last);
           }
-          const reply = await watcher.command(
-            ["XREAD", "COUNT", 1, "BLOCK", BLOCK_MS, "STREAMS", this.keys.log, `${last}-0`],
-            { timeoutMs: BLOCK_MS + 5000 },
-          );
+          // The GET is sent with the XREAD, so Redis runs it the moment the XREAD is served
+          // and the new head arrives with the wake-up (no second round trip).
+          const timeoutMs = BLOCK_MS + 5000;
+          const [, headValue] = await Promise.all([
+            watcher.command(
+              ["XREAD", "COUNT", 1, "BLOCK", BLOCK_MS, "STREAMS", this.keys.log, `${last}-0`],
+              { timeoutMs },
+            ),
+            watcher.command(["GET", this.keys.head], { timeoutMs }),
+          ]);
           failures = 0;
-          if (reply === null) continue;
-          const head = Number(await watcher.command(["GET", this.keys.head]) ?? 0);
+          const head = Number(headValue ?? 0);
           if (head > last) {
             last = head;
             onHead(head);

@@ -63,21 +63,35 @@ const encoder = new TextEncoder();
  * import { encodeCommand } from "./resp.ts";
  * const bytes = encodeCommand(["SET", "k", 7]);
  * assert.equal(new TextDecoder().decode(bytes), "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n7\r\n");
+ * // Non-ASCII and binary arguments are counted in bytes.
+ * const mixed = encodeCommand(["SET", "é", new Uint8Array([0x41]), 1]);
+ * assert.equal(
+ *   new TextDecoder().decode(mixed),
+ *   "*4\r\n$3\r\nSET\r\n$2\r\né\r\n$1\r\nA\r\n$1\r\n1\r\n",
+ * );
  * ```
  */
 export function encodeCommand(args: readonly RespArgument[]): Uint8Array {
-  const parts: Uint8Array[] = [encoder.encode(`*${args.length}\r\n`)];
-  let length = parts[0].length;
+  // ASCII strings and numbers (nearly every argument: keys, ids, JSON of ASCII payloads) are
+  // gathered into one string encoded once; only binary and non-ASCII arguments are encoded apart.
+  let text = `*${args.length}\r\n`;
+  let parts: Uint8Array[] | undefined;
   for (const arg of args) {
-    const bytes = arg instanceof Uint8Array ? arg : encoder.encode(String(arg));
-    const head = encoder.encode(`$${bytes.length}\r\n`);
-    parts.push(head, bytes, CRLF);
-    length += head.length + bytes.length + 2;
+    if (typeof arg === "number" || (typeof arg === "string" && !NOT_ASCII.test(arg))) {
+      const ascii = typeof arg === "number" ? String(arg) : arg;
+      text += `$${ascii.length}\r\n${ascii}\r\n`;
+      continue;
+    }
+    const bytes = typeof arg === "string" ? encoder.encode(arg) : arg;
+    (parts ??= []).push(encoder.encode(`${text}$${bytes.length}\r\n`), bytes);
+    text = "\r\n";
   }
-  return concatBytes(parts, length);
+  if (parts === undefined) return encoder.encode(text);
+  parts.push(encoder.encode(text));
+  return concatBytes(parts);
 }
 
-const CRLF = new Uint8Array([13, 10]);
+const NOT_ASCII = /[\u0080-\uffff]/;
 
 /** Bounds of a {@link RespDecoder}. */
 export interface RespLimits {
