@@ -18,7 +18,7 @@ Deno.test("an order streams its six steps, ends, and a reconnect after completio
     assert.match(order.id, /^ord_/);
     assert.equal(created.headers.get("location"), `/orders/${order.id}`);
     const stream = await openEventStream(`${server.url}/feeds/orders/${order.id}`);
-    await stream.ended;
+    await stream.endedByServer();
     const events = stream.events;
     assert.equal(events.at(-1)!.type, "order_complete");
     assert.ok(events.slice(0, -1).every((event) => event.type === "order_update"));
@@ -83,8 +83,8 @@ Deno.test("two viewers of one game see the same simulation, ending with the fina
     const second = await openEventStream(`${server.url}/feeds/games/final-four`, {
       headers: { "last-event-id": first.events[0].lastEventId },
     });
-    await first.ended;
-    await second.ended;
+    await first.endedByServer();
+    await second.endedByServer();
     assert.equal(first.events.at(-1)!.type, "game_final");
     assert.deepEqual(second.events, first.events.slice(1));
     const final = JSON.parse(first.events.at(-1)!.data);
