@@ -168,6 +168,8 @@ Deno.test("a caught-up subscription hands its subscriber off and stays registere
   const controller = new AbortController();
   try {
     await core.log.append({ topics: ["feed"], data: "old" });
+    // Registered after the broker delivered it, so "old" is history, not live.
+    await waitUntil("the broker to deliver it", () => core.broker.cursor === 1);
     let handed: Subscriber | undefined;
     const batches = subscribeUpdates(core.source, {
       ...options(["feed"], { afterSeq: 0, signal: controller.signal }),
