@@ -33,6 +33,20 @@ async function waitUntil(what: string, condition: () => boolean, timeoutMs = 10_
   }
 }
 
+/**
+ * Publishes a fence on `topic` and waits until it arrives: a wrong duplicate or a late event of
+ * what came before would arrive before it. Returns the fence's id.
+ */
+async function fence(
+  server: { url: string },
+  topic: string,
+  seen: { events: TidingsEvent[] },
+): Promise<string> {
+  const [id] = await publishData(server, topic, ["fence"]);
+  await waitUntil("the fence", () => seen.events.some((event) => event.id === id));
+  return id;
+}
+
 /** Everything a subscription reports: events (by iteration), states, resets and errors. */
 function record(subscription: Subscription) {
   const seen = {
@@ -332,9 +346,17 @@ Deno.test("a restart on the same port loses and repeats no event (resumed by Las
     const after = await publishData(server, "restart-topic", ["4", "5", "6"]);
     openGate();
     await waitUntil("six events", () => seen.events.length === 6);
-    await new Promise((resolve) => setTimeout(resolve, 200)); // room for a wrong duplicate
-    assert.deepEqual(idsOf(seen.events), [...before, ...after]);
-    assert.deepEqual(seen.events.map((event) => event.data), ["1", "2", "3", "4", "5", "6"]);
+    const last = await fence(server, "restart-topic", seen);
+    assert.deepEqual(idsOf(seen.events), [...before, ...after, last]);
+    assert.deepEqual(seen.events.map((event) => event.data), [
+      "1",
+      "2",
+      "3",
+      "4",
+      "5",
+      "6",
+      "fence",
+    ]);
     assert.deepEqual(requested.slice(0, 2), [null, before[2]]);
     assert.deepEqual(seen.resets, []);
     assert.equal(seen.states.filter((state) => state === "reconnecting").length, 1);
@@ -500,8 +522,8 @@ Deno.test("a token function is called again before exp and no event is lost or r
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
     await waitUntil("every event", () => seen.events.length >= data.length);
-    await new Promise((resolve) => setTimeout(resolve, 200)); // room for a wrong duplicate
-    assert.deepEqual(idsOf(seen.events), ids);
+    const last = await fence(server, "secret", seen);
+    assert.deepEqual(idsOf(seen.events), [...ids, last]);
     assert.ok(calls >= 2, `token function called ${calls} times`);
     assert.ok(!seen.states.includes("reconnecting"), `seamless: ${seen.states.join(" → ")}`);
   } finally {
@@ -687,8 +709,8 @@ Deno.test("auto falls back to WebSocket when a proxy answers SSE with HTML, then
     await waitUntil("back on SSE", () => subscription.transport === "sse", 10_000);
     const late = await publishData(server, "fallback", ["4", "5"]);
     await waitUntil("five events", () => seen.events.length === 5);
-    await new Promise((resolve) => setTimeout(resolve, 200)); // room for a wrong duplicate
-    assert.deepEqual(idsOf(seen.events), [...first, ...second, ...late]);
+    const last = await fence(server, "fallback", seen);
+    assert.deepEqual(idsOf(seen.events), [...first, ...second, ...late, last]);
     assert.equal(proxy.sseRequests.at(-1), second[0], "SSE resumed after the last WebSocket event");
     const afterFirstOpen = seen.states.slice(seen.states.indexOf("open"));
     assert.deepEqual(afterFirstOpen, ["open"], "the tries of SSE did not interrupt the stream");

@@ -3,16 +3,39 @@ import { ConfigError, loadConfig } from "../lib/app/config.ts";
 
 const envOf = (values: Record<string, string>) => (name: string) => values[name];
 
-Deno.test("config defaults are the documented ones", () => {
-  const config = loadConfig(envOf({}));
-  assert.equal(config.port, 8000);
-  assert.equal(config.kvPath, "./data/tidings.kv");
-  assert.equal(config.demoFeeds, true);
-  assert.equal(config.heartbeatMs, 15_000);
-  assert.deepEqual(config.stockSymbols, ["AAPL", "GOOGL", "MSFT"]);
-  assert.equal(config.historySize, 1000);
-  assert.equal(config.anonymousSubscribers, true);
-  assert.equal(config.v8Heap, "default");
+Deno.test("config defaults are the documented ones, every setting of them", () => {
+  // The whole object: a setting added without its documented default fails here.
+  assert.deepEqual(loadConfig(envOf({})), {
+    port: 8000,
+    hostname: "0.0.0.0",
+    kvPath: "./data/tidings.kv",
+    demoFeeds: true,
+    heartbeatMs: 15_000,
+    retryMs: 3000,
+    feedSpeed: 1,
+    stockSymbols: ["AAPL", "GOOGL", "MSFT"],
+    jwtKey: undefined,
+    publisherJwtKey: undefined,
+    subscriberJwtKey: undefined,
+    jwtAlgorithm: "HS256",
+    anonymousSubscribers: true,
+    historySize: 1000,
+    historyMaxAgeSeconds: 86_400,
+    maxConnections: 20_000,
+    maxConnectionsPerIp: 100,
+    maxBodyBytes: 65_536,
+    maxTopicsPerUpdate: 16,
+    publishRatePerSecond: 0,
+    subscriberBufferBytes: 1_048_576,
+    corsOrigins: [],
+    publishOrigins: [],
+    compression: true,
+    subscriptionEvents: true,
+    v8Heap: "default",
+    logLevel: "info",
+    metricsToken: undefined,
+    onDeploy: false,
+  });
 });
 
 Deno.test("config names the variable and the accepted values of a bad setting", () => {

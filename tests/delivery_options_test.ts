@@ -33,6 +33,7 @@ Deno.test("a throttled stream sends at most one event per interval, each newer, 
     }
     await watching;
     const values = stream.events.map((event) => Number(event.data));
+    assert.ok(values.every(Number.isInteger), `${values}`);
     assert.equal(values.at(-1), 49, "the final value is delivered");
     for (let i = 1; i < values.length; i++) {
       assert.ok(values[i] > values[i - 1], `values go forward: ${values}`);
@@ -40,8 +41,10 @@ Deno.test("a throttled stream sends at most one event per interval, each newer, 
       assert.ok(gap >= 100, `events ${i - 1} and ${i} arrived ${gap.toFixed(0)} ms apart`);
     }
     assert.ok(values.length < 50, "quick updates were conflated");
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    assert.equal(stream.events.length, values.length, "nothing after the final value");
+    // A fence: anything sent after the final value would arrive before it.
+    const fence = await publish(server.url, token, { topic: "ticker", data: "fence" });
+    const next = (await stream.waitFor(values.length + 1))[values.length];
+    assert.equal(next.lastEventId, fence.body, "nothing after the final value");
   } finally {
     await stream?.close();
     await server.close();
@@ -65,8 +68,7 @@ Deno.test("a throttled replay conflates the backlog to the newest update of each
       hub(server.url, "topic=a&topic=b&throttle=200&lastEventID=earliest"),
     );
     assert.deepEqual((await stream.waitFor(2)).map((event) => event.data), ["a19", "b19"]);
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    assert.equal(stream.events.length, 2);
+    // The next event is the next update published: the backlog sent nothing else (a fence).
     const last = await publish(server.url, token, { topic: "a", data: "a20" });
     const third = (await stream.waitFor(3))[2];
     assert.deepEqual([third.data, third.lastEventId], ["a20", last.body]);
@@ -114,17 +116,23 @@ Deno.test("filters deliver exactly the JSON updates whose fields match", async (
       const events = await streams.get(name)!.waitFor(numbers.length);
       assert.deepEqual(events.map((event) => JSON.parse(event.data).n), numbers, name);
     }
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // A fence that every filter accepts: anything else delivered would arrive before it.
+    const fence = { n: 9, symbol: "AAPL", price: 2, quote: { symbol: "AAPL" } };
+    assert.equal(
+      (await publish(server.url, token, { topic: "quotes", data: JSON.stringify(fence) })).status,
+      200,
+    );
     for (const [name, numbers] of Object.entries(expected)) {
-      assert.equal(streams.get(name)!.events.length, numbers.length, `${name}: nothing else`);
+      const events = await streams.get(name)!.waitFor(numbers.length + 1);
+      assert.equal(JSON.parse(events[numbers.length].data).n, 9, `${name}: nothing else`);
     }
     // A filtered replay gets the same selection.
     const replay = await openEventStream(
       hub(server.url, "topic=quotes&filter=symbol:AAPL&lastEventID=earliest"),
     );
     streams.set("replay", replay);
-    const replayed = await replay.waitFor(3);
-    assert.deepEqual(replayed.map((event) => JSON.parse(event.data).n), [1, 4, 8]);
+    const replayed = await replay.waitFor(4);
+    assert.deepEqual(replayed.map((event) => JSON.parse(event.data).n), [1, 4, 8, 9]);
   } finally {
     for (const stream of streams.values()) await stream.close();
     await server.close();

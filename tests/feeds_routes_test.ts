@@ -18,7 +18,7 @@ Deno.test("an order streams its six steps, ends, and a reconnect after completio
     assert.match(order.id, /^ord_/);
     assert.equal(created.headers.get("location"), `/orders/${order.id}`);
     const stream = await openEventStream(`${server.url}/feeds/orders/${order.id}`);
-    await stream.ended;
+    await stream.endedByServer();
     const events = stream.events;
     assert.equal(events.at(-1)!.type, "order_complete");
     assert.ok(events.slice(0, -1).every((event) => event.type === "order_update"));
@@ -83,8 +83,8 @@ Deno.test("two viewers of one game see the same simulation, ending with the fina
     const second = await openEventStream(`${server.url}/feeds/games/final-four`, {
       headers: { "last-event-id": first.events[0].lastEventId },
     });
-    await first.ended;
-    await second.ended;
+    await first.endedByServer();
+    await second.endedByServer();
     assert.equal(first.events.at(-1)!.type, "game_final");
     assert.deepEqual(second.events, first.events.slice(1));
     const final = JSON.parse(first.events.at(-1)!.data);
@@ -125,19 +125,45 @@ Deno.test("chat presence counts viewers who named themselves and shows who is ty
   }
 });
 
-Deno.test("a first connection to a shared feed gets its current state at once", async () => {
-  const server = await startServer({ env: { TIDINGS_FEED_SPEED: "1" } });
+Deno.test("a first connection to a shared feed gets its current state from the log: the newest 20 stock events, the newest system sample", async () => {
+  // No demo feed runs: anything a stream gets at once can only come from the log.
+  const server = await startServer({ env: { TIDINGS_DEMO_FEEDS: "off" } });
   try {
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const token = await mercureToken({ publish: ["*"] });
+    const stockIds: string[] = [];
+    for (let n = 0; n < 25; n++) {
+      const published = await publish(server.url, token, {
+        topic: "stocks",
+        type: "price_update",
+        data: JSON.stringify({ symbol: "AAPL", price: n }),
+      });
+      assert.equal(published.status, 200, published.body);
+      stockIds.push(published.body);
+    }
+    const systemIds: string[] = [];
+    for (const memory of [1, 2]) {
+      const published = await publish(server.url, token, {
+        topic: "system",
+        type: "metrics",
+        data: JSON.stringify({ memory }),
+      });
+      systemIds.push(published.body);
+    }
     const stocks = await openEventStream(`${server.url}/feeds/stocks`);
-    const events = await stocks.waitFor(3, 1000);
-    assert.ok(events.every((event) => event.type === "price_update" || event.type === "alert"));
+    const events = await stocks.waitFor(20);
+    assert.deepEqual(events.map((event) => event.lastEventId), stockIds.slice(5));
+    assert.deepEqual(JSON.parse(events[0].data), { symbol: "AAPL", price: 5 });
+    // A fence: the current state was all there was.
+    const fence = await publish(server.url, token, { topic: "stocks", data: "fence" });
+    await stocks.waitFor(21);
+    assert.equal(stocks.events[20].lastEventId, fence.body);
     await stocks.close();
     const system = await openEventStream(`${server.url}/feeds/system`);
-    const [metrics] = await system.waitFor(1, 1000);
-    assert.equal(metrics.type, "metrics");
-    const data = JSON.parse(metrics.data);
-    assert.equal(typeof data.memory, "number");
+    const [metrics] = await system.waitFor(1);
+    assert.deepEqual(
+      [metrics.type, metrics.lastEventId, JSON.parse(metrics.data)],
+      ["metrics", systemIds[1], { memory: 2 }],
+    );
     await system.close();
   } finally {
     await server.close();

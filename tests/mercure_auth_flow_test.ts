@@ -120,7 +120,7 @@ Deno.test("private updates reach only subscribers whose token allows them", asyn
       });
       assert.deepEqual(await stream.waitFor(1), [parsedEvent("before exp", result.body)]);
       const ended = await Promise.race([
-        stream.ended.then(() => Date.now()),
+        stream.endedByServer().then(() => Date.now()),
         new Promise<"still open">((resolve) => setTimeout(() => resolve("still open"), 8000)),
       ]);
       assert.notEqual(ended, "still open", "the stream ended within 5 s after exp");

@@ -76,6 +76,25 @@ export async function waitUntil(
 }
 
 /**
+ * Fails (instead of hanging) when `promise` does not settle within `ms`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { within } from "./hub_probe.ts";
+ * assert.equal(await within(1000, Promise.resolve(1), "one"), 1);
+ * await assert.rejects(within(10, new Promise(() => {}), "never"), /never: not done within 10 ms/);
+ * ```
+ */
+export function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
  * An HTTP client whose (kept-alive) connection is served by a known isolate.
  *
  * @example

@@ -113,23 +113,42 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     ),
   ]);
   const url = `http://127.0.0.1:${port}`;
-  // Wait until every isolate answers (deno serve prints before all workers are ready).
-  for (let attempt = 0; attempt < 300; attempt++) {
+  // Wait until every isolate answers (deno serve prints before all workers are ready); a server
+  // that never gets ready is a failure, not something to carry on with.
+  const giveUp = async (what: string, last: string): Promise<never> => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // gone
+    }
+    await exited;
+    await collecting;
+    if (kvDirectory) await Deno.remove(kvDirectory, { recursive: true }).catch(() => {});
+    throw new Error(`server not ${what} within 15 s (last: ${last}):\n${output}`);
+  };
+  const readyBy = Date.now() + 15_000;
+  let last = "no answer";
+  for (;;) {
     try {
       const response = await fetch(`${url}/readyz`);
-      await response.body?.cancel();
+      last = `${response.status} ${await response.text()}`.trim();
       if (response.ok) break;
-    } catch {
-      // not yet
+    } catch (error) {
+      last = String(error);
     }
+    if (Date.now() > readyBy) await giveUp("ready", last);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   if (options.parallel) {
     // Every isolate reports itself in /metrics once it runs: wait for all of them.
-    for (let attempt = 0; attempt < 300; attempt++) {
-      const metrics = await fetch(`${url}/metrics`).then((r) => r.text()).catch(() => "");
+    const allBy = Date.now() + 15_000;
+    for (;;) {
+      const metrics = await fetch(`${url}/metrics`).then((r) => r.text()).catch(String);
       const isolates = Number(/^tidings_isolates (\d+)$/m.exec(metrics)?.[1] ?? 0);
       if (isolates >= options.parallel) break;
+      if (Date.now() > allBy) {
+        await giveUp(`running ${options.parallel} isolates`, `${isolates} isolate(s)`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }

@@ -8,6 +8,12 @@
 import assert from "node:assert/strict";
 import { type ParsedEvent, SseParser } from "../../client/sse_parser.js";
 
+/**
+ * How a stream ended: the server ended its body cleanly, the test closed it, or the connection
+ * failed (a reset, a body cut short) with `error`.
+ */
+export type StreamEnd = { by: "server" } | { by: "client" } | { by: "error"; error: unknown };
+
 /** An open event stream. */
 export interface EventStreamHandle {
   response: Response;
@@ -16,8 +22,10 @@ export interface EventStreamHandle {
   retry: number | undefined;
   /** Resolves when `count` events arrived in total; rejects with what arrived after `timeoutMs`. */
   waitFor(count: number, timeoutMs?: number): Promise<ParsedEvent[]>;
-  /** Resolves when the server ended the stream. */
-  ended: Promise<void>;
+  /** Resolves when the stream ended, saying how (a failure is not taken for a clean end). */
+  ended: Promise<StreamEnd>;
+  /** Resolves when the server ended the stream cleanly; rejects when it ended any other way. */
+  endedByServer(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -44,7 +52,8 @@ export async function openEventStream(
     comments: [],
     retry: undefined,
     waitFor: () => Promise.resolve([]),
-    ended: Promise.resolve(),
+    ended: Promise.resolve({ by: "server" }),
+    endedByServer: () => Promise.resolve(),
     close: async () => {},
   };
   let wake: () => void = () => {};
@@ -56,24 +65,34 @@ export async function openEventStream(
     onRetry: (ms) => handle.retry = ms,
     onComment: (text) => handle.comments.push(text),
   });
-  let done = false;
-  handle.ended = (async () => {
-    if (!response.body) return;
+  let end: StreamEnd | undefined;
+  const describeEnd = (end: StreamEnd) =>
+    end.by === "error" ? `failed (${end.error})` : `was ended by the ${end.by}`;
+  handle.ended = (async (): Promise<StreamEnd> => {
     try {
-      for await (const chunk of response.body) parser.feed(chunk);
-      parser.end();
-    } catch {
-      // aborted by close()
+      if (response.body) {
+        for await (const chunk of response.body) parser.feed(chunk);
+        parser.end();
+      }
+      end = { by: "server" };
+    } catch (error) {
+      end = controller.signal.aborted ? { by: "client" } : { by: "error", error };
     } finally {
-      done = true;
       wake();
     }
+    return end;
   })();
+  handle.endedByServer = async () => {
+    const end = await handle.ended;
+    if (end.by !== "server") throw new Error(`the stream ${describeEnd(end)}, not by the server`);
+  };
   handle.waitFor = async (count, timeoutMs = 10_000) => {
     const deadline = Date.now() + timeoutMs;
     while (handle.events.length < count) {
-      if (done) {
-        throw new Error(`stream ended after ${handle.events.length} of ${count} events`);
+      if (end) {
+        throw new Error(
+          `stream ${describeEnd(end)} after ${handle.events.length} of ${count} events`,
+        );
       }
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -90,7 +109,7 @@ export async function openEventStream(
     return handle.events.slice(0, count);
   };
   handle.close = async () => {
-    controller.abort();
+    if (!end) controller.abort();
     await handle.ended;
   };
   return handle;
