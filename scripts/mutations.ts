@@ -29,14 +29,14 @@ export const MUTATIONS: readonly Mutation[] = [
     file: "lib/hub/_subscriber.ts",
     find: "if (this.overflowedAt !== undefined || !this.accepts(update)) return false;",
     replace: "if (this.overflowedAt !== undefined) return false;",
-    tests: ["tests/mercure_auth_flow_test.ts"],
+    tests: ["tests/mercure_auth_flow_test.ts", "tests/fanout_test.ts"],
   },
   {
     name: "private-replay-leaks-history",
     file: "lib/hub/_subscription.ts",
     find: "batch = page.updates.filter(accepts);",
     replace: "batch = page.updates;",
-    tests: ["tests/mercure_auth_flow_test.ts", "tests/mercure_resume_test.ts"],
+    tests: ["tests/mercure_private_replay_test.ts"],
   },
   {
     name: "private-rule-lets-anyone-see",
@@ -58,7 +58,7 @@ export const MUTATIONS: readonly Mutation[] = [
     find: "for await (const batch of context.hub.subscribeUpdates(options)) {",
     replace:
       "for await (const batch of context.hub.subscribeUpdates({ ...options, accepts: () => true })) {",
-    tests: ["tests/client_test.ts"],
+    tests: ["tests/mercure_private_replay_test.ts", "tests/websocket_test.ts"],
   },
   {
     name: "private-resume-reveals-the-id",
@@ -117,7 +117,7 @@ export const MUTATIONS: readonly Mutation[] = [
     file: "lib/hub/_broker.ts",
     find: "if (first > this.#cursor + 1) {",
     replace: "if (first > this.#cursor + 1 && false) {",
-    tests: ["tests/broker_test.ts"],
+    tests: ["tests/broker_test.ts", "tests/multi_process_test.ts"],
   },
   {
     name: "broker-delivers-duplicates",
@@ -215,7 +215,22 @@ export const MUTATIONS: readonly Mutation[] = [
     file: "lib/hub/_subscriber.ts",
     find: "this.overflowedAt = this.#queue[0].seq - 1;",
     replace: "void 0;",
-    tests: ["tests/slow_consumer_test.ts"],
+    tests: ["tests/subscription_test.ts", "tests/slow_consumer_test.ts"],
+  },
+  // History retention and the compression window.
+  {
+    name: "history-ignores-max-age",
+    file: "lib/kv/retention.ts",
+    find: "const oldestTime = now - policy.maxAgeMs;",
+    replace: "const oldestTime = now - policy.maxAgeMs * 1000;",
+    tests: ["tests/history_max_age_test.ts"],
+  },
+  {
+    name: "compression-window-grows",
+    file: "lib/sse/compression.ts",
+    find: "const options = { level: 6, windowBits: 12, memLevel: 4 };",
+    replace: "const options = { level: 6, windowBits: 15, memLevel: 4 };",
+    tests: ["tests/compression_window_test.ts"],
   },
   // Shutdown.
   {
