@@ -7,13 +7,14 @@
 
 import { runCatchUp, runDurable } from "./durable_and_catchup.ts";
 import { type LiveSpec, type Rig, runLive } from "./live.ts";
+import { runArrival, runStorm } from "./storm_and_arrival.ts";
 import { mergeRounds, type Outcome } from "./outcome.ts";
 import { machineInfo } from "./proc_stats.ts";
 import { renderTables, renderTargets } from "./report.ts";
 import { type RunningTarget, startNchan, startTidings } from "./servers.ts";
 import { checkTargets } from "./targets.ts";
 import { LoadWorker, WorkerPool } from "./worker_pool.ts";
-import { type BenchOptions, parseOptions, SCENARIO_TITLES } from "./options.ts";
+import { type BenchOptions, parseOptions, scenarioTitle } from "./options.ts";
 
 async function startTarget(
   name: string,
@@ -83,7 +84,18 @@ async function runScenario(rig: Rig, scenario: string, options: BenchOptions): P
       return await runDurable(rig, s.durablePublishers, s.durableDurationMs, s.durableTopics);
     case "catchup":
       return await runCatchUp(rig, s.catchupEvents, s.catchupRounds);
+    case "storm":
+      return await runStorm(rig, s.stormSubscribers, s.stormEvents);
+    case "serial":
+      return await live({
+        subscribers: s.serialSubscribers,
+        topics: 1,
+        rate: 0,
+        publishers: 1,
+      }, scenario);
   }
+  const arrival = /^arrival-(\d+)$/.exec(scenario);
+  if (arrival) return await runArrival(rig, Number(arrival[1]));
   throw new Error(`unknown scenario ${scenario}`);
 }
 
@@ -109,7 +121,11 @@ async function main(): Promise<number> {
     setTimeout(() => Deno.exit(3), 15_000);
   }, options.maxMinutes * 60_000);
   try {
-    for (const scenario of options.scenarios) {
+    // Each crowd size of the connection-rate scenario runs on a fresh server.
+    const scenarios = options.scenarios.flatMap((scenario) =>
+      scenario === "arrival" ? options.sizes.arrivalSizes.map((n) => `arrival-${n}`) : [scenario]
+    );
+    for (const scenario of scenarios) {
       for (let round = 1; round <= options.repeat; round++) {
         for (const targetName of options.targets) {
           if (scenario === "durable" && targetName === "nchan" && !options.nchanDurableReference) {
@@ -169,7 +185,12 @@ async function main(): Promise<number> {
     `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}; ` +
     `Deno ${Deno.version.deno}. Command: \`deno task bench ${Deno.args.join(" ")}\``,
     "",
-    renderTables(outcomes, SCENARIO_TITLES),
+    renderTables(
+      outcomes,
+      Object.fromEntries(
+        outcomes.map((outcome) => [outcome.scenario, scenarioTitle(outcome.scenario)]),
+      ),
+    ),
     "### Targets",
     "",
     renderTargets(checks),
