@@ -25,6 +25,8 @@ export interface Sizes {
   stormEvents: number;
   /** Connection rate: sizes of the crowds of fresh subscribers arriving at once (one run each). */
   arrivalSizes: number[];
+  /** Connect attempts in flight per subscriber process in scenarios 7 and 8 (0: all at once). */
+  arrivalConcurrency: number;
   /** Back-to-back publishing: subscribers of the one topic. */
   serialSubscribers: number;
 }
@@ -119,6 +121,7 @@ const FULL: Sizes = {
   stormSubscribers: 10_000,
   stormEvents: 100,
   arrivalSizes: [2000, 5000, 10_000],
+  arrivalConcurrency: 0,
   serialSubscribers: 500,
 };
 
@@ -140,6 +143,7 @@ const SMOKE: Sizes = {
   stormSubscribers: 200,
   stormEvents: 20,
   arrivalSizes: [200],
+  arrivalConcurrency: 0,
   serialSubscribers: 50,
 };
 
@@ -199,6 +203,7 @@ export function parseOptions(args: string[]): BenchOptions {
     "storm-subscribers",
     "storm-events",
     "arrival-subscribers",
+    "arrival-concurrency",
     "serial-subscribers",
   ]);
   for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown flag --${name}`);
@@ -250,6 +255,7 @@ export function parseOptions(args: string[]): BenchOptions {
     stormSubscribers: Math.max(1, int("storm-subscribers", base.stormSubscribers)),
     stormEvents: Math.max(1, int("storm-events", base.stormEvents)),
     arrivalSizes: list("arrival-subscribers", base.arrivalSizes.map(String)).map(Number),
+    arrivalConcurrency: int("arrival-concurrency", base.arrivalConcurrency),
     serialSubscribers: Math.max(1, int("serial-subscribers", base.serialSubscribers)),
   };
   const biggest = Math.max(

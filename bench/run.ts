@@ -85,7 +85,7 @@ async function runScenario(rig: Rig, scenario: string, options: BenchOptions): P
     case "catchup":
       return await runCatchUp(rig, s.catchupEvents, s.catchupRounds);
     case "storm":
-      return await runStorm(rig, s.stormSubscribers, s.stormEvents);
+      return await runStorm(rig, s.stormSubscribers, s.stormEvents, s.arrivalConcurrency);
     case "serial":
       return await live({
         subscribers: s.serialSubscribers,
@@ -95,7 +95,7 @@ async function runScenario(rig: Rig, scenario: string, options: BenchOptions): P
       }, scenario);
   }
   const arrival = /^arrival-(\d+)$/.exec(scenario);
-  if (arrival) return await runArrival(rig, Number(arrival[1]));
+  if (arrival) return await runArrival(rig, Number(arrival[1]), s.arrivalConcurrency);
   throw new Error(`unknown scenario ${scenario}`);
 }
 

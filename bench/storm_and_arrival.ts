@@ -64,6 +64,7 @@ async function connectAll(
   path: string,
   count: number,
   lastEventId: string | undefined,
+  concurrency: number,
 ): Promise<Connected[]> {
   const workers = rig.subscribers.workers;
   return await Promise.all(workers.map((worker, i) => {
@@ -73,7 +74,7 @@ async function connectAll(
       host: rig.target.host,
       port: rig.target.port,
       groups: share > 0 ? [{ path, topic: 0, count: share }] : [],
-      concurrency: Math.max(1, share),
+      concurrency: Math.max(1, concurrency > 0 ? Math.min(concurrency, share) : share),
       bufferBytes: 16_384,
       lastEventId,
       timeoutMs: 60_000,
@@ -126,7 +127,12 @@ async function anchorId(rig: Rig, topic: string): Promise<string | undefined> {
  * const outcome = await runStorm(rig, 10_000, 100);
  * ```
  */
-export async function runStorm(rig: Rig, subscribers: number, events: number): Promise<Outcome> {
+export async function runStorm(
+  rig: Rig,
+  subscribers: number,
+  events: number,
+  concurrency = 0,
+): Promise<Outcome> {
   const out = new OutcomeBuilder("storm", rig.target.label);
   const topic = `${rig.tag}-storm`;
   const path = rig.target.subscribePath(topic);
@@ -148,7 +154,7 @@ export async function runStorm(rig: Rig, subscribers: number, events: number): P
   const rssBefore = await treeRssBytes(rig.target.pid);
   const meter = await cpuMeter([rig.target.pid, ...rig.subscribers.pids]);
   const started = nowMs();
-  const connected = await connectAll(rig, path, subscribers, anchor);
+  const connected = await connectAll(rig, path, subscribers, anchor, concurrency);
   const headsAt = nowMs();
   const opened = reportConnections(out, connected, subscribers);
   const expected = opened * published.ok;
@@ -204,13 +210,23 @@ export async function runStorm(rig: Rig, subscribers: number, events: number): P
  * const outcome = await runArrival(rig, 5000);
  * ```
  */
-export async function runArrival(rig: Rig, subscribers: number): Promise<Outcome> {
+export async function runArrival(
+  rig: Rig,
+  subscribers: number,
+  concurrency = 0,
+): Promise<Outcome> {
   const out = new OutcomeBuilder(`arrival-${subscribers}`, rig.target.label);
   const topic = `${rig.tag}-arrival`;
   const rssBefore = await treeRssBytes(rig.target.pid);
   const meter = await cpuMeter([rig.target.pid, ...rig.subscribers.pids]);
   const started = nowMs();
-  const connected = await connectAll(rig, rig.target.subscribePath(topic), subscribers, undefined);
+  const connected = await connectAll(
+    rig,
+    rig.target.subscribePath(topic),
+    subscribers,
+    undefined,
+    concurrency,
+  );
   const seconds = (nowMs() - started) / 1000;
   const [serverCpu, ...clientCpu] = await meter.stop();
   const opened = reportConnections(out, connected, subscribers);

@@ -68,6 +68,7 @@ export class Broker {
   private constructor(log: EventLog, cursor: number, pollMs: number) {
     this.log = log;
     this.#cursor = cursor;
+    log.tail.reset(cursor);
     this.#channel = new PeerChannel(`tidings-${log.epoch}`, (updates) => {
       this.stats.fromChannel++;
       this.#enqueue(updates);
@@ -186,6 +187,7 @@ export class Broker {
   #deliver(updates: StoredUpdate[]): void {
     this.#cursor = updates[updates.length - 1].seq;
     this.stats.delivered += updates.length;
+    this.log.tail.add(updates);
     for (const listener of this.#listeners) {
       try {
         listener(updates);
