@@ -15,14 +15,6 @@ import type { StoredUpdate } from "./update.ts";
 import { sleep } from "../util/abortable.ts";
 import { PeerChannel } from "./peer_channel.ts";
 
-/**
- * Resolves on a later turn of the event loop (a macrotask), after the responses queued now have
- * been handed to the server.
- */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
 /** Counters kept by the broker, for metrics. */
 export interface BrokerStats {
   delivered: number;
@@ -83,9 +75,7 @@ export class Broker {
     });
     this.#stopListening.push(
       log.onCommit((updates) => {
-        // Our own commit: its publishers are answered first, the fan-out follows on the next turn
-        // of the event loop (a response waits neither for the fan-out nor the next commit for it).
-        this.#enqueue(updates, true);
+        this.#enqueue(updates);
         this.#releaseDeferredHead();
         this.#channel.post(updates);
       }),
@@ -135,14 +125,13 @@ export class Broker {
     while (this.#processing) await this.#processing;
   }
 
-  #enqueue(item: StoredUpdate[] | number, afterResponses = false): void {
+  #enqueue(item: StoredUpdate[] | number): void {
     if (this.#closed.signal.aborted) return;
     this.#inbox.push(item);
     if (!this.#processing) {
-      this.#processing = (afterResponses ? nextTurn().then(() => this.#process()) : this.#process())
-        .finally(() => {
-          this.#processing = undefined;
-        });
+      this.#processing = this.#process().finally(() => {
+        this.#processing = undefined;
+      });
     }
   }
 
