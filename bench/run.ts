@@ -11,7 +11,7 @@ import { runArrival, runStorm } from "./storm_and_arrival.ts";
 import { mergeRounds, type Outcome } from "./outcome.ts";
 import { machineInfo } from "./proc_stats.ts";
 import { renderTables, renderTargets } from "./report.ts";
-import { type RunningTarget, startNchan, startTidings } from "./servers.ts";
+import { type RunningTarget, startFloor, startNchan, startTidings } from "./servers.ts";
 import { checkTargets } from "./targets.ts";
 import { LoadWorker, WorkerPool } from "./worker_pool.ts";
 import { type BenchOptions, parseOptions, scenarioTitle } from "./options.ts";
@@ -29,7 +29,11 @@ async function startTarget(
   if (name === "tidings-direct") {
     return await startTidings({ port, isolates: 1, direct: true, env: options.serverEnv });
   }
-  throw new Error(`unknown target ${name}: use nchan, tidings, tidings-parallel, tidings-direct`);
+  if (name === "floor-serve") return await startFloor(port, "deno-serve");
+  if (name === "floor-listen") return await startFloor(port, "listen");
+  throw new Error(
+    `unknown target ${name}: use nchan, tidings, tidings-parallel, tidings-direct, floor-serve, floor-listen`,
+  );
 }
 
 async function runScenario(rig: Rig, scenario: string, options: BenchOptions): Promise<Outcome> {
@@ -131,6 +135,8 @@ async function main(): Promise<number> {
           if (scenario === "durable" && targetName === "nchan" && !options.nchanDurableReference) {
             continue;
           }
+          // The floor servers only answer subscriptions: they run the connection-rate scenario.
+          if (targetName.startsWith("floor-") && !scenario.startsWith("arrival-")) continue;
           const t0 = performance.now();
           running = await startTarget(targetName, options, port++);
           const rig: Rig = {

@@ -25,6 +25,8 @@ export interface RunningTarget {
   subscribePath(topic: string): string;
   /** Whether publishes are durable before the hub answers. */
   durable: boolean;
+  /** False for the floor servers, which only answer subscriptions. */
+  publishes?: boolean;
   /** The last lines of the server's error log / output (for failure reports). */
   logTail(lines?: number): Promise<string>;
   stop(): Promise<void>;
@@ -343,6 +345,67 @@ export async function startTidings(options: TidingsOptions): Promise<RunningTarg
         await exited;
       }
       await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/**
+ * Starts one of `floor.ts`'s minimal servers (`deno-serve`: a bare `Deno.serve` event stream;
+ * `listen`: a bare HTTP/1.1 answer on `Deno.listen`) as a target: the floor of Deno's own
+ * admission, for the connection-rate scenarios. It cannot publish.
+ *
+ * @example
+ * ```ts ignore
+ * const floor = await startFloor(18500, "deno-serve");
+ * await floor.stop();
+ * ```
+ */
+export async function startFloor(
+  port: number,
+  kind: "deno-serve" | "listen",
+): Promise<RunningTarget> {
+  const floor = new URL("./floor.ts", import.meta.url).pathname;
+  const script = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"';
+  const child = new Deno.Command("sh", {
+    args: [
+      "-c",
+      script,
+      "sh",
+      Deno.execPath(),
+      "run",
+      "--allow-net",
+      floor,
+      `--serve=${kind}`,
+      `--port=${port}`,
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const deadline = Date.now() + 15_000;
+  while (true) {
+    try {
+      (await Deno.connect({ hostname: HOST, port })).close();
+      break;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return {
+    label: `floor (${kind})`,
+    kind: "tidings",
+    host: HOST,
+    port,
+    pid: child.pid,
+    publishes: false,
+    subscribePath: () => "/",
+    durable: false,
+    logTail: () => Promise.resolve(""),
+    async stop() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await child.status;
     },
   };
 }
