@@ -102,7 +102,7 @@ const ALL_SCENARIOS = [
   "serial",
 ];
 const ALL_TARGETS = ["nchan", "tidings", "tidings-parallel", "tidings-direct"];
-/** Targets run only when named: Deno's own floor for the connection-rate scenario (8). */
+/** Targets run only when named: Deno's own floor (single-topic scenarios only). */
 const EXTRA_TARGETS = ["floor-serve", "floor-listen"];
 
 const FULL: Sizes = {

@@ -135,8 +135,12 @@ async function main(): Promise<number> {
           if (scenario === "durable" && targetName === "nchan" && !options.nchanDurableReference) {
             continue;
           }
-          // The floor servers only answer subscriptions: they run the connection-rate scenario.
-          if (targetName.startsWith("floor-") && !scenario.startsWith("arrival-")) continue;
+          // The floor servers have one topic and no log: single-topic live scenarios only.
+          if (
+            targetName.startsWith("floor-") &&
+            !["fanout", "fanout-max", "burst", "serial"].includes(scenario) &&
+            !scenario.startsWith("arrival-")
+          ) continue;
           const t0 = performance.now();
           running = await startTarget(targetName, options, port++);
           const rig: Rig = {

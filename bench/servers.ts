@@ -25,8 +25,6 @@ export interface RunningTarget {
   subscribePath(topic: string): string;
   /** Whether publishes are durable before the hub answers. */
   durable: boolean;
-  /** False for the floor servers, which only answer subscriptions. */
-  publishes?: boolean;
   /** The last lines of the server's error log / output (for failure reports). */
   logTail(lines?: number): Promise<string>;
   stop(): Promise<void>;
@@ -351,8 +349,9 @@ export async function startTidings(options: TidingsOptions): Promise<RunningTarg
 
 /**
  * Starts one of `floor.ts`'s minimal servers (`deno-serve`: a bare `Deno.serve` event stream;
- * `listen`: a bare HTTP/1.1 answer on `Deno.listen`) as a target: the floor of Deno's own
- * admission, for the connection-rate scenarios. It cannot publish.
+ * `listen`: a bare HTTP/1.1 server on `Deno.listen`) as a target: Deno's own floor. A publish is
+ * written to every open stream (one topic only: the fan-out, burst, serial and connection-rate
+ * scenarios).
  *
  * @example
  * ```ts ignore
@@ -393,12 +392,12 @@ export async function startFloor(
   }
   return {
     label: `floor (${kind})`,
-    kind: "tidings",
+    // Publishes the nchan way: `POST /pub?id=…` with the data as the body.
+    kind: "nchan",
     host: HOST,
     port,
     pid: child.pid,
-    publishes: false,
-    subscribePath: () => "/",
+    subscribePath: (topic) => `/sub/${encodeURIComponent(topic)}`,
     durable: false,
     logTail: () => Promise.resolve(""),
     async stop() {

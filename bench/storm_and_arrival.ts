@@ -247,7 +247,6 @@ export async function runArrival(
     "none",
     1,
   );
-  if (rig.target.publishes === false) return out.outcome;
   // Really subscribed: warm-up events until one has reached every connection.
   const deadline = Date.now() + 20_000;
   let warm = 0;
