@@ -183,7 +183,7 @@ async function resumeBytes(
   return text;
 }
 
-Deno.test("a resume served from the hot tail reads nothing from the store and sends the same bytes as one served from the store", async () => {
+Deno.test("a resume served from the hot tail reads nothing from the store and sends the same bytes as one served from the store, also right after a restart", async () => {
   const path = await Deno.makeTempFile({ suffix: ".kv" });
   const kvTail = await Deno.openKv(path);
   const kvStore = await Deno.openKv(path);
@@ -194,6 +194,8 @@ Deno.test("a resume served from the hot tail reads nothing from the store and se
     pollMs: 60_000,
     tail: { globalUpdates: 0, topicUpdates: 0 },
   });
+  let kvRestarted: Deno.Kv | undefined;
+  let restartedHub: Hub | undefined;
   try {
     const published: StoredUpdate[] = [];
     for (let i = 0; i < 60; i++) {
@@ -209,6 +211,13 @@ Deno.test("a resume served from the hot tail reads nothing from the store and se
       );
     }
     const head = published.at(-1)!.seq;
+    // A hub started now (a restart) begins with the newest updates already in memory.
+    kvRestarted = await Deno.openKv(path);
+    const restarted = counting(new KvTransport(kvRestarted));
+    const beforeStart = restarted.reads();
+    restartedHub = await Hub.open(restarted.transport, { pollMs: 60_000 });
+    // The head and the newest updates: two reads to start.
+    assert.equal(restarted.reads() - beforeStart, 2);
     const deadline = Date.now() + 10_000;
     while (storeHub.broker.cursor < head || tailHub.broker.cursor < head) {
       assert.ok(Date.now() < deadline, "both hubs see every update");
@@ -230,15 +239,26 @@ Deno.test("a resume served from the hot tail reads nothing from the store and se
       const tailReads = withTail.reads() - before;
       const fromStore = await resumeBytes(storeHub, id, selectors, published);
       assert.equal(fromTail, fromStore, `resume after ${id} on ${selectors}`);
+      const beforeRestarted = restarted.reads();
+      const fromRestarted = await resumeBytes(restartedHub, id, selectors, published);
+      const restartedReads = restarted.reads() - beforeRestarted;
+      assert.equal(fromRestarted, fromStore, `resume after ${id} on ${selectors}, restarted`);
       assert.ok(fromTail.split("\n\n").length > 1 || id === published[59].id);
       // Hub ids and recent positions come from memory; only a publisher id's position needs
       // the store (and an unknown id or `earliest` reads history from the beginning).
       const expected = id.startsWith("given-") ? 1 : id === "unknown" ? 1 : 0;
       if (id !== "earliest" && id !== "unknown") {
         assert.equal(tailReads, expected, `store reads for a resume after ${id} on ${selectors}`);
+        assert.equal(
+          restartedReads,
+          expected,
+          `store reads after ${id} on ${selectors}, restarted`,
+        );
       }
     }
   } finally {
+    restartedHub?.close();
+    kvRestarted?.close();
     tailHub.close();
     storeHub.close();
     kvTail.close();

@@ -10,7 +10,10 @@
  * skipped trimmed positions) empties it.
  *
  * Bounds: updates per topic, updates of the global log, topics followed, and bytes of each part;
- * a topic that has not been written or read for longest gives its tail up first.
+ * a topic that has not been written or read for longest gives its tail up first. A topic without a
+ * run of its own is answered from the global part, never with more of its updates than a run
+ * holds: set the per-topic bound no higher than retention keeps per topic, and memory never
+ * replays what the store has trimmed by count.
  *
  * @module
  */
@@ -245,7 +248,10 @@ export class HotTail {
     return run.range(afterSeq, untilSeq, limit);
   }
 
-  /** The same for one topic's log. */
+  /**
+   * The same for one topic's log: from the topic's own run, or else from the global part (which
+   * holds every position it covers) when the range holds no more of the topic than a run may.
+   */
   readTopic(
     topic: string,
     afterSeq: number,
@@ -257,12 +263,30 @@ export class HotTail {
       return undefined;
     }
     this.stats.hits++;
+    if (!this.#topicCovers(topic, afterSeq)) {
+      const found: StoredUpdate[] = [];
+      for (const update of this.#global.range(afterSeq, untilSeq, Infinity)) {
+        if (update.topics.includes(topic)) found.push(update);
+        if (found.length === limit) break;
+      }
+      return found;
+    }
     const run = this.#topics.get(topic);
     if (run === undefined) return [];
     // A topic being read stays longer.
     this.#topics.delete(topic);
     this.#topics.set(topic, run);
     return run.range(afterSeq, untilSeq, limit);
+  }
+
+  #topicCovers(topic: string, afterSeq: number): boolean {
+    if (this.#topicUpdates === 0 || this.#skipTopic(topic)) return false;
+    return afterSeq >= (this.#topics.get(topic)?.coversAfter ?? this.#untrackedSince);
+  }
+
+  /** How many positions of the global log it keeps at most. */
+  get globalCapacity(): number {
+    return this.#globalUpdates;
   }
 
   /**
@@ -272,7 +296,20 @@ export class HotTail {
   covers(log: string, afterSeq: number): boolean {
     if (this.#lastSeq < 0 || afterSeq > this.#lastSeq) return false;
     if (log === "*") return afterSeq >= this.#global.coversAfter;
-    if (this.#topicUpdates === 0 || this.#skipTopic(log)) return false;
-    return afterSeq >= (this.#topics.get(log)?.coversAfter ?? this.#untrackedSince);
+    return this.#topicCovers(log, afterSeq) || this.#globalServesTopic(log, afterSeq);
+  }
+
+  /**
+   * Whether the global part can answer for a topic after `afterSeq`: it holds every position
+   * since, and no more of the topic's updates than a topic's own run may hold (retention keeps
+   * that many per topic, so memory never replays what the store no longer would).
+   */
+  #globalServesTopic(topic: string, afterSeq: number): boolean {
+    if (this.#topicUpdates === 0 || afterSeq < this.#global.coversAfter) return false;
+    let count = 0;
+    for (const update of this.#global.range(afterSeq, this.#lastSeq, Infinity)) {
+      if (update.topics.includes(topic) && ++count > this.#topicUpdates) return false;
+    }
+    return true;
   }
 }
