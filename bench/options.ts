@@ -64,6 +64,8 @@ export const SCENARIO_TITLES: Record<string, string> = {
   catchup: "6. Catch-up: reconnect with Last-Event-ID 1,000 events behind",
   storm:
     "7. Reconnect storm: subscribers arrive at once with Last-Event-ID, each missed the same events",
+  "storm-restart":
+    "7b. Reconnect storm after a restart: the server restarts on the same store, then the subscribers arrive at once",
   arrival: "8. Connection rate: fresh subscribers arriving at once",
   serial:
     "9. One publisher back to back: 500 subscribers, each publish sent when the previous is answered",
@@ -98,6 +100,7 @@ const ALL_SCENARIOS = [
   "durable",
   "catchup",
   "storm",
+  "storm-restart",
   "arrival",
   "serial",
 ];

@@ -90,6 +90,8 @@ async function runScenario(rig: Rig, scenario: string, options: BenchOptions): P
       return await runCatchUp(rig, s.catchupEvents, s.catchupRounds);
     case "storm":
       return await runStorm(rig, s.stormSubscribers, s.stormEvents, s.arrivalConcurrency);
+    case "storm-restart":
+      return await runStorm(rig, s.stormSubscribers, s.stormEvents, s.arrivalConcurrency, true);
     case "serial":
       return await live({
         subscribers: s.serialSubscribers,
@@ -135,6 +137,8 @@ async function main(): Promise<number> {
           if (scenario === "durable" && targetName === "nchan" && !options.nchanDurableReference) {
             continue;
           }
+          // nchan keeps its messages in memory: it has nothing to resume from after a restart.
+          if (scenario === "storm-restart" && targetName === "nchan") continue;
           // The floor servers have one topic and no log: single-topic live scenarios only.
           if (
             targetName.startsWith("floor-") &&
@@ -172,6 +176,7 @@ async function main(): Promise<number> {
             });
             console.error(`bench: ${scenario} × ${running.label} crashed:`, error);
           } finally {
+            running = rig.target; // a restart may have replaced it
             // Server first: its sockets take the TIME_WAIT state, the client's ephemeral ports stay free.
             await running.stop();
             running = undefined;

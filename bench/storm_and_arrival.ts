@@ -120,7 +120,8 @@ async function anchorId(rig: Rig, topic: string): Promise<string | undefined> {
 /**
  * Scenario 7: publishes one event and learns its id, publishes `events` more, then opens
  * `subscribers` connections at once, each resuming after that id; times until every connection
- * has every missed event, and checks that none is lost, duplicated or reordered.
+ * has every missed event, and checks that none is lost, duplicated or reordered. With `restart`
+ * (scenario `storm-restart`), the server is restarted on the same store before they come back.
  *
  * @example
  * ```ts ignore
@@ -132,8 +133,9 @@ export async function runStorm(
   subscribers: number,
   events: number,
   concurrency = 0,
+  restart = false,
 ): Promise<Outcome> {
-  const out = new OutcomeBuilder("storm", rig.target.label);
+  const out = new OutcomeBuilder(restart ? "storm-restart" : "storm", rig.target.label);
   const topic = `${rig.tag}-storm`;
   const path = rig.target.subscribePath(topic);
   const anchor = await anchorId(rig, topic);
@@ -151,6 +153,14 @@ export async function runStorm(
     );
   }
   await sleep(200);
+  if (restart) {
+    // A deploy: the server goes away with everything in memory and comes back on the same store.
+    if (!rig.target.restart) {
+      out.note("this target cannot restart on the same store (nchan keeps messages in memory)");
+      return out.outcome;
+    }
+    rig.target = await rig.target.restart();
+  }
   const rssBefore = await treeRssBytes(rig.target.pid);
   const meter = await cpuMeter([rig.target.pid, ...rig.subscribers.pids]);
   const started = nowMs();
