@@ -48,7 +48,10 @@ const transport: Transport = config.redisUrl
     idTtlMs: config.historyMaxAgeSeconds * 1000,
     refuse: refuseToStart,
   });
-const hub = await Hub.open(transport);
+// The in-memory tail never holds more of a topic than retention keeps of it.
+const hub = await Hub.open(transport, {
+  tail: { topicUpdates: Math.min(128, config.historySize) },
+});
 const metrics = new Metrics();
 metrics.sources.push(() => {
   const stats = hub.stats();

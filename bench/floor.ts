@@ -7,7 +7,9 @@
  * deno run --allow-net --allow-read --allow-run bench/floor.ts [--connections=19000]
  * ```
  *
- * The servers are this file run with `--serve=deno-serve` or `--serve=listen`.
+ * The servers are this file run with `--serve=deno-serve` or `--serve=listen`. Both also take an
+ * nchan-style `POST` (body = event data) and write it to every open stream, so the bench runs its
+ * live scenarios against them too (targets `floor-serve`, `floor-listen`): Deno's own floor.
  *
  * @module
  */
@@ -18,28 +20,102 @@ import { WorkerPool } from "./worker_pool.ts";
 const HOST = "127.0.0.1";
 const encoder = new TextEncoder();
 
+/**
+ * A bare `Deno.serve` event stream. `POST` broadcasts its body as one `data:` event to every open
+ * stream (one enqueue each, no log, no matching) and answers `201`: the floor of a publish
+ * fanned out on `Deno.serve`, for the bench's live scenarios.
+ */
 function serveWithDenoServe(port: number): void {
-  Deno.serve({ hostname: HOST, port, onListen: () => {} }, () => {
+  const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  Deno.serve({ hostname: HOST, port, onListen: () => {} }, async (request) => {
+    if (request.method === "POST") {
+      const chunk = encoder.encode(`data: ${await request.text()}\n\n`);
+      for (const controller of streams) controller.enqueue(chunk);
+      return new Response(null, { status: 201 });
+    }
+    let own: ReadableStreamDefaultController<Uint8Array>;
     const body = new ReadableStream<Uint8Array>({
-      start: (controller) => controller.enqueue(encoder.encode(": hi\n\n")),
+      start: (controller) => {
+        own = controller;
+        streams.add(controller);
+        controller.enqueue(encoder.encode(": hi\n\n"));
+      },
+      cancel: () => void streams.delete(own),
     });
     return new Response(body, { headers: { "content-type": "text/event-stream" } });
   });
 }
 
+function indexOfHeadEnd(bytes: Uint8Array): number {
+  for (let i = 3; i < bytes.length; i++) {
+    if (bytes[i] === 10 && bytes[i - 1] === 13 && bytes[i - 2] === 10 && bytes[i - 3] === 13) {
+      return i + 1;
+    }
+  }
+  return -1;
+}
+
+/**
+ * A bare HTTP/1.1 server on `Deno.listen`: a `GET` gets an event-stream head and stays open; a
+ * `POST` (keep-alive, `Content-Length` body) is written as one chunk to every open stream (one
+ * socket write each, not awaited) and answered `201`.
+ */
 async function serveWithListen(port: number): Promise<void> {
   const head = encoder.encode(
     "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n6\r\n: hi\n\n\r\n",
   );
-  for await (const conn of Deno.listen({ hostname: HOST, port })) {
-    (async () => {
-      await conn.read(new Uint8Array(2048));
-      await conn.write(head);
-      const small = new Uint8Array(16);
-      while ((await conn.read(small)) !== null) {
-        // wait for the client to leave
+  const created = encoder.encode("HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n");
+  const streams = new Set<Deno.Conn>();
+  const decoder = new TextDecoder();
+  const serve = async (conn: Deno.Conn) => {
+    const buffer = new Uint8Array(65_536);
+    let pending = new Uint8Array(0);
+    while (true) {
+      const read = await conn.read(buffer);
+      if (read === null) break;
+      const joined = new Uint8Array(pending.length + read);
+      joined.set(pending);
+      joined.set(buffer.subarray(0, read), pending.length);
+      pending = joined;
+      while (true) {
+        const headEnd = indexOfHeadEnd(pending);
+        if (headEnd < 0) break;
+        const text = decoder.decode(pending.subarray(0, headEnd));
+        if (text.startsWith("GET")) {
+          await conn.write(head);
+          streams.add(conn);
+          const small = new Uint8Array(16);
+          while ((await conn.read(small)) !== null) {
+            // wait for the client to leave
+          }
+          streams.delete(conn);
+          return;
+        }
+        const length = Number(/content-length:\s*(\d+)/i.exec(text)?.[1] ?? 0);
+        if (pending.length < headEnd + length) break;
+        const event = encoder.encode(
+          `data: ${decoder.decode(pending.subarray(headEnd, headEnd + length))}\n\n`,
+        );
+        pending = pending.slice(headEnd + length);
+        const chunk = new Uint8Array([
+          ...encoder.encode(`${event.length.toString(16)}\r\n`),
+          ...event,
+          13,
+          10,
+        ]);
+        for (const stream of streams) stream.write(chunk).catch(() => streams.delete(stream));
+        await conn.write(created);
       }
-    })().catch(() => conn.close());
+    }
+    conn.close();
+  };
+  for await (const conn of Deno.listen({ hostname: HOST, port })) {
+    serve(conn).catch(() => {
+      streams.delete(conn);
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    });
   }
 }
 

@@ -20,6 +20,15 @@ export interface Sizes {
   durableTopics: number;
   catchupEvents: number;
   catchupRounds: number;
+  /** Reconnect storm: subscribers resuming at once, and the events each missed. */
+  stormSubscribers: number;
+  stormEvents: number;
+  /** Connection rate: sizes of the crowds of fresh subscribers arriving at once (one run each). */
+  arrivalSizes: number[];
+  /** Connect attempts in flight per subscriber process in scenarios 7 and 8 (0: all at once). */
+  arrivalConcurrency: number;
+  /** Back-to-back publishing: subscribers of the one topic. */
+  serialSubscribers: number;
 }
 
 /** Everything the run needs. */
@@ -53,10 +62,51 @@ export const SCENARIO_TITLES: Record<string, string> = {
   idle: "4. Idle connections: memory per connection",
   durable: "5. Publish throughput (tidings: durable in KV; nchan: memory only)",
   catchup: "6. Catch-up: reconnect with Last-Event-ID 1,000 events behind",
+  storm:
+    "7. Reconnect storm: subscribers arrive at once with Last-Event-ID, each missed the same events",
+  "storm-restart":
+    "7b. Reconnect storm after a restart: the server restarts on the same store, then the subscribers arrive at once",
+  arrival: "8. Connection rate: fresh subscribers arriving at once",
+  serial:
+    "9. One publisher back to back: 500 subscribers, each publish sent when the previous is answered",
 };
 
-const ALL_SCENARIOS = ["fanout", "fanout-max", "burst", "topics", "idle", "durable", "catchup"];
+/**
+ * The heading of a scenario's table (`arrival-N` runs are titled by their size).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { scenarioTitle } from "./options.ts";
+ * assert.equal(scenarioTitle("arrival-2000"), "8. Connection rate: 2,000 fresh subscribers arriving at once");
+ * ```
+ */
+export function scenarioTitle(scenario: string): string {
+  const arrival = /^arrival-(\d+)$/.exec(scenario);
+  if (arrival) {
+    return `8. Connection rate: ${
+      Number(arrival[1]).toLocaleString("en-US")
+    } fresh subscribers arriving at once`;
+  }
+  return SCENARIO_TITLES[scenario] ?? scenario;
+}
+
+const ALL_SCENARIOS = [
+  "fanout",
+  "fanout-max",
+  "burst",
+  "topics",
+  "idle",
+  "durable",
+  "catchup",
+  "storm",
+  "storm-restart",
+  "arrival",
+  "serial",
+];
 const ALL_TARGETS = ["nchan", "tidings", "tidings-parallel", "tidings-direct"];
+/** Targets run only when named: Deno's own floor (single-topic scenarios only). */
+const EXTRA_TARGETS = ["floor-serve", "floor-listen"];
 
 const FULL: Sizes = {
   fanoutSubscribers: 5000,
@@ -73,6 +123,11 @@ const FULL: Sizes = {
   durableTopics: 1,
   catchupEvents: 1000,
   catchupRounds: 5,
+  stormSubscribers: 10_000,
+  stormEvents: 100,
+  arrivalSizes: [2000, 5000, 10_000],
+  arrivalConcurrency: 0,
+  serialSubscribers: 500,
 };
 
 const SMOKE: Sizes = {
@@ -90,6 +145,11 @@ const SMOKE: Sizes = {
   durableTopics: 1,
   catchupEvents: 100,
   catchupRounds: 2,
+  stormSubscribers: 200,
+  stormEvents: 20,
+  arrivalSizes: [200],
+  arrivalConcurrency: 0,
+  serialSubscribers: 50,
 };
 
 function flagMap(args: string[]): Map<string, string> {
@@ -145,6 +205,11 @@ export function parseOptions(args: string[]): BenchOptions {
     "durable-topics",
     "catchup-events",
     "catchup-rounds",
+    "storm-subscribers",
+    "storm-events",
+    "arrival-subscribers",
+    "arrival-concurrency",
+    "serial-subscribers",
   ]);
   for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown flag --${name}`);
   const smoke = flags.has("smoke");
@@ -160,13 +225,27 @@ export function parseOptions(args: string[]): BenchOptions {
   };
   const list = (name: string, fallback: string[]) =>
     flags.get(name)?.split(",").map((s) => s.trim()) ?? fallback;
-  const numbered = ["fanout", "burst", "topics", "idle", "durable", "catchup"];
+  const numbered = [
+    "fanout",
+    "burst",
+    "topics",
+    "idle",
+    "durable",
+    "catchup",
+    "storm",
+    "arrival",
+    "serial",
+  ];
   const scenarios = list("scenarios", ALL_SCENARIOS).map((s) => numbered[Number(s) - 1] ?? s);
   for (const s of scenarios) {
     if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}`);
   }
   const targets = list("targets", ALL_TARGETS);
-  for (const t of targets) if (!ALL_TARGETS.includes(t)) throw new Error(`unknown target ${t}`);
+  for (const t of targets) {
+    if (!ALL_TARGETS.includes(t) && !EXTRA_TARGETS.includes(t)) {
+      throw new Error(`unknown target ${t}`);
+    }
+  }
   const sizes: Sizes = {
     fanoutSubscribers: int("fanout-subscribers", base.fanoutSubscribers),
     fanoutRate: int("fanout-rate", base.fanoutRate),
@@ -182,12 +261,19 @@ export function parseOptions(args: string[]): BenchOptions {
     durableTopics: Math.max(1, int("durable-topics", base.durableTopics)),
     catchupEvents: int("catchup-events", base.catchupEvents),
     catchupRounds: Math.max(1, int("catchup-rounds", base.catchupRounds)),
+    stormSubscribers: Math.max(1, int("storm-subscribers", base.stormSubscribers)),
+    stormEvents: Math.max(1, int("storm-events", base.stormEvents)),
+    arrivalSizes: list("arrival-subscribers", base.arrivalSizes.map(String)).map(Number),
+    arrivalConcurrency: int("arrival-concurrency", base.arrivalConcurrency),
+    serialSubscribers: Math.max(1, int("serial-subscribers", base.serialSubscribers)),
   };
   const biggest = Math.max(
     scenarios.includes("fanout") || scenarios.includes("fanout-max") ? sizes.fanoutSubscribers : 0,
     scenarios.includes("burst") ? sizes.burstSubscribers : 0,
     scenarios.includes("topics") ? sizes.topicsSubscribers : 0,
     scenarios.includes("idle") ? sizes.idleConnections : 0,
+    scenarios.includes("storm") ? sizes.stormSubscribers : 0,
+    scenarios.includes("arrival") ? Math.max(...sizes.arrivalSizes) : 0,
   );
   const serverEnv: Record<string, string> = {};
   for (const pair of (flags.get("server-env") ?? "").split(",").filter(Boolean)) {

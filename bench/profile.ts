@@ -5,13 +5,14 @@
  *
  * ```sh
  * deno run --allow-net --allow-env --allow-read --allow-write --allow-run bench/profile.ts \
- *   [--scenario=burst|fanout-max|fanout|topics] [--subscribers=500] [--publishers=8] [--duration=8]
+ *   [--scenario=burst|fanout-max|fanout|topics|storm] [--subscribers=500] [--publishers=8] [--duration=8]
  *   [--out=x.cpuprofile] [--direct]
  * ```
  *
  * @module
  */
 
+import { runStorm } from "./storm_and_arrival.ts";
 import { type LiveSpec, type Rig, runLive } from "./live.ts";
 import { Inspector } from "./inspector.ts";
 import { startTidings } from "./servers.ts";
@@ -92,7 +93,9 @@ if (import.meta.main) {
       paddingBytes: 64,
     };
     await inspector.send("Profiler.start");
-    const outcome = await runLive(rig, spec);
+    const outcome = scenario === "storm"
+      ? await runStorm(rig, spec.subscribers, 100, Number(flags.concurrency ?? 64))
+      : await runLive(rig, spec);
     const { profile } = await inspector.send<{ profile: CpuProfile }>("Profiler.stop");
     inspector.close();
     if (flags.out) await Deno.writeTextFile(flags.out, JSON.stringify(profile));

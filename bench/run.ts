@@ -7,13 +7,14 @@
 
 import { runCatchUp, runDurable } from "./durable_and_catchup.ts";
 import { type LiveSpec, type Rig, runLive } from "./live.ts";
+import { runArrival, runStorm } from "./storm_and_arrival.ts";
 import { mergeRounds, type Outcome } from "./outcome.ts";
 import { machineInfo } from "./proc_stats.ts";
 import { renderTables, renderTargets } from "./report.ts";
-import { type RunningTarget, startNchan, startTidings } from "./servers.ts";
+import { type RunningTarget, startFloor, startNchan, startTidings } from "./servers.ts";
 import { checkTargets } from "./targets.ts";
 import { LoadWorker, WorkerPool } from "./worker_pool.ts";
-import { type BenchOptions, parseOptions, SCENARIO_TITLES } from "./options.ts";
+import { type BenchOptions, parseOptions, scenarioTitle } from "./options.ts";
 
 async function startTarget(
   name: string,
@@ -28,7 +29,11 @@ async function startTarget(
   if (name === "tidings-direct") {
     return await startTidings({ port, isolates: 1, direct: true, env: options.serverEnv });
   }
-  throw new Error(`unknown target ${name}: use nchan, tidings, tidings-parallel, tidings-direct`);
+  if (name === "floor-serve") return await startFloor(port, "deno-serve");
+  if (name === "floor-listen") return await startFloor(port, "listen");
+  throw new Error(
+    `unknown target ${name}: use nchan, tidings, tidings-parallel, tidings-direct, floor-serve, floor-listen`,
+  );
 }
 
 async function runScenario(rig: Rig, scenario: string, options: BenchOptions): Promise<Outcome> {
@@ -83,7 +88,20 @@ async function runScenario(rig: Rig, scenario: string, options: BenchOptions): P
       return await runDurable(rig, s.durablePublishers, s.durableDurationMs, s.durableTopics);
     case "catchup":
       return await runCatchUp(rig, s.catchupEvents, s.catchupRounds);
+    case "storm":
+      return await runStorm(rig, s.stormSubscribers, s.stormEvents, s.arrivalConcurrency);
+    case "storm-restart":
+      return await runStorm(rig, s.stormSubscribers, s.stormEvents, s.arrivalConcurrency, true);
+    case "serial":
+      return await live({
+        subscribers: s.serialSubscribers,
+        topics: 1,
+        rate: 0,
+        publishers: 1,
+      }, scenario);
   }
+  const arrival = /^arrival-(\d+)$/.exec(scenario);
+  if (arrival) return await runArrival(rig, Number(arrival[1]), s.arrivalConcurrency);
   throw new Error(`unknown scenario ${scenario}`);
 }
 
@@ -109,12 +127,24 @@ async function main(): Promise<number> {
     setTimeout(() => Deno.exit(3), 15_000);
   }, options.maxMinutes * 60_000);
   try {
-    for (const scenario of options.scenarios) {
+    // Each crowd size of the connection-rate scenario runs on a fresh server.
+    const scenarios = options.scenarios.flatMap((scenario) =>
+      scenario === "arrival" ? options.sizes.arrivalSizes.map((n) => `arrival-${n}`) : [scenario]
+    );
+    for (const scenario of scenarios) {
       for (let round = 1; round <= options.repeat; round++) {
         for (const targetName of options.targets) {
           if (scenario === "durable" && targetName === "nchan" && !options.nchanDurableReference) {
             continue;
           }
+          // nchan keeps its messages in memory: it has nothing to resume from after a restart.
+          if (scenario === "storm-restart" && targetName === "nchan") continue;
+          // The floor servers have one topic and no log: single-topic live scenarios only.
+          if (
+            targetName.startsWith("floor-") &&
+            !["fanout", "fanout-max", "burst", "serial"].includes(scenario) &&
+            !scenario.startsWith("arrival-")
+          ) continue;
           const t0 = performance.now();
           running = await startTarget(targetName, options, port++);
           const rig: Rig = {
@@ -146,6 +176,7 @@ async function main(): Promise<number> {
             });
             console.error(`bench: ${scenario} × ${running.label} crashed:`, error);
           } finally {
+            running = rig.target; // a restart may have replaced it
             // Server first: its sockets take the TIME_WAIT state, the client's ephemeral ports stay free.
             await running.stop();
             running = undefined;
@@ -169,7 +200,12 @@ async function main(): Promise<number> {
     `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}; ` +
     `Deno ${Deno.version.deno}. Command: \`deno task bench ${Deno.args.join(" ")}\``,
     "",
-    renderTables(outcomes, SCENARIO_TITLES),
+    renderTables(
+      outcomes,
+      Object.fromEntries(
+        outcomes.map((outcome) => [outcome.scenario, scenarioTitle(outcome.scenario)]),
+      ),
+    ),
     "### Targets",
     "",
     renderTargets(checks),

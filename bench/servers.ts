@@ -25,6 +25,11 @@ export interface RunningTarget {
   subscribePath(topic: string): string;
   /** Whether publishes are durable before the hub answers. */
   durable: boolean;
+  /**
+   * Stops the server and starts it again on the same port and store (tidings only): what a
+   * deploy does. Resolves with the new target; the old one must not be used any more.
+   */
+  restart?(): Promise<RunningTarget>;
   /** The last lines of the server's error log / output (for failure reports). */
   logTail(lines?: number): Promise<string>;
   stop(): Promise<void>;
@@ -221,6 +226,8 @@ export interface TidingsOptions {
   denoFlags?: string[];
   /** Run the direct listener (`scripts/serve_direct.ts`, one isolate) instead of `deno serve`. */
   direct?: boolean;
+  /** Reuse this KV directory (a restart); it is then left in place by `stop()`. */
+  kvDir?: string;
 }
 
 /** The secret the bench signs tokens with. */
@@ -237,7 +244,8 @@ export const BENCH_JWT_KEY = "tidings-bench-secret-key-0123456789abcdef";
  */
 export async function startTidings(options: TidingsOptions): Promise<RunningTarget> {
   const root = new URL("../", import.meta.url).pathname;
-  const dir = await Deno.makeTempDir({ prefix: "tidings-bench-kv-" });
+  const dir = options.kvDir ?? await Deno.makeTempDir({ prefix: "tidings-bench-kv-" });
+  let keepDir = false;
   const logPath = options.logPath ?? `${dir}/server.log`;
   const env: Record<string, string> = {
     TIDINGS_JWT_KEY: BENCH_JWT_KEY,
@@ -314,7 +322,7 @@ export async function startTidings(options: TidingsOptions): Promise<RunningTarg
   }
   // With --parallel, /healthz answering means one isolate is up; give the others a moment.
   if (options.isolates > 1) await new Promise((resolve) => setTimeout(resolve, 1500));
-  return {
+  const target: RunningTarget = {
     label: options.direct
       ? "tidings-direct"
       : options.isolates > 1
@@ -328,6 +336,11 @@ export async function startTidings(options: TidingsOptions): Promise<RunningTarg
     durable: true,
     subscribePath: (topic) => `/.well-known/mercure?topic=${encodeURIComponent(topic)}`,
     logTail: (lines = 5) => tail(logPath, lines),
+    async restart() {
+      keepDir = true;
+      await target.stop();
+      return await startTidings({ ...options, kvDir: dir });
+    },
     async stop() {
       try {
         child.kill("SIGTERM");
@@ -343,7 +356,70 @@ export async function startTidings(options: TidingsOptions): Promise<RunningTarg
         }
         await exited;
       }
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      if (!keepDir) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+  return target;
+}
+
+/**
+ * Starts one of `floor.ts`'s minimal servers (`deno-serve`: a bare `Deno.serve` event stream;
+ * `listen`: a bare HTTP/1.1 server on `Deno.listen`) as a target: Deno's own floor. A publish is
+ * written to every open stream (one topic only: the fan-out, burst, serial and connection-rate
+ * scenarios).
+ *
+ * @example
+ * ```ts ignore
+ * const floor = await startFloor(18500, "deno-serve");
+ * await floor.stop();
+ * ```
+ */
+export async function startFloor(
+  port: number,
+  kind: "deno-serve" | "listen",
+): Promise<RunningTarget> {
+  const floor = new URL("./floor.ts", import.meta.url).pathname;
+  const script = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"';
+  const child = new Deno.Command("sh", {
+    args: [
+      "-c",
+      script,
+      "sh",
+      Deno.execPath(),
+      "run",
+      "--allow-net",
+      floor,
+      `--serve=${kind}`,
+      `--port=${port}`,
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const deadline = Date.now() + 15_000;
+  while (true) {
+    try {
+      (await Deno.connect({ hostname: HOST, port })).close();
+      break;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return {
+    label: `floor (${kind})`,
+    // Publishes the nchan way: `POST /pub?id=…` with the data as the body.
+    kind: "nchan",
+    host: HOST,
+    port,
+    pid: child.pid,
+    subscribePath: (topic) => `/sub/${encodeURIComponent(topic)}`,
+    durable: false,
+    logTail: () => Promise.resolve(""),
+    async stop() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await child.status;
     },
   };
 }

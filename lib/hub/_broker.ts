@@ -68,6 +68,7 @@ export class Broker {
   private constructor(log: EventLog, cursor: number, pollMs: number) {
     this.log = log;
     this.#cursor = cursor;
+    log.tail.reset(cursor);
     this.#channel = new PeerChannel(`tidings-${log.epoch}`, (updates) => {
       this.stats.fromChannel++;
       this.#enqueue(updates);
@@ -88,7 +89,24 @@ export class Broker {
    * Starts a broker positioned at the current head of the log: it delivers what comes next.
    */
   static async start(log: EventLog, options: { pollMs?: number } = {}): Promise<Broker> {
-    return new Broker(log, await log.headSeq(), options.pollMs ?? 1000);
+    const head = await log.headSeq();
+    const broker = new Broker(log, head, options.pollMs ?? 1000);
+    // The newest updates go to the hot tail at once: after a restart, the clients coming back
+    // resume from memory. The broker delivers from `head` on, so nothing else arrives meanwhile.
+    const warm = Math.min(head, log.tail.globalCapacity);
+    if (warm > 0) {
+      try {
+        const newest = await log.transport.read(head - warm, head, warm);
+        if (newest.length > 0 && log.tail.lastSeq === head) {
+          log.tail.reset(newest[0].seq - 1);
+          log.tail.add(newest);
+          if (log.tail.lastSeq !== head) log.tail.reset(broker.cursor);
+        }
+      } catch {
+        // Only a head start: the tail fills as updates are delivered.
+      }
+    }
+    return broker;
   }
 
   /** The last position delivered to listeners in this isolate. */
@@ -186,6 +204,7 @@ export class Broker {
   #deliver(updates: StoredUpdate[]): void {
     this.#cursor = updates[updates.length - 1].seq;
     this.stats.delivered += updates.length;
+    this.log.tail.add(updates);
     for (const listener of this.#listeners) {
       try {
         listener(updates);

@@ -8,14 +8,16 @@
  * not take is refused before it joins a batch, and if a batch still fails its updates are appended
  * again one by one, so one bad update never fails its neighbours.
  *
- * Reading (a range of the global log or of one topic's, the head, an id's position) goes straight
- * to the transport.
+ * Reading a range of the global log or of one topic's is answered from the {@link HotTail} (the
+ * newest updates, in memory, filled by the broker) when it provably holds the whole range, else
+ * from the transport; the head and an id's position always come from the transport.
  *
  * @module
  */
 
 import { type AppendRequest, StorageLimitError, type Transport } from "./transport.ts";
 import { estimateUpdateSize, makeHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
+import { HotTail, type HotTailOptions } from "./hot_tail.ts";
 
 interface Pending extends AppendRequest {
   resolve: (update: StoredUpdate) => void;
@@ -56,20 +58,23 @@ export class EventLog {
   /** Topics appended to since the retention job last took them. */
   readonly dirtyTopics: Set<string> = new Set();
   readonly stats: CommitStats = { commits: 0, conflicts: 0, events: 0, lastCommitMs: 0 };
+  /** The newest updates in memory (the broker fills it as it delivers). */
+  readonly tail: HotTail;
   #queue: Pending[] = [];
   #draining = false;
   #committingUpTo = 0;
   #committed = new Set<(updates: StoredUpdate[]) => void>();
   #missed = new Set<() => void>();
 
-  private constructor(transport: Transport, epoch: number) {
+  private constructor(transport: Transport, epoch: number, tail: HotTailOptions) {
     this.transport = transport;
     this.epoch = epoch;
+    this.tail = new HotTail(tail);
   }
 
   /** Opens the log on a transport, creating the store's epoch on first use. */
-  static async open(transport: Transport): Promise<EventLog> {
-    return new EventLog(transport, await transport.epoch());
+  static async open(transport: Transport, tail: HotTailOptions = {}): Promise<EventLog> {
+    return new EventLog(transport, await transport.epoch(), tail);
   }
 
   /**
@@ -121,6 +126,8 @@ export class EventLog {
 
   /** Updates with `afterSeq < seq <= untilSeq` of the global log, oldest first. */
   read(afterSeq: number, untilSeq: number, limit = 1000): Promise<StoredUpdate[]> {
+    const held = this.tail.read(afterSeq, untilSeq, limit);
+    if (held !== undefined) return Promise.resolve(held);
     return this.transport.read(afterSeq, untilSeq, limit);
   }
 
@@ -128,6 +135,8 @@ export class EventLog {
   readTopic(topic: string, afterSeq: number, untilSeq: number, limit = 1000): Promise<
     StoredUpdate[]
   > {
+    const held = this.tail.readTopic(topic, afterSeq, untilSeq, limit);
+    if (held !== undefined) return Promise.resolve(held);
     return this.transport.readTopic(topic, afterSeq, untilSeq, limit);
   }
 

@@ -27,13 +27,22 @@ import type { SseSink } from "../sse/mod.ts";
 import type { SelectorSet } from "../topics/mod.ts";
 import type { MercureClaims } from "../auth/mercure_auth.ts";
 import { mayReceive } from "./_visibility.ts";
+import type { HotTailOptions } from "./hot_tail.ts";
 import { makeHubId, parseHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
 
 /** Options of {@link Hub.open}. */
 export interface HubOptions {
   /** Broker's head poll interval: the last safety net behind the transport's head watch. */
   pollMs?: number;
+  /** Sizes of the in-memory tail of the log that answers recent resumes (see `hot_tail.ts`). */
+  tail?: HotTailOptions;
 }
+
+/**
+ * Subscription-event topics (one per subscriber, see `active_subscriptions.ts`) get no topic tail
+ * of their own: nobody resumes on them, and thousands would push the tails that matter out.
+ */
+const SUBSCRIPTION_TOPICS = "/.well-known/mercure/subscriptions/";
 
 /** The hub's counters, for metrics. */
 export interface HubStats {
@@ -105,7 +114,10 @@ export class Hub {
    * Opens the hub on a KV store.
    */
   static async open(transport: Transport, options: HubOptions = {}): Promise<Hub> {
-    const log = await EventLog.open(transport);
+    const log = await EventLog.open(transport, {
+      skipTopic: (topic) => topic.startsWith(SUBSCRIPTION_TOPICS),
+      ...options.tail,
+    });
     const broker = await Broker.start(log, { pollMs: options.pollMs });
     return new Hub(transport, log, broker);
   }
@@ -163,11 +175,17 @@ export class Hub {
     if (lastEventId !== "earliest") {
       let seq = parseHubId(lastEventId, this.log.epoch);
       if (seq === undefined) seq = await this.log.seqOfId(lastEventId);
-      if (seq !== undefined && seq <= Math.max(this.broker.cursor, await this.log.headSeq())) {
+      if (
+        seq !== undefined && (seq <= this.broker.cursor || seq <= await this.log.headSeq())
+      ) {
         const exactTopics = usesTopicLogs(selectors) ? [...selectors.exactTopics] : [];
         const logs = usesTopicLogs(selectors) ? exactTopics : ["*"];
+        // A log whose newest updates after `seq` are all in memory needs no trim check: the
+        // replay is served from there, complete.
         const trimmed = await Promise.all(
-          logs.map((topic) => this.transport.trimmedUpTo(topic)),
+          logs.map((topic) =>
+            this.log.tail.covers(topic, seq!) ? 0 : this.transport.trimmedUpTo(topic)
+          ),
         );
         if (
           trimmed.every((upTo) => seq! >= upTo) &&
