@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { HotTail, type HotTailOptions } from "../lib/hub/hot_tail.ts";
+import { HotTail, type HotTailOptions } from "../lib/hub/_hot_tail.ts";
 import { Hub } from "../lib/hub/hub.ts";
 import type { Transport } from "../lib/hub/transport.ts";
 import type { StoredUpdate } from "../lib/hub/update.ts";

@@ -17,7 +17,7 @@
 
 import { type AppendRequest, StorageLimitError, type Transport } from "./transport.ts";
 import { estimateUpdateSize, makeHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
-import { HotTail, type HotTailOptions } from "./hot_tail.ts";
+import { HotTail, type HotTailOptions } from "./_hot_tail.ts";
 
 interface Pending extends AppendRequest {
   resolve: (update: StoredUpdate) => void;

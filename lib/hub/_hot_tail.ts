@@ -117,7 +117,7 @@ function updateWeight(update: StoredUpdate): number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { HotTail } from "./hot_tail.ts";
+ * import { HotTail } from "./_hot_tail.ts";
  * const tail = new HotTail({ topicUpdates: 2 });
  * tail.reset(0);
  * const update = (seq: number, topic: string) => ({ seq, id: `u${seq}`, topics: [topic], data: "", time: 0 });

@@ -27,7 +27,7 @@ import type { SseSink } from "../sse/mod.ts";
 import type { SelectorSet } from "../topics/mod.ts";
 import type { MercureClaims } from "../auth/mercure_auth.ts";
 import { mayReceive } from "./_visibility.ts";
-import type { HotTailOptions } from "./hot_tail.ts";
+import type { HotTailOptions } from "./_hot_tail.ts";
 import { makeHubId, parseHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
 
 /** Options of {@link Hub.open}. */
