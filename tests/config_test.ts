@@ -4,11 +4,14 @@ import { ConfigError, loadConfig } from "../lib/app/config.ts";
 const envOf = (values: Record<string, string>) => (name: string) => values[name];
 
 Deno.test("config defaults are the documented ones, every setting of them", () => {
-  // The whole object: a setting added without its documented default fails here.
-  assert.deepEqual(loadConfig(envOf({})), {
+  // The whole object: a setting added without its documented default fails here. (No descriptor
+  // limit known: the connection limit falls back to 10,000; with one, see the next test.)
+  assert.deepEqual(loadConfig(envOf({}), null), {
     port: 8000,
     hostname: "0.0.0.0",
     kvPath: "./data/tidings.kv",
+    redisUrl: undefined,
+    redisWaitReplicas: 0,
     demoFeeds: true,
     heartbeatMs: 15_000,
     retryMs: 3000,
@@ -21,11 +24,16 @@ Deno.test("config defaults are the documented ones, every setting of them", () =
     anonymousSubscribers: true,
     historySize: 1000,
     historyMaxAgeSeconds: 86_400,
-    maxConnections: 20_000,
+    maxConnections: 10_000,
+    fileDescriptorLimit: null,
     maxConnectionsPerIp: 100,
     maxBodyBytes: 65_536,
     maxTopicsPerUpdate: 16,
     publishRatePerSecond: 0,
+    createRatePerMinute: 30,
+    maxLivePerClient: 10,
+    maxLiveOrders: 1000,
+    maxLiveGames: 200,
     subscriberBufferBytes: 1_048_576,
     corsOrigins: [],
     publishOrigins: [],
@@ -36,6 +44,12 @@ Deno.test("config defaults are the documented ones, every setting of them", () =
     metricsToken: undefined,
     onDeploy: false,
   });
+});
+
+Deno.test("the default connection limit is the descriptor limit less a reserve", () => {
+  assert.equal(loadConfig(envOf({}), 20_000).maxConnections, 19_000);
+  assert.equal(loadConfig(envOf({}), 256).maxConnections, 128);
+  assert.equal(loadConfig(envOf({ TIDINGS_FILE_LIMIT: "4096" })).maxConnections, 4096 - 205); // 5 % of it
 });
 
 Deno.test("config names the variable and the accepted values of a bad setting", () => {
