@@ -26,6 +26,9 @@ import {
 } from "./resp.ts";
 import type { RedisAddress } from "./url.ts";
 
+/** Error replies that mean "not now" (loading after a restart, busy, failing over), not "never". */
+const TRANSIENT = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|READONLY|NOREPLICAS|CLUSTERDOWN)\b/;
+
 /** Redis could not be reached, or the connection broke. */
 export class RedisUnavailableError extends StorageUnavailableError {
   constructor(message: string, options: { maybeWritten?: boolean; retryAfterMs?: number } = {}) {
@@ -339,8 +342,16 @@ export class RedisClient {
         while ((reply = decoder.next()) !== undefined) {
           const pending = connection.inflight.shift();
           if (!pending) throw new Error("a reply nobody asked for");
-          if (reply instanceof RespError && !pending.errorsAsValues) pending.reject(reply);
-          else pending.resolve(reply);
+          if (reply instanceof RespError && !pending.errorsAsValues) {
+            // A server that is loading its data, busy or failing over is unavailable for now.
+            pending.reject(
+              TRANSIENT.test(reply.message)
+                ? new RedisUnavailableError(`${this.where}: ${reply.message}`, {
+                  maybeWritten: false,
+                })
+                : reply,
+            );
+          } else pending.resolve(reply);
         }
       }
     } catch (error) {
