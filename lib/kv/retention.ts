@@ -76,15 +76,15 @@ async function deleteUpTo(kv: Deno.Kv, prefix: Deno.KvKey, markKey: Deno.KvKey, 
  * ```ts
  * import assert from "node:assert/strict";
  * import { KvTransport } from "./kv_transport.ts";
- * import { EventLog } from "../hub/mod.ts";
  * import { trim, trimmedUpTo } from "./retention.ts";
  * const kv = await Deno.openKv(":memory:");
- * const log = await EventLog.open(new KvTransport(kv));
- * for (const data of ["1", "2", "3"]) await log.append({ topics: ["news"], data });
+ * const transport = new KvTransport(kv);
+ * const update = (seq: number) => ({ seq, id: `${seq}`, topics: ["news"], data: `${seq}`, time: Date.now() });
+ * for (const seq of [1, 2, 3]) await kv.set(["topic", "news", seq], [update(seq)]);
  * const deleted = await trim(kv, ["news"], { perTopic: 1, global: 100, maxAgeMs: 60_000 });
  * assert.equal(deleted, 2);
  * assert.equal(await trimmedUpTo(kv, "news"), 2);
- * assert.deepEqual((await log.readTopic("news", 0, 10)).map((update) => update.data), ["3"]);
+ * assert.deepEqual((await transport.readTopic("news", 0, 10, 10)).map((u) => u.data), ["3"]);
  * kv.close();
  * ```
  */
