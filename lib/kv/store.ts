@@ -15,6 +15,7 @@
  */
 
 import { StartRefusal } from "../util/start_refusal.ts";
+import { retryWhileBusy } from "./busy_retry.ts";
 
 /** What `TIDINGS_KV_PATH` names. */
 export type KvLocation =
@@ -96,7 +97,8 @@ export async function openKvStore(
         return await Deno.openKv(location.url);
       case "file":
         if (location.directory !== ".") await Deno.mkdir(location.directory, { recursive: true });
-        return await Deno.openKv(location.path);
+        // Isolates opening one new file at once may find it locked for a moment.
+        return await retryWhileBusy(() => Deno.openKv(location.path), 10_000);
     }
   } catch (error) {
     const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
