@@ -19,7 +19,13 @@ import {
   type FiniteFeedState,
   reserveFiniteFeed,
 } from "../lib/feeds/producers.ts";
-import { creationQuota, creationRefusal, finiteFeedLifetimes, startOrder } from "./orders.ts";
+import {
+  admitCreation,
+  creationQuota,
+  creationRefusal,
+  finiteFeedLifetimes,
+  startOrder,
+} from "./orders.ts";
 import { GAME_MAX_MS, gameSimulation, isValidGameId } from "../lib/feeds/games.ts";
 import { clientKey } from "../lib/util/client_ip.ts";
 import { isValidOrderId } from "../lib/feeds/orders.ts";
@@ -221,28 +227,19 @@ async function createGame(
   const { hub, config } = context;
   const place = reserveFiniteFeed("games", id, config.maxLiveGames);
   if (!place) throw tooManyGames(context);
-  const client = clientKey(request);
-  const { liveMs, recordMs } = finiteFeedLifetimes(config, GAME_MAX_MS);
-  const state: FiniteFeedState = {
+  const state: FiniteFeedState & { createdBy: string } = {
     id,
     status: "running",
     createdAt: new Date().toISOString(),
-    createdBy: client,
+    createdBy: clientKey(request),
   };
-  let admission;
-  try {
-    admission = await creationQuota(context, "games").admit({
-      client,
-      id,
-      record: { key: ["games", id], value: state, expireInMs: recordMs },
-      liveUntil: Date.now() + liveMs,
-    });
-  } catch (error) {
-    place.cancel();
-    throw error;
-  }
+  const admission = await admitCreation(context, {
+    kind: "games",
+    state,
+    maxMs: GAME_MAX_MS,
+    place,
+  });
   if (!admission.admitted) {
-    place.cancel();
     if (admission.reason !== "exists") throw creationRefusal("game", admission);
     // Someone else created it meanwhile: join theirs.
     const started = await hub.records.get<FiniteFeedState>(["games", id]);

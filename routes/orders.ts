@@ -12,6 +12,7 @@ import { type Admission, CreationQuota } from "../lib/feeds/creation_quota.ts";
 import {
   ensureFiniteFeed,
   type FiniteFeed,
+  type FiniteFeedPlace,
   type FiniteFeedState,
   reserveFiniteFeed,
 } from "../lib/feeds/producers.ts";
@@ -103,6 +104,44 @@ export function creationRefusal(
   return new BadRequest(429, reason, { "retry-after": String(admission.retryAfterSeconds) });
 }
 
+/** What {@link admitCreation} needs to know of an order or a game being created. */
+export interface CreationRequest {
+  kind: "orders" | "games";
+  /** Its record (the quota writes it in the same transaction that counts the creation). */
+  state: FiniteFeedState & { createdBy: string };
+  /** The longest it can run at feed speed 1. */
+  maxMs: number;
+  /** Its place among this isolate's live ones, given back if the creation is refused. */
+  place: FiniteFeedPlace;
+}
+
+/**
+ * Counts a creation against its client's quota and writes its record, or refuses it: the place
+ * is given back and nothing is written. Resolves with the quota's answer (`exists` when someone
+ * created the same id first); a rate or live-cap refusal resolves too, for the caller to word.
+ */
+export async function admitCreation(
+  context: AppContext,
+  creation: CreationRequest,
+): Promise<Admission> {
+  const { kind, state, maxMs, place } = creation;
+  const { liveMs, recordMs } = finiteFeedLifetimes(context.config, maxMs);
+  let admission: Admission;
+  try {
+    admission = await creationQuota(context, kind).admit({
+      client: state.createdBy,
+      id: state.id,
+      record: { key: [kind, state.id], value: state, expireInMs: recordMs },
+      liveUntil: Date.now() + liveMs,
+    });
+  } catch (error) {
+    place.cancel();
+    throw error;
+  }
+  if (!admission.admitted) place.cancel();
+  return admission;
+}
+
 /**
  * Creates an order (201 with its id and `Location`) and starts its workflow. Refused, writing
  * nothing: 429 past the client's rate or live orders, 503 when this isolate runs its maximum of
@@ -126,29 +165,20 @@ export async function handleCreateOrder(request: Request, context: AppContext): 
       { "retry-after": "5" },
     );
   }
-  const client = clientKey(request);
-  const { liveMs, recordMs } = finiteFeedLifetimes(config, ORDER_MAX_MS);
-  const state: FiniteFeedState = {
+  const state: FiniteFeedState & { createdBy: string } = {
     id,
     status: "running",
     createdAt: new Date().toISOString(),
     item,
-    createdBy: client,
+    createdBy: clientKey(request),
   };
-  let admission: Admission;
-  try {
-    admission = await creationQuota(context, "orders").admit({
-      client,
-      id,
-      record: { key: ["orders", id], value: state, expireInMs: recordMs },
-      liveUntil: Date.now() + liveMs,
-    });
-  } catch (error) {
-    place.cancel();
-    throw error;
-  }
+  const admission = await admitCreation(context, {
+    kind: "orders",
+    state,
+    maxMs: ORDER_MAX_MS,
+    place,
+  });
   if (!admission.admitted) {
-    place.cancel();
     if (admission.reason === "exists") throw new Error(`order id ${id} drawn twice`);
     throw creationRefusal("order", admission);
   }
