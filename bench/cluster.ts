@@ -6,13 +6,13 @@
  * | ------------ | ----------------------------------------------------------------------------- |
  * | `two-process`| two processes on one KV file, publisher on one, subscribers on both: latency  |
  * | `cross-node` | three nodes on one Redis, publisher on one, subscribers on all: latency       |
- * | `durable`    | 100 publishers as fast as the hub answers: Redis on 1 and 3 nodes, KV beside  |
+ * | `durable`    | 100 publishers as fast as the hub answers: Redis ×1 and ×3, KV and the floor  |
  * | `catchup`    | a subscriber resumes on another node 1,000 events behind (Redis and KV)       |
  *
  * Flags: `--smoke` (tiny sizes, < 1 min, for CI) · `--scenarios=a,b` · `--duration=10` (s, latency
  * scenarios) · `--rate=200` (publishes/s) · `--subscribers=20` (per node) · `--nodes=3` ·
  * `--publishers=100` · `--durable-duration=5` (s) · `--durable-topics=1` ·
- * `--durable-targets=redis×1,redis×3,kv×1` · `--catchup-events=1000` · `--catchup-rounds=5` ·
+ * `--durable-targets=redis×1,redis×3,kv×1,floor×1` (`floor`: `bench/floor.ts`'s bare `Deno.serve`) · `--catchup-events=1000` · `--catchup-rounds=5` ·
  * `--appendfsync=everysec|always` (Redis) · `--port=18600` · `--server-env=K=V,…` ·
  * `--json=path` · `--markdown=path`.
  *
@@ -104,12 +104,12 @@ export function parseClusterOptions(args: string[]): ClusterOptions {
   if (appendfsync !== "always" && appendfsync !== "everysec") {
     throw new Error("--appendfsync must be always or everysec");
   }
-  const durableTargets = list("durable-targets", ["redis×1", "redis×3", "kv×1"]).map((t) =>
-    t.replace("x", "×")
-  );
+  const durableTargets = list("durable-targets", ["redis×1", "redis×3", "kv×1", "floor×1"]).map((
+    t,
+  ) => t.replace("x", "×"));
   for (const target of durableTargets) {
-    if (!/^(redis|kv)×[1-9]$/.test(target)) {
-      throw new Error(`--durable-targets: ${target} is not redis×N or kv×N`);
+    if (!/^(redis|kv|floor)×[1-9]$/.test(target)) {
+      throw new Error(`--durable-targets: ${target} is not redis×N, kv×N or floor×N`);
     }
   }
   const serverEnv: Record<string, string> = {};
@@ -183,15 +183,20 @@ export function checkClusterTargets(
     const rate = outcomes.find((o) => o.scenario === "durable" && o.target === target)?.metrics
       .find((m) => m.name.endsWith("events/s answered 200"));
     if (!rate?.value || checks.some((c) => c.goal.includes(`Redis, ${target}`))) continue;
-    const kv = outcomes.filter((o) => o.scenario === "durable" && o.target.startsWith("kv"))
-      .map((o) =>
-        `${o.target} ${
-          fmt(o.metrics.find((m) => m.name.endsWith("events/s answered 200"))?.value ?? 0)
-        }/s`
-      );
+    const beside = (engine: string) =>
+      outcomes.filter((o) => o.scenario === "durable" && o.target.startsWith(engine))
+        .map((o) =>
+          `${o.target} ${
+            fmt(o.metrics.find((m) => m.name.endsWith("events/s answered 200"))?.value ?? 0)
+          }/s`
+        );
+    const kv = beside("kv");
+    const floor = beside("floor");
     checks.push({
       goal: `durable publishing on Redis, ${target}, ${rate.name.split(":")[0]}: ≥ 30,000 events/s`,
-      measured: `${fmt(rate.value)}/s${kv.length ? ` (KV: ${kv.join(", ")})` : ""}`,
+      measured: `${fmt(rate.value)}/s${kv.length ? ` (KV: ${kv.join(", ")})` : ""}${
+        floor.length ? ` (HTTP floor, nothing stored: ${floor.join(", ")})` : ""
+      }`,
       met: smoke ? undefined : rate.value >= 30_000,
     });
   }

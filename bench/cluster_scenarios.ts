@@ -22,7 +22,7 @@ import { describeCounts, type Outcome, OutcomeBuilder } from "./outcome.ts";
 import { cpuMeter, machineMeter } from "./proc_stats.ts";
 import type { PublishPlan, PublishResult } from "./publisher.ts";
 import { type BenchRedis, startBenchRedis } from "./redis_server.ts";
-import { type RunningTarget, startTidings } from "./servers.ts";
+import { type RunningTarget, startFloor, startTidings } from "./servers.ts";
 import { type SharedTally, SseSubscriber } from "./sse_subscriber.ts";
 import type { LoadWorker } from "./worker_pool.ts";
 import { RedisClient } from "../lib/redis/client.ts";
@@ -30,8 +30,12 @@ import { parseRedisUrl } from "../lib/redis/url.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** How the nodes share the log. */
-export type Engine = "kv" | "redis";
+/**
+ * How the nodes share the log. `floor` is no hub: `bench/floor.ts`'s bare `Deno.serve` server,
+ * which reads each publish's form and answers 200 without storing it — the HTTP floor that the
+ * durable scenario's figures are read against.
+ */
+export type Engine = "kv" | "redis" | "floor";
 
 /** Several tidings processes sharing one log. */
 export interface Cluster {
@@ -68,6 +72,22 @@ export interface ClusterSpec {
  * ```
  */
 export async function startCluster(spec: ClusterSpec): Promise<Cluster> {
+  if (spec.engine === "floor") {
+    const nodes: RunningTarget[] = [];
+    const stop = async () => {
+      for (const node of nodes) await node.stop();
+    };
+    try {
+      for (let i = 0; i < spec.nodes; i++) {
+        // Publishes the Mercure way (a form to /.well-known/mercure, answered 200).
+        nodes.push({ ...await startFloor(spec.port + i, "deno-serve"), kind: "tidings" });
+      }
+    } catch (error) {
+      await stop();
+      throw error;
+    }
+    return { label: `floor×${spec.nodes}`, engine: spec.engine, nodes, stop };
+  }
   const dir = await Deno.makeTempDir({ prefix: "tidings-bench-cluster-" });
   const redis = spec.engine === "redis" ? await startBenchRedis(spec.appendfsync) : undefined;
   const nodes: RunningTarget[] = [];

@@ -23,15 +23,25 @@ const encoder = new TextEncoder();
 /**
  * A bare `Deno.serve` event stream. `POST` broadcasts its body as one `data:` event to every open
  * stream (one enqueue each, no log, no matching) and answers `201`: the floor of a publish
- * fanned out on `Deno.serve`, for the bench's live scenarios.
+ * fanned out on `Deno.serve`, for the bench's live scenarios. A form `POST` to
+ * `/.well-known/mercure` is answered `200` with an id, as tidings answers it: the HTTP floor of
+ * `bench/cluster.ts`'s durable scenario.
  */
 function serveWithDenoServe(port: number): void {
   const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  let published = 0;
   Deno.serve({ hostname: HOST, port, onListen: () => {} }, async (request) => {
     if (request.method === "POST") {
-      const chunk = encoder.encode(`data: ${await request.text()}\n\n`);
+      const body = await request.text();
+      // A Mercure-style form publish (the cluster bench's durable floor) is answered like tidings
+      // answers one: 200 with an id. Anything else is an nchan-style publish: 201.
+      const mercure = new URL(request.url).pathname === "/.well-known/mercure";
+      const data = mercure ? new URLSearchParams(body).get("data") ?? "" : body;
+      const chunk = encoder.encode(`data: ${data}\n\n`);
       for (const controller of streams) controller.enqueue(chunk);
-      return new Response(null, { status: 201 });
+      return mercure
+        ? new Response(`floor-${++published}`, { status: 200 })
+        : new Response(null, { status: 201 });
     }
     let own: ReadableStreamDefaultController<Uint8Array>;
     const body = new ReadableStream<Uint8Array>({
