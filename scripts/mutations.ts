@@ -126,7 +126,7 @@ export const MUTATIONS: readonly Mutation[] = [
     replace: "? item",
     tests: ["tests/broker_test.ts"],
   },
-  // The event log: contiguous positions, one bad update alone.
+  // The event log: contiguous positions, one bad update alone, a maybe-written batch once.
   {
     name: "log-positions-skip-one",
     file: "lib/kv/kv_transport.ts",
@@ -137,8 +137,15 @@ export const MUTATIONS: readonly Mutation[] = [
   {
     name: "log-bad-update-fails-its-batch",
     file: "lib/hub/_event_log.ts",
-    find: "if (!stored && done.length > 1) {",
+    find: "if (!stored && done.length > 1 && !(failure instanceof StorageUnavailableError)) {",
     replace: "if (!stored && done.length > 1 && false) {",
+    tests: ["tests/event_log_test.ts"],
+  },
+  {
+    name: "log-maybe-written-batch-appended-again",
+    file: "lib/hub/_event_log.ts",
+    find: "&& !(failure instanceof StorageUnavailableError)) {",
+    replace: ") {",
     tests: ["tests/event_log_test.ts"],
   },
   // The encoder: line splitting and field refusal.
