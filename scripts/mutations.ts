@@ -111,7 +111,7 @@ export const MUTATIONS: readonly Mutation[] = [
     replace: "return parseInt(first, 16) * 0x100;",
     tests: ["tests/event_log_test.ts"],
   },
-  // The broker: gaps filled, duplicates dropped, order kept.
+  // The broker: gaps filled, duplicates dropped, order kept, a failing catch-up logged sparingly.
   {
     name: "broker-delivers-over-a-gap",
     file: "lib/hub/_broker.ts",
@@ -124,6 +124,13 @@ export const MUTATIONS: readonly Mutation[] = [
     file: "lib/hub/_broker.ts",
     find: "? item.filter((update) => update.seq > this.#cursor)",
     replace: "? item",
+    tests: ["tests/broker_test.ts"],
+  },
+  {
+    name: "broker-logs-every-failed-catch-up",
+    file: "lib/hub/_broker.ts",
+    find: "if (++this.#failures === 1 || now - this.#failureLoggedAt >= FAILURE_LOG_EVERY_MS) {",
+    replace: "if (++this.#failures >= 1) {",
     tests: ["tests/broker_test.ts"],
   },
   // The event log: contiguous positions, one bad update alone, a maybe-written batch once.
