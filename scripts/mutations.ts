@@ -111,7 +111,7 @@ export const MUTATIONS: readonly Mutation[] = [
     replace: "return parseInt(first, 16) * 0x100;",
     tests: ["tests/event_log_test.ts"],
   },
-  // The broker: gaps filled, duplicates dropped, order kept.
+  // The broker: gaps filled, duplicates dropped, order kept, a failing catch-up logged sparingly.
   {
     name: "broker-delivers-over-a-gap",
     file: "lib/hub/_broker.ts",
@@ -126,7 +126,14 @@ export const MUTATIONS: readonly Mutation[] = [
     replace: "? item",
     tests: ["tests/broker_test.ts"],
   },
-  // The event log: contiguous positions, one bad update alone.
+  {
+    name: "broker-logs-every-failed-catch-up",
+    file: "lib/hub/_broker.ts",
+    find: "if (++this.#failures === 1 || now - this.#failureLoggedAt >= FAILURE_LOG_EVERY_MS) {",
+    replace: "if (++this.#failures >= 1) {",
+    tests: ["tests/broker_test.ts"],
+  },
+  // The event log: contiguous positions, one bad update alone, a maybe-written batch once.
   {
     name: "log-positions-skip-one",
     file: "lib/kv/kv_transport.ts",
@@ -137,8 +144,15 @@ export const MUTATIONS: readonly Mutation[] = [
   {
     name: "log-bad-update-fails-its-batch",
     file: "lib/hub/_event_log.ts",
-    find: "if (!stored && done.length > 1) {",
+    find: "if (!stored && done.length > 1 && !(failure instanceof StorageUnavailableError)) {",
     replace: "if (!stored && done.length > 1 && false) {",
+    tests: ["tests/event_log_test.ts"],
+  },
+  {
+    name: "log-maybe-written-batch-appended-again",
+    file: "lib/hub/_event_log.ts",
+    find: "&& !(failure instanceof StorageUnavailableError)) {",
+    replace: ") {",
     tests: ["tests/event_log_test.ts"],
   },
   // The encoder: line splitting and field refusal.

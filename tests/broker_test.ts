@@ -156,3 +156,78 @@ Deno.test("the broker fills a gap from the log before a later position, and drop
     transport.close();
   }
 });
+
+Deno.test("a catch-up that keeps failing is retried promptly but logged once, then at most every 5 s with its count, and its recovery once", async () => {
+  const { Broker } = await import("../lib/hub/_broker.ts");
+  const { EventLog } = await import("../lib/hub/_event_log.ts");
+  const { KvTransport } = await import("../lib/kv/kv_transport.ts");
+  const { StorageUnavailableError } = await import("../lib/hub/transport.ts");
+  const transport = new KvTransport(await Deno.openKv(":memory:"));
+  // The store is down for reads until `down` is cleared; `failed` counts the refused reads (one
+  // per catch-up attempt).
+  let down = true;
+  let failed = 0;
+  const read = transport.read.bind(transport);
+  transport.read = (...args) => {
+    if (!down) return read(...args);
+    failed++;
+    return Promise.reject(new StorageUnavailableError("store down"));
+  };
+  let clock = 1_000_000;
+  const log = await EventLog.open(transport);
+  const broker = await Broker.start(log, { pollMs: 60_000, now: () => clock });
+  const delivered: number[] = [];
+  broker.listen((updates) => delivered.push(...updates.map((update) => update.seq)));
+  const lines: Record<string, unknown>[] = [];
+  const write = console.error;
+  console.error = (line: string) => lines.push(JSON.parse(line));
+  const until = async (done: () => boolean, what: string) => {
+    const deadline = Date.now() + 10_000;
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+  const logged = () =>
+    lines.map(({ level, msg, failedAttempts, error }) => ({ level, msg, failedAttempts, error }));
+  try {
+    // Another isolate's commit, in the log but not at the head: only this request reads it.
+    await transport.kv.set(["log", 1], [stored(1)]);
+    broker.catchUpTo(1);
+    await until(() => failed >= 4, "four failed attempts");
+    const first = {
+      level: "error",
+      msg: "broker catch-up failed",
+      failedAttempts: 1,
+      error: "StorageUnavailableError: store down",
+    };
+    assert.deepEqual(logged(), [first]);
+    // 5 s later (on the broker's clock) the next failure is logged, with the count so far.
+    clock += 5000;
+    const before = failed;
+    await until(() => failed > before, "a failure after 5 s");
+    const again = { ...first, msg: "broker catch-up still failing", failedAttempts: before + 1 };
+    assert.deepEqual(logged(), [first, again]);
+    // Less than 5 s after that line: nothing more, however many attempts fail.
+    clock += 4999;
+    const quiet = failed;
+    await until(() => failed >= quiet + 3, "three more failed attempts");
+    assert.deepEqual(logged(), [first, again]);
+    assert.deepEqual(delivered, []);
+    // The store is back: the next attempt delivers, and says so once.
+    down = false;
+    await until(() => delivered.length === 1, "the delivery");
+    await broker.idle();
+    assert.deepEqual(delivered, [1]);
+    assert.deepEqual(logged(), [first, again, {
+      level: "warn",
+      msg: "broker catch-up recovered",
+      failedAttempts: failed,
+      error: undefined,
+    }]);
+  } finally {
+    console.error = write;
+    broker.close();
+    transport.close();
+  }
+});

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { KvTransport } from "../lib/kv/kv_transport.ts";
 import { EventLog } from "../lib/hub/_event_log.ts";
+import { StorageUnavailableError } from "../lib/hub/transport.ts";
 import { retryingKv } from "../lib/kv/busy_retry.ts";
 import { makeHubId, parseHubId } from "../lib/hub/update.ts";
 import { trim, trimmedUpTo } from "../lib/kv/retention.ts";
@@ -334,6 +335,40 @@ Deno.test("when a group append fails, its updates are appended again one by one 
     const appended = await log.readTopic("t", 0, 100);
     assert.deepEqual(appended.map((update) => update.data), ["a", "b", "c", "d"]);
     assert.deepEqual(appended.map((update) => update.seq), [1, 2, 3, 4]);
+  } finally {
+    transport.close();
+  }
+});
+
+Deno.test("when a group append is refused after it was written (replicas did not confirm it), its updates are not appended again: each is refused and in the log once", async () => {
+  const transport = new KvTransport(await Deno.openKv(":memory:"));
+  // As the Redis engine under TIDINGS_REDIS_WAIT_REPLICAS with its replicas gone: every append
+  // lands, then is refused as maybe written.
+  const append = transport.append.bind(transport);
+  const batches: number[] = [];
+  transport.append = async (batch, stamp, hooks) => {
+    batches.push(batch.length);
+    await append(batch, stamp, hooks);
+    hooks.missed();
+    throw new StorageUnavailableError("only 0 of 1 replicas confirmed the update", {
+      maybeWritten: true,
+    });
+  };
+  try {
+    const log = await EventLog.open(transport);
+    const results = await Promise.allSettled(
+      ["a", "b", "c", "d", "e"].map((data) => log.append({ topics: ["t"], data })),
+    );
+    for (const result of results) {
+      assert.equal(result.status, "rejected");
+      assert.ok(result.reason instanceof StorageUnavailableError);
+      assert.equal(result.reason.maybeWritten, true);
+    }
+    // The first alone, the four queued behind it together, and nothing written twice.
+    assert.deepEqual(batches, [1, 4]);
+    const appended = await log.readTopic("t", 0, 100);
+    assert.deepEqual(appended.map((update) => update.data), ["a", "b", "c", "d", "e"]);
+    assert.deepEqual(appended.map((update) => update.seq), [1, 2, 3, 4, 5]);
   } finally {
     transport.close();
   }

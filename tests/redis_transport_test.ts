@@ -9,6 +9,7 @@ import { EventLog } from "../lib/hub/_event_log.ts";
 import { StorageLimitError, StorageUnavailableError } from "../lib/hub/transport.ts";
 import { ConnectionBudget } from "../lib/hub/connection_budget.ts";
 import { RecordShareLedger } from "../lib/hub/share_ledger.ts";
+import { RedisClient } from "../lib/redis/client.ts";
 import { RedisTransport } from "../lib/redis/redis_transport.ts";
 import { parseRedisUrl } from "../lib/redis/url.ts";
 import { haveRedis, type RunningRedis, startRedis } from "./support/redis_server.ts";
@@ -402,6 +403,55 @@ Deno.test(
     } finally {
       first.close();
       second.close();
+    }
+  },
+);
+
+Deno.test(
+  "an append whose WAIT for replicas loses its connection is refused as maybe written, and its hooks hear that it missed",
+  withRedis,
+  async () => {
+    shared ??= await startRedis();
+    const prefix = `t${++prefixes}:`;
+    // No replica: WAIT blocks for its whole (long) timeout, until its connection is killed.
+    const transport = new RedisTransport({
+      address: parseRedisUrl(shared.url),
+      prefix,
+      waitReplicas: 1,
+      waitTimeoutMs: 60_000,
+      client: { minBackoffMs: 10, maxBackoffMs: 100 },
+    });
+    const admin = new RedisClient({ address: parseRedisUrl(shared.url) });
+    try {
+      const log = await EventLog.open(transport);
+      const heard: string[] = [];
+      const appending = transport.append(
+        [{ input: { topics: ["t"], data: "landed" }, size: 100 }],
+        (request, seq, time) => ({ ...request.input, seq, id: `id-${seq}`, time }),
+        { claiming: (last) => heard.push(`claiming ${last}`), missed: () => heard.push("missed") },
+      ).catch((error) => error);
+      const waiting = await until(
+        async () => String(await admin.command(["CLIENT", "LIST"])),
+        (list) => / cmd=wait /.test(list),
+        "the WAIT to block",
+      );
+      const id = /^id=(\d+) .* cmd=wait /m.exec(waiting)![1];
+      assert.equal(await admin.command(["CLIENT", "KILL", "ID", id]), 1);
+      const error = await appending;
+      assert.ok(error instanceof StorageUnavailableError, String(error));
+      assert.equal(error.maybeWritten, true);
+      assert.match(error.message, /^Redis replicas could not be asked to confirm the update: /);
+      assert.deepEqual(heard, ["claiming 1", "missed"]);
+      // It is in the log all the same.
+      const stored = await until(
+        () => log.readTopic("t", 0, 10).catch(() => undefined),
+        (updates) => updates !== undefined,
+        "a read after the reconnect",
+      );
+      assert.deepEqual(stored!.map((update) => [update.seq, update.data]), [[1, "landed"]]);
+    } finally {
+      admin.close();
+      transport.close();
     }
   },
 );

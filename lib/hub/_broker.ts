@@ -13,7 +13,11 @@
 import type { EventLog } from "./_event_log.ts";
 import type { StoredUpdate } from "./update.ts";
 import { sleep } from "../util/abortable.ts";
+import { log as logLine } from "../util/logger.ts";
 import { PeerChannel } from "./_peer_channel.ts";
+
+/** How long a catch-up that keeps failing (it is retried every 100 ms) stays quiet in the log, ms. */
+const FAILURE_LOG_EVERY_MS = 5000;
 
 /** Counters kept by the broker, for metrics. */
 export interface BrokerStats {
@@ -64,9 +68,14 @@ export class Broker {
   #stopListening: Array<() => void> = [];
   /** A head seen by the watch while this isolate's own commit up to it was in flight. */
   #deferredHead = 0;
+  #now: () => number;
+  /** Catch-up attempts failed in a row, and when the last of them was logged. */
+  #failures = 0;
+  #failureLoggedAt = 0;
 
-  private constructor(log: EventLog, cursor: number, pollMs: number) {
+  private constructor(log: EventLog, cursor: number, pollMs: number, now: () => number) {
     this.log = log;
+    this.#now = now;
     this.#cursor = cursor;
     log.tail.reset(cursor);
     this.#channel = new PeerChannel(`tidings-${log.epoch}`, (updates) => {
@@ -87,10 +96,15 @@ export class Broker {
 
   /**
    * Starts a broker positioned at the current head of the log: it delivers what comes next.
+   * `pollMs`: how often the head is polled besides the watch (default 1000); `now`: the clock that
+   * spaces the log lines of a failing catch-up (default `Date.now`; tests pass their own).
    */
-  static async start(log: EventLog, options: { pollMs?: number } = {}): Promise<Broker> {
+  static async start(
+    log: EventLog,
+    options: { pollMs?: number; now?: () => number } = {},
+  ): Promise<Broker> {
     const head = await log.headSeq();
-    const broker = new Broker(log, head, options.pollMs ?? 1000);
+    const broker = new Broker(log, head, options.pollMs ?? 1000, options.now ?? Date.now);
     // The newest updates go to the hot tail at once: after a restart, the clients coming back
     // resume from memory. The broker delivers from `head` on, so nothing else arrives meanwhile.
     const warm = Math.min(head, log.tail.globalCapacity);
@@ -170,11 +184,23 @@ export class Broker {
           this.stats.duplicatesDropped += item.length - fresh.length;
           if (fresh.length > 0 && fresh[0].seq === this.#cursor + 1) this.#deliver(fresh);
         }
+        if (this.#failures > 0) {
+          logLine("warn", "broker catch-up recovered", { failedAttempts: this.#failures });
+          this.#failures = 0;
+        }
       } catch (error) {
         if (this.#closed.signal.aborted) return;
-        console.error(
-          JSON.stringify({ level: "error", msg: "broker catch-up failed", error: String(error) }),
-        );
+        // Retried promptly (recovery speed matters), logged the first time and then at most once
+        // per FAILURE_LOG_EVERY_MS, with the count so far.
+        const now = this.#now();
+        if (++this.#failures === 1 || now - this.#failureLoggedAt >= FAILURE_LOG_EVERY_MS) {
+          this.#failureLoggedAt = now;
+          logLine(
+            "error",
+            this.#failures === 1 ? "broker catch-up failed" : "broker catch-up still failing",
+            { failedAttempts: this.#failures, error: String(error) },
+          );
+        }
         await sleep(100, this.#closed.signal);
         this.#inbox.unshift(item);
       }

@@ -6,7 +6,8 @@
  * appends are group-committed: one atomic append of the {@link Transport} carries many updates,
  * and while one batch is being written the previous one's fan-out runs. An update the store could
  * not take is refused before it joins a batch, and if a batch still fails its updates are appended
- * again one by one, so one bad update never fails its neighbours.
+ * again one by one, so one bad update never fails its neighbours (unless the store was unavailable:
+ * then the batch may have landed, and every update of it is refused with that error).
  *
  * Reading a range of the global log or of one topic's is answered from the {@link HotTail} (the
  * newest updates, in memory, filled by the broker) when it provably holds the whole range, else
@@ -15,7 +16,12 @@
  * @module
  */
 
-import { type AppendRequest, StorageLimitError, type Transport } from "./transport.ts";
+import {
+  type AppendRequest,
+  StorageLimitError,
+  StorageUnavailableError,
+  type Transport,
+} from "./transport.ts";
 import { estimateUpdateSize, makeHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
 import { HotTail, type HotTailOptions } from "./_hot_tail.ts";
 
@@ -188,8 +194,11 @@ export class EventLog {
           failure = error;
         }
         const done = batch;
-        if (!stored && done.length > 1) {
-          // One bad update must never fail its neighbours: each goes alone, in order.
+        // One bad update must never fail its neighbours: each goes alone, in order. Not when the
+        // store is unavailable: that is no update's fault, and such a failure may come after the
+        // batch was written (a connection broken mid-reply, replicas that did not confirm it), so
+        // appending it again would put every update in the log twice.
+        if (!stored && done.length > 1 && !(failure instanceof StorageUnavailableError)) {
           await this.#appendOneByOne(done);
           if (this.#queue.length === 0) return;
           batch = this.#takeBatch();

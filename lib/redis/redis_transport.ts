@@ -202,9 +202,26 @@ export class RedisTransport implements Transport {
     const replicas = this.#options.waitReplicas ?? 0;
     if (replicas <= 0) return;
     const timeout = this.#options.waitTimeoutMs ?? 1000;
-    const acknowledged = await this.client.command(["WAIT", replicas, timeout], {
-      timeoutMs: timeout + 5000,
-    }) as number;
+    let acknowledged: number;
+    try {
+      acknowledged = await this.client.command(["WAIT", replicas, timeout], {
+        timeoutMs: timeout + 5000,
+      }) as number;
+    } catch (error) {
+      // The append landed whatever became of WAIT: never "not written", and the broker is told
+      // to read it from the log.
+      hooks.missed();
+      throw new StorageUnavailableError(
+        `Redis replicas could not be asked to confirm the update: ${(error as Error).message}`,
+        {
+          maybeWritten: true,
+          retryAfterSeconds: error instanceof StorageUnavailableError
+            ? error.retryAfterSeconds
+            : undefined,
+          cause: error,
+        },
+      );
+    }
     if (acknowledged < replicas) {
       // The primary has the updates (subscribers will see them); the publisher learns that
       // they are not on enough replicas yet.

@@ -12,8 +12,11 @@ export interface RunningRedis {
   /** `redis://…` for the server (with the password, when one is set). */
   url: string;
   dir: string;
-  /** Stops the server (SIGTERM: it flushes the AOF), waiting for it to exit. */
-  stop(): Promise<void>;
+  /**
+   * Stops the server (by default with SIGTERM: it flushes the AOF; SIGKILL for a crash), waiting
+   * for it to exit.
+   */
+  stop(signal?: Deno.Signal): Promise<void>;
   /** Starts it again on the same port and folder (after {@link stop}). */
   start(): Promise<void>;
   /** Stops it and removes its folder. */
@@ -26,6 +29,8 @@ export interface StartRedisOptions {
   password?: string;
   /** `appendfsync`. Default `always` (every acknowledged write is on disk). */
   appendfsync?: "always" | "everysec";
+  /** More arguments for `redis-server` (`--replicaof 127.0.0.1 <port>`, say), kept on restarts. */
+  args?: string[];
 }
 
 /** Whether `redis-server` is installed (tests that need it are skipped without it). */
@@ -96,6 +101,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Runni
       `${dir}/redis.log`,
     ];
     if (options.password) args.push("--requirepass", options.password);
+    args.push(...options.args ?? []);
     child = new Deno.Command("/usr/bin/redis-server", {
       args,
       stdin: "null",
@@ -108,12 +114,12 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Runni
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
-  const stop = async () => {
+  const stop = async (signal: Deno.Signal = "SIGTERM") => {
     if (!child) return;
     const running = child;
     child = undefined;
     try {
-      running.kill("SIGTERM");
+      running.kill(signal);
     } catch {
       // Already gone.
     }
