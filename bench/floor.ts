@@ -119,7 +119,8 @@ async function serveWithListen(port: number): Promise<void> {
     }
     conn.close();
   };
-  for await (const conn of Deno.listen({ hostname: HOST, port })) {
+  // The listen queue tidings' direct listener uses (Deno's default is 511).
+  for await (const conn of Deno.listen({ hostname: HOST, port, tcpBacklog: 4096 })) {
     serve(conn).catch(() => {
       streams.delete(conn);
       try {

@@ -70,7 +70,11 @@ class Http1Listener implements Http1Server, ConnectionHost {
     this.maxConnections = options.maxConnections ?? Infinity;
     this.retryAfterSeconds = options.retryAfterSeconds ?? 5;
     this.takeOver = options.takeOver;
-    this.#listener = Deno.listen({ port: options.port, hostname: options.hostname ?? "0.0.0.0" });
+    this.#listener = Deno.listen({
+      port: options.port,
+      hostname: options.hostname ?? "0.0.0.0",
+      tcpBacklog: options.tcpBacklog ?? 4096,
+    });
     this.addr = this.#listener.addr;
     const host = this.addr.hostname.includes(":") ? `[${this.addr.hostname}]` : this.addr.hostname;
     this.authority = `${host}:${this.addr.port}`;

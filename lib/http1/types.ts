@@ -32,6 +32,13 @@ export interface Http1ServeOptions {
   port: number;
   /** Default "0.0.0.0". */
   hostname?: string;
+  /**
+   * Default 4096: the kernel's listen queue (capped by `net.core.somaxconn`). Connections that
+   * arrive together wait there to be accepted; once it is full the kernel drops their SYNs and the
+   * clients retry only after 1 s, 3 s, … — Deno's default of 511 made 2,000 subscribers arriving
+   * at once wait out that retry.
+   */
+  tcpBacklog?: number;
   /** Aborting it is `shutdown()`. */
   signal?: AbortSignal;
   onListen?: (addr: Deno.NetAddr) => void;
