@@ -5,14 +5,14 @@
  *
  * ```sh
  * deno run --allow-net --allow-env --allow-read --allow-write --allow-run bench/profile.ts \
- *   [--scenario=burst|fanout-max|fanout|topics|storm] [--subscribers=500] [--publishers=8] [--duration=8]
+ *   [--scenario=burst|fanout-max|fanout|topics|storm|arrival] [--subscribers=500] [--publishers=8] [--duration=8]
  *   [--out=x.cpuprofile] [--direct]
  * ```
  *
  * @module
  */
 
-import { runStorm } from "./storm_and_arrival.ts";
+import { runArrival, runStorm } from "./storm_and_arrival.ts";
 import { type LiveSpec, type Rig, runLive } from "./live.ts";
 import { Inspector } from "./inspector.ts";
 import { startTidings } from "./servers.ts";
@@ -95,6 +95,8 @@ if (import.meta.main) {
     await inspector.send("Profiler.start");
     const outcome = scenario === "storm"
       ? await runStorm(rig, spec.subscribers, 100, Number(flags.concurrency ?? 64))
+      : scenario === "arrival"
+      ? await runArrival(rig, spec.subscribers)
       : await runLive(rig, spec);
     const { profile } = await inspector.send<{ profile: CpuProfile }>("Profiler.stop");
     inspector.close();
