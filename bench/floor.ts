@@ -78,7 +78,9 @@ async function serveWithListen(port: number): Promise<void> {
   const streams = new Set<Deno.Conn>();
   const decoder = new TextDecoder();
   const serve = async (conn: Deno.Conn) => {
-    const buffer = new Uint8Array(65_536);
+    // 4 KB while reading requests, as tidings' direct listener reads; dropped once a stream is
+    // open (a bigger buffer kept per stream would be weighed as "the floor").
+    let buffer = new Uint8Array(4096);
     let pending = new Uint8Array(0);
     while (true) {
       const read = await conn.read(buffer);
@@ -94,6 +96,7 @@ async function serveWithListen(port: number): Promise<void> {
         if (text.startsWith("GET")) {
           await conn.write(head);
           streams.add(conn);
+          buffer = pending = new Uint8Array(0);
           const small = new Uint8Array(16);
           while ((await conn.read(small)) !== null) {
             // wait for the client to leave

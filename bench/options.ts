@@ -106,7 +106,7 @@ const ALL_SCENARIOS = [
 ];
 const ALL_TARGETS = ["nchan", "tidings", "tidings-parallel", "tidings-direct"];
 /** Targets run only when named: Deno's own floor (single-topic scenarios only). */
-const EXTRA_TARGETS = ["floor-serve", "floor-listen"];
+const EXTRA_TARGETS = ["floor-serve", "floor-listen", "floor-serve-parallel"];
 
 const FULL: Sizes = {
   fanoutSubscribers: 5000,

@@ -31,8 +31,11 @@ async function startTarget(
   }
   if (name === "floor-serve") return await startFloor(port, "deno-serve");
   if (name === "floor-listen") return await startFloor(port, "listen");
+  if (name === "floor-serve-parallel") {
+    return await startFloor(port, "deno-serve-parallel", options.isolates);
+  }
   throw new Error(
-    `unknown target ${name}: use nchan, tidings, tidings-parallel, tidings-direct, floor-serve, floor-listen`,
+    `unknown target ${name}: use nchan, tidings, tidings-parallel, tidings-direct, floor-serve, floor-listen, floor-serve-parallel`,
   );
 }
 
@@ -139,10 +142,11 @@ async function main(): Promise<number> {
           }
           // nchan keeps its messages in memory: it has nothing to resume from after a restart.
           if (scenario === "storm-restart" && targetName === "nchan") continue;
-          // The floor servers have one topic and no log: single-topic live scenarios only.
+          // The floor servers have one topic and no log: single-topic live scenarios, idle
+          // connections and arrivals only.
           if (
             targetName.startsWith("floor-") &&
-            !["fanout", "fanout-max", "burst", "serial"].includes(scenario) &&
+            !["fanout", "fanout-max", "burst", "serial", "idle"].includes(scenario) &&
             !scenario.startsWith("arrival-")
           ) continue;
           const t0 = performance.now();

@@ -364,7 +364,9 @@ export async function startTidings(options: TidingsOptions): Promise<RunningTarg
 
 /**
  * Starts one of `floor.ts`'s minimal servers (`deno-serve`: a bare `Deno.serve` event stream;
- * `listen`: a bare HTTP/1.1 server on `Deno.listen`) as a target: Deno's own floor. A publish is
+ * `listen`: a bare HTTP/1.1 server on `Deno.listen`), or `floor_parallel.ts` under
+ * `deno serve --parallel` with `isolates` isolates (`deno-serve-parallel`), as a target: Deno's
+ * own floor. A publish is
  * written to every open stream (one topic only: the fan-out, burst, serial and connection-rate
  * scenarios).
  *
@@ -376,22 +378,29 @@ export async function startTidings(options: TidingsOptions): Promise<RunningTarg
  */
 export async function startFloor(
   port: number,
-  kind: "deno-serve" | "listen",
+  kind: "deno-serve" | "listen" | "deno-serve-parallel",
+  isolates = 2,
 ): Promise<RunningTarget> {
-  const floor = new URL("./floor.ts", import.meta.url).pathname;
   const script = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"';
-  const child = new Deno.Command("sh", {
-    args: [
-      "-c",
-      script,
-      "sh",
-      Deno.execPath(),
+  const command = kind === "deno-serve-parallel"
+    ? [
+      "serve",
+      "--parallel",
+      `--host=${HOST}`,
+      `--port=${port}`,
+      "--allow-net",
+      new URL("./floor_parallel.ts", import.meta.url).pathname,
+    ]
+    : [
       "run",
       "--allow-net",
-      floor,
+      new URL("./floor.ts", import.meta.url).pathname,
       `--serve=${kind}`,
       `--port=${port}`,
-    ],
+    ];
+  const child = new Deno.Command("sh", {
+    args: ["-c", script, "sh", Deno.execPath(), ...command],
+    env: kind === "deno-serve-parallel" ? { DENO_JOBS: String(isolates) } : undefined,
     stdout: "null",
     stderr: "null",
   }).spawn();
@@ -406,7 +415,7 @@ export async function startFloor(
     }
   }
   return {
-    label: `floor (${kind})`,
+    label: kind === "deno-serve-parallel" ? `floor (deno serve ×${isolates})` : `floor (${kind})`,
     // Publishes the nchan way: `POST /pub?id=…` with the data as the body.
     kind: "nchan",
     host: HOST,
