@@ -9,6 +9,7 @@
  * @module
  */
 
+import { keepsTopicLog } from "./topic_logs.ts";
 import type { Broker } from "./_broker.ts";
 import type { EventLog } from "./_event_log.ts";
 import type { Fanout } from "./_fanout.ts";
@@ -90,8 +91,8 @@ function sameUpdates(a: StoredUpdate[], b: StoredUpdate[]): boolean {
 }
 
 /**
- * Whether history for these selectors is read from per-topic logs (few exact topics) rather than
- * the global log.
+ * Whether history for these selectors is read from per-topic logs (few exact topics, each keeping
+ * a log of its own) rather than the global log.
  *
  * @example
  * ```ts
@@ -100,10 +101,13 @@ function sameUpdates(a: StoredUpdate[], b: StoredUpdate[]): boolean {
  * import { SelectorSet } from "../topics/mod.ts";
  * assert.equal(usesTopicLogs(new SelectorSet(["a", "b"])), true);
  * assert.equal(usesTopicLogs(new SelectorSet(["*"])), false);
+ * assert.equal(usesTopicLogs(new SelectorSet(["/.well-known/mercure/subscriptions/a/b"])), false);
  * ```
  */
 export function usesTopicLogs(selectors: SelectorSet): boolean {
-  return selectors.patterns.length === 0 && selectors.exactTopics.size <= 8;
+  if (selectors.patterns.length > 0 || selectors.exactTopics.size > 8) return false;
+  for (const topic of selectors.exactTopics) if (!keepsTopicLog(topic)) return false;
+  return true;
 }
 
 /**

@@ -12,6 +12,7 @@
 
 import type { Hub } from "./hub.ts";
 import type { RecordKey, RecordStore } from "./transport.ts";
+import { SUBSCRIPTION_TOPIC_PREFIX } from "./topic_logs.ts";
 
 /** How long a record lives without renewal. */
 export const RECORD_TTL_MS = 60_000;
@@ -31,8 +32,7 @@ interface StoredRecord extends SubscriptionRecord {
   expiresAt: number;
 }
 
-/** The prefix of every subscription topic. */
-export const SUBSCRIPTION_TOPIC_PREFIX = "/.well-known/mercure/subscriptions/";
+export { SUBSCRIPTION_TOPIC_PREFIX } from "./topic_logs.ts";
 
 /**
  * The topic (and `id`) of a subscription's updates.

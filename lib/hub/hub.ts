@@ -11,6 +11,7 @@
  * @module
  */
 
+import { keepsTopicLog } from "./topic_logs.ts";
 import { Broker } from "./_broker.ts";
 import { EventLog } from "./_event_log.ts";
 import { Fanout } from "./_fanout.ts";
@@ -37,12 +38,6 @@ export interface HubOptions {
   /** Sizes of the in-memory tail of the log that answers recent resumes (see `hot_tail.ts`). */
   tail?: HotTailOptions;
 }
-
-/**
- * Subscription-event topics (one per subscriber, see `active_subscriptions.ts`) get no topic tail
- * of their own: nobody resumes on them, and thousands would push the tails that matter out.
- */
-const SUBSCRIPTION_TOPICS = "/.well-known/mercure/subscriptions/";
 
 /** The hub's counters, for metrics. */
 export interface HubStats {
@@ -115,7 +110,9 @@ export class Hub {
    */
   static async open(transport: Transport, options: HubOptions = {}): Promise<Hub> {
     const log = await EventLog.open(transport, {
-      skipTopic: (topic) => topic.startsWith(SUBSCRIPTION_TOPICS),
+      // Subscription-event topics (one per subscriber) get no topic tail, as they get no topic
+      // log (`topic_logs.ts`): thousands would push the tails that matter out.
+      skipTopic: (topic) => !keepsTopicLog(topic),
       ...options.tail,
     });
     const broker = await Broker.start(log, { pollMs: options.pollMs });

@@ -13,6 +13,7 @@
 import {
   type AppendHooks,
   type AppendRequest,
+  keepsTopicLog,
   type LeaseHold,
   MAX_UPDATE_SIZE,
   type RecordDecision,
@@ -160,6 +161,7 @@ export class KvTransport implements Transport {
         const seq = first + index;
         const update = stamp(request, seq, time);
         for (const topic of new Set(update.topics)) {
+          if (!keepsTopicLog(topic)) continue;
           const updates = byTopic.get(topic);
           if (updates) updates.push(update);
           else byTopic.set(topic, [update]);

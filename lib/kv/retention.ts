@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { RetentionPolicy } from "../hub/mod.ts";
+import { keepsTopicLog, type RetentionPolicy, SUBSCRIPTION_TOPIC_PREFIX } from "../hub/mod.ts";
 import { GLOBAL_LOG, HEAD_KEY, topicLog, trimmedKey } from "./keys.ts";
 import { type LogRow, rowUpdates } from "./log_rows.ts";
 
@@ -97,6 +97,11 @@ export async function trim(
   const oldestTime = now - policy.maxAgeMs;
   let deleted = 0;
   for (const topic of topics) {
+    if (!keepsTopicLog(topic)) {
+      // A log an earlier version kept for a subscription topic: nothing reads it any more.
+      deleted += await dropLog(kv, topic);
+      continue;
+    }
     const prefix = topicLog(topic);
     const boundary = Math.max(
       await countBoundary(kv, prefix, policy.perTopic),
@@ -110,7 +115,44 @@ export async function trim(
     await ageBoundary(kv, GLOBAL_LOG, oldestTime),
   );
   deleted += await deleteUpTo(kv, GLOBAL_LOG, trimmedKey("*"), globalBoundary);
+  await dropSubscriptionMarks(kv);
   return deleted;
+}
+
+/** Deletes a topic's whole log and its trim mark; returns the rows deleted. */
+async function dropLog(kv: Deno.Kv, topic: string): Promise<number> {
+  let deleted = 0;
+  let atomic = kv.atomic().delete(trimmedKey(topic));
+  let inAtomic = 1;
+  for await (const entry of kv.list({ prefix: topicLog(topic) })) {
+    atomic.delete(entry.key);
+    deleted++;
+    if (++inAtomic === 500) {
+      await atomic.commit();
+      atomic = kv.atomic();
+      inAtomic = 0;
+    }
+  }
+  await atomic.commit();
+  return deleted;
+}
+
+/**
+ * Deletes trim marks that earlier versions left for subscription topics (one per subscription
+ * ever made, kept after retention emptied its log), at most 500 a pass.
+ */
+async function dropSubscriptionMarks(kv: Deno.Kv): Promise<void> {
+  const atomic = kv.atomic();
+  let found = 0;
+  const marks = kv.list({
+    start: trimmedKey(SUBSCRIPTION_TOPIC_PREFIX),
+    end: trimmedKey(`${SUBSCRIPTION_TOPIC_PREFIX}\u{10FFFF}`),
+  }, { limit: 500 });
+  for await (const entry of marks) {
+    atomic.delete(entry.key);
+    found++;
+  }
+  if (found > 0) await atomic.commit();
 }
 
 /**

@@ -30,6 +30,7 @@
 import {
   type AppendHooks,
   type AppendRequest,
+  keepsTopicLog,
   type LeaseHold,
   MAX_UPDATE_SIZE,
   type RecordStore,
@@ -168,7 +169,7 @@ export class RedisTransport implements Transport {
       const args: (string | number)[] = [head, batch.length, this.#idTtlMs, this.keys.prefix];
       const stored = batch.map((request, index) => {
         const update = stamp(request, head + 1 + index, time);
-        const topics = [...new Set(update.topics)];
+        const topics = [...new Set(update.topics)].filter(keepsTopicLog);
         args.push(JSON.stringify(update), time, request.input.id ?? "", topics.length, ...topics);
         return update;
       });
@@ -339,6 +340,16 @@ export class RedisTransport implements Transport {
     let deleted = 0;
     for (const topic of new Set(topics)) {
       if (utf8ByteLength(topic) > MAX_KEY_BYTES) continue;
+      if (!keepsTopicLog(topic)) {
+        // A log an earlier version kept for a subscription topic: nothing reads it any more.
+        const [length] = await this.client.pipeline([
+          ["XLEN", this.keys.topic(topic)],
+          ["DEL", this.keys.topic(topic), this.keys.trimmed(topic)],
+          ["SREM", this.keys.topics, topic],
+        ]);
+        deleted += Number(length);
+        continue;
+      }
       deleted += Number(
         await TRIM.run(this.client, [
           this.keys.topic(topic),
