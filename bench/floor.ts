@@ -43,17 +43,38 @@ function serveWithDenoServe(port: number): void {
         ? new Response(`floor-${++published}`, { status: 200 })
         : new Response(null, { status: 201 });
     }
-    let own: ReadableStreamDefaultController<Uint8Array>;
-    const body = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        own = controller;
-        streams.add(controller);
-        controller.enqueue(encoder.encode(": hi\n\n"));
-      },
-      cancel: () => void streams.delete(own),
-    });
-    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+    return eventStream(streams);
   });
+}
+
+/**
+ * A bare event-stream response: a comment, then whatever is enqueued to its controller, which
+ * stays in `streams` until the client leaves.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { eventStream } from "./floor.ts";
+ * const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
+ * const response = eventStream(streams);
+ * assert.equal(streams.size, 1);
+ * const reader = response.body!.getReader();
+ * assert.equal(new TextDecoder().decode((await reader.read()).value), ": hi\n\n");
+ * await reader.cancel();
+ * assert.equal(streams.size, 0);
+ * ```
+ */
+export function eventStream(streams: Set<ReadableStreamDefaultController<Uint8Array>>): Response {
+  let own: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({
+    start: (controller) => {
+      own = controller;
+      streams.add(controller);
+      controller.enqueue(encoder.encode(": hi\n\n"));
+    },
+    cancel: () => void streams.delete(own),
+  });
+  return new Response(body, { headers: { "content-type": "text/event-stream" } });
 }
 
 function indexOfHeadEnd(bytes: Uint8Array): number {

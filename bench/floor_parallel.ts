@@ -12,6 +12,8 @@
  * @module
  */
 
+import { eventStream } from "./floor.ts";
+
 const encoder = new TextEncoder();
 const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
 const peers = new BroadcastChannel("tidings-bench-floor-parallel");
@@ -31,15 +33,6 @@ export default {
       peers.postMessage(data);
       return new Response(null, { status: 201 });
     }
-    let own: ReadableStreamDefaultController<Uint8Array>;
-    const body = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        own = controller;
-        streams.add(controller);
-        controller.enqueue(encoder.encode(": hi\n\n"));
-      },
-      cancel: () => void streams.delete(own),
-    });
-    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+    return eventStream(streams);
   },
 } satisfies Deno.ServeDefaultExport;
