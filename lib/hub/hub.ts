@@ -314,7 +314,10 @@ export class Hub {
     try {
       return await Promise.race([this.transport.ping().then(() => undefined), timeout]);
     } catch (error) {
-      return `${this.transport.name} unavailable: ${(error as Error).message}`;
+      // The Redis client's messages already say `redis unavailable: …`: say it once.
+      const message = (error as Error).message;
+      const prefix = `${this.transport.name} unavailable: `;
+      return message.startsWith(prefix) ? message : `${prefix}${message}`;
     } finally {
       clearTimeout(timer);
     }

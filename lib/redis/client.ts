@@ -44,7 +44,7 @@ export class RedisUnavailableError extends StorageUnavailableError {
 export interface RedisClientOptions {
   /** Where to connect (see `url.ts`). */
   address: RedisAddress;
-  /** How long a connection (with AUTH and SELECT) may take, ms. Default 2000. */
+  /** How long a connection (with the TLS handshake, AUTH and SELECT) may take, ms. Default 2000. */
   connectTimeoutMs?: number;
   /** How long a reply may take, ms, unless a command says otherwise. Default 5000. */
   commandTimeoutMs?: number;
@@ -239,9 +239,26 @@ export class RedisClient {
     const { address, connectTimeoutMs } = this.#options;
     const timeout = AbortSignal.timeout(connectTimeoutMs);
     let conn: Deno.Conn | undefined;
+    let handshaking = false;
     try {
       const connecting: Promise<Deno.Conn> = address.tls
-        ? Deno.connectTls({ hostname: address.hostname, port: address.port })
+        ? Deno.connectTls({ hostname: address.hostname, port: address.port }).then(async (tls) => {
+          // The TLS handshake is lazy (it would run on the first read or write): run it here,
+          // within the connect deadline, so that a certificate Deno does not trust, or a port
+          // that does not speak TLS, fails the connection rather than its first command. (A
+          // handshake abandoned at the deadline is closed, but Deno 2.9 keeps its socket until
+          // the server answers or hangs up: its TLS stream waits for the handshake on close.)
+          if (timeout.aborted) {
+            // Connected too late: the attempt has failed already.
+            tls.close();
+            throw new Error(`timed out after ${connectTimeoutMs} ms`);
+          }
+          conn = tls;
+          handshaking = true;
+          await tls.handshake();
+          handshaking = false;
+          return tls;
+        })
         : Deno.connect({ hostname: address.hostname, port: address.port }).then((tcp) => {
           tcp.setNoDelay(true);
           return tcp;
@@ -293,7 +310,9 @@ export class RedisClient {
       } catch {
         // Already closed.
       }
-      const reason = `cannot connect to ${this.where}: ${describe(error)}`;
+      const reason = `cannot connect to ${this.where}: ${
+        handshaking ? tlsFailure(error, connectTimeoutMs) : describe(error)
+      }`;
       this.#backOff(reason);
       throw this.#unavailable(reason);
     }
@@ -392,12 +411,60 @@ function describe(error: unknown): string {
   return String(error);
 }
 
+/**
+ * Why a TLS handshake failed, in words an operator can act on: a certificate Deno refused (and,
+ * for an unknown issuer, how to trust a private CA), or no handshake at all.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tlsFailure } from "./client.ts";
+ * const refused = new Deno.errors.InvalidData("invalid peer certificate: UnknownIssuer");
+ * assert.equal(
+ *   tlsFailure(refused, 2000),
+ *   "TLS: the server's certificate was refused (invalid peer certificate: UnknownIssuer); " +
+ *     "for a private CA, start tidings with DENO_CERT=/path/to/ca.pem",
+ * );
+ * const renamed = new Deno.errors.InvalidData(
+ *   'invalid peer certificate: certificate not valid for name "cache"; certificate is only valid for DnsName("redis")',
+ * );
+ * assert.equal(
+ *   tlsFailure(renamed, 2000),
+ *   `TLS: the server's certificate was refused (${renamed.message})`,
+ * );
+ * assert.equal(
+ *   tlsFailure(new Error("timed out after 2000 ms"), 2000),
+ *   "TLS: no handshake within 2000 ms (is the port a TLS port? rediss:// needs one)",
+ * );
+ * ```
+ */
+export function tlsFailure(error: unknown, connectTimeoutMs: number): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/^timed out after/.test(message)) {
+    return `TLS: no handshake within ${connectTimeoutMs} ms (is the port a TLS port? rediss:// needs one)`;
+  }
+  if (/certificate/i.test(message)) {
+    // An unknown issuer, or a known name with another key (a CA made anew): the CA to trust.
+    const hint = /UnknownIssuer|BadSignature/.test(message)
+      ? "; for a private CA, start tidings with DENO_CERT=/path/to/ca.pem"
+      : "";
+    return `TLS: the server's certificate was refused (${message})${hint}`;
+  }
+  return `TLS handshake failed: ${describe(error)}`;
+}
+
 function raceTimeout<T>(promise: Promise<T>, signal: AbortSignal, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => {
       reject(new Error(`timed out after ${ms} ms`));
       // A connection that arrives late is closed at once.
-      promise.then((value) => (value as { close?: () => void }).close?.(), () => {});
+      promise.then((value) => {
+        try {
+          (value as { close?: () => void }).close?.();
+        } catch {
+          // Already closed.
+        }
+      }, () => {});
     };
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then((value) => {
