@@ -231,13 +231,27 @@ export const MUTATIONS: readonly Mutation[] = [
     replace: "void 0;",
     tests: ["tests/subscription_test.ts", "tests/slow_consumer_test.ts"],
   },
-  // History retention and the compression window.
+  // History retention (subscription topics keep no log) and the compression window.
   {
     name: "history-ignores-max-age",
     file: "lib/kv/retention.ts",
     find: "const oldestTime = now - policy.maxAgeMs;",
     replace: "const oldestTime = now - policy.maxAgeMs * 1000;",
     tests: ["tests/history_max_age_test.ts"],
+  },
+  {
+    name: "history-subscription-topics-get-logs",
+    file: "lib/hub/topic_logs.ts",
+    find: "return !topic.startsWith(SUBSCRIPTION_TOPIC_PREFIX);",
+    replace: "return true;",
+    tests: ["tests/subscription_topic_logs_test.ts"],
+  },
+  {
+    name: "history-old-subscription-marks-stay",
+    file: "lib/kv/retention.ts",
+    find: "  await dropSubscriptionMarks(kv);\n",
+    replace: "",
+    tests: ["tests/subscription_topic_logs_test.ts"],
   },
   {
     name: "compression-window-grows",
