@@ -7,11 +7,31 @@
 
 import type { Config } from "./config.ts";
 import { defaultMaxConnections } from "../util/descriptor_limit.ts";
+import { redactRedisUrl } from "../redis/url.ts";
 
 const PRINTED = "TIDINGS_BANNER_PRINTED";
 
 /**
  * Prints the banner unless another isolate of this process already did.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { printBanner } from "./banner.ts";
+ * import { loadConfig } from "./config.ts";
+ * const env: Record<string, string> = { TIDINGS_REDIS_URL: "redis://app:secret@cache:6379/2" };
+ * const lines: string[] = [];
+ * const print = console.log;
+ * console.log = (text: string) => lines.push(...text.split("\n"));
+ * try {
+ *   Deno.env.delete("TIDINGS_BANNER_PRINTED");
+ *   printBanner(loadConfig((name) => env[name]));
+ * } finally {
+ *   console.log = print;
+ * }
+ * assert.match(lines[1], /^ {2}store=redis:\/\/app:\*\*\*@cache:6379\/2 demoFeeds=on /);
+ * assert.doesNotMatch(lines.join("\n"), /secret|kv=/);
+ * ```
  */
 export function printBanner(config: Config, devToken?: string): void {
   try {
@@ -24,7 +44,12 @@ export function printBanner(config: Config, devToken?: string): void {
   const url = `http://${host}:${config.port}`;
   const lines = [
     `tidings is up: dashboard ${url}/  hub ${url}/.well-known/mercure`,
-    `  kv=${config.kvPath ?? "Deno Deploy KV"} demoFeeds=${config.demoFeeds ? "on" : "off"} ` +
+    // With Redis, the log and the records live there (the password never printed).
+    `  ${
+      config.redisUrl
+        ? `store=${redactRedisUrl(config.redisUrl)}`
+        : `kv=${config.kvPath ?? "Deno Deploy KV"}`
+    } demoFeeds=${config.demoFeeds ? "on" : "off"} ` +
     `feedSpeed=${config.feedSpeed} heartbeat=${config.heartbeatMs}ms retry=${config.retryMs}ms ` +
     `history=${config.historySize}/topic,${config.historyMaxAgeSeconds}s`,
     `  limits: connections=${config.maxConnections} perIp=${config.maxConnectionsPerIp} ` +
