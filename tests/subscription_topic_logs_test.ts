@@ -126,6 +126,29 @@ Deno.test(
 );
 
 Deno.test(
+  "retention sweeps away the subscription-topic marks earlier versions left in Redis, and only its own",
+  withRedis,
+  async () => {
+    redis ??= await startRedis();
+    // A prefix with glob characters: the sweep must match it literally.
+    const transport = new RedisTransport({ address: parseRedisUrl(redis.url), prefix: "s[ab]:" });
+    const client = new RedisClient({ address: parseRedisUrl(redis.url) });
+    const ours = [`s[ab]:trimmed:${ALICE}`, `s[ab]:trimmed:${BOB}`];
+    const kept = ["s[ab]:trimmed:news", `sa:trimmed:${ALICE}`];
+    try {
+      await client.pipeline([...ours, ...kept].map((key) => ["SET", key, "7"]));
+      await transport.trim([], POLICY);
+      const exists = await client.pipeline([...ours, ...kept].map((key) => ["EXISTS", key]));
+      assert.deepEqual(exists, [0, 0, 1, 1]);
+    } finally {
+      await client.command(["DEL", ...ours, ...kept]);
+      client.close();
+      transport.close();
+    }
+  },
+);
+
+Deno.test(
   "retention removes the subscription-topic streams that earlier versions left in Redis",
   withRedis,
   async () => {

@@ -37,6 +37,7 @@ import {
   type RetentionPolicy,
   StorageUnavailableError,
   type StoredUpdate,
+  SUBSCRIPTION_TOPIC_PREFIX,
   type Transport,
 } from "../hub/mod.ts";
 import { utf8ByteLength } from "../util/bytes.ts";
@@ -102,6 +103,8 @@ export class RedisTransport implements Transport {
   #options: RedisTransportOptions;
   #idTtlMs: number;
   #head: number | undefined;
+  /** Where the sweep for subscription-topic trim marks left by earlier versions goes on. */
+  #markSweep = "0";
   #closed = new AbortController();
   #watchers = new Set<RedisClient>();
 
@@ -365,7 +368,27 @@ export class RedisTransport implements Transport {
         "",
       ]),
     );
+    await this.#sweepSubscriptionMarks();
     return deleted;
+  }
+
+  /**
+   * One step of a sweep through the keyspace for the trim marks earlier versions left for
+   * subscription topics (one per subscription ever made, after retention emptied its stream):
+   * `SCAN` of up to 1,000 keys a pass, the matches deleted. Nothing else reads them.
+   */
+  async #sweepSubscriptionMarks(): Promise<void> {
+    const pattern = this.keys.trimmed(SUBSCRIPTION_TOPIC_PREFIX).replace(/[*?[\]\\]/g, "\\$&");
+    const [next, found] = await this.client.command([
+      "SCAN",
+      this.#markSweep,
+      "MATCH",
+      `${pattern}*`,
+      "COUNT",
+      1000,
+    ]) as [string, string[]];
+    this.#markSweep = next;
+    if (found.length > 0) await this.client.command(["DEL", ...found]);
   }
 
   watchHead(onHead: (seq: number) => void, signal: AbortSignal): void {
