@@ -248,8 +248,8 @@ export const MUTATIONS: readonly Mutation[] = [
   },
   {
     name: "history-old-subscription-marks-stay",
-    file: "lib/kv/retention.ts",
-    find: "  await dropSubscriptionMarks(kv);\n",
+    file: "lib/kv/kv_transport.ts",
+    find: "      await dropSubscriptionMarks(this.kv);\n",
     replace: "",
     tests: ["tests/subscription_topic_logs_test.ts"],
   },

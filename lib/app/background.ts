@@ -4,7 +4,7 @@
  * @module
  */
 
-import { listSubscriptions, type RecordStore, SUBSCRIPTION_TOPIC_PREFIX } from "../hub/mod.ts";
+import { listSubscriptions, type RecordStore } from "../hub/mod.ts";
 import type { AppContext } from "./context.ts";
 import { runSharedFeed } from "../feeds/producers.ts";
 import { chatFeed } from "../feeds/chat.ts";
@@ -87,15 +87,11 @@ export function startBackgroundJobs(context: AppContext): void {
     let nextFullPass = Date.now() + 60_000;
     while (await sleep(5000, signal)) {
       try {
-        // A subscription's topic gets two updates in its life (active, inactive), so the hourly
-        // full pass is soon enough to trim it. Skipping those here keeps a storm of connections
-        // from costing two KV scans per connection every few seconds.
+        // Subscription topics keep no log (`lib/hub/topic_logs.ts`), so a storm of connections
+        // adds nothing to this pass.
         const everyTopic = Date.now() > nextFullPass;
         if (everyTopic) nextFullPass = Date.now() + 3_600_000;
-        const deleted = await hub.trimHistory(policy, {
-          everyTopic,
-          skip: (topic) => topic.startsWith(SUBSCRIPTION_TOPIC_PREFIX),
-        });
+        const deleted = await hub.trimHistory(policy, { everyTopic });
         if (deleted > 0) log("debug", "retention trimmed", { deleted });
       } catch (error) {
         if (!signal.aborted) log("warn", "retention pass failed", { error: String(error) });

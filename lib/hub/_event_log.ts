@@ -22,6 +22,7 @@ import {
   StorageUnavailableError,
   type Transport,
 } from "./transport.ts";
+import { keepsTopicLog } from "./topic_logs.ts";
 import { estimateUpdateSize, makeHubId, type StoredUpdate, type UpdateInput } from "./update.ts";
 import { HotTail, type HotTailOptions } from "./_hot_tail.ts";
 
@@ -61,7 +62,7 @@ export class EventLog {
   /** The store's epoch, part of every generated id. */
   readonly epoch: number;
   readonly transport: Transport;
-  /** Topics appended to since the retention job last took them. */
+  /** Topics with a log of their own appended to since the retention job last took them. */
   readonly dirtyTopics: Set<string> = new Set();
   readonly stats: CommitStats = { commits: 0, conflicts: 0, events: 0, lastCommitMs: 0 };
   /** The newest updates in memory (the broker fills it as it delivers). */
@@ -270,7 +271,10 @@ export class EventLog {
         },
       });
       for (const request of batch) {
-        for (const topic of request.input.topics) this.dirtyTopics.add(topic);
+        // A topic without a log of its own (`topic_logs.ts`) has nothing for retention to trim.
+        for (const topic of request.input.topics) {
+          if (keepsTopicLog(topic)) this.dirtyTopics.add(topic);
+        }
       }
       this.stats.commits++;
       this.stats.events += batch.length;

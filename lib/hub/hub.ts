@@ -284,16 +284,15 @@ export class Hub {
   }
 
   /**
-   * Trims history to `policy`: the topics this isolate appended to since the last call (but those
-   * `options.skip` names), or every topic with `options.everyTopic` (other nodes' included), and
-   * the global log. Resolves with rows deleted.
+   * Trims history to `policy`: the topics this isolate appended to since the last call, or every
+   * topic with `options.everyTopic` (other nodes' included), and the global log. Resolves with
+   * rows deleted.
    */
   async trimHistory(
     policy: RetentionPolicy,
-    options: { everyTopic?: boolean; skip?: (topic: string) => boolean } = {},
+    options: { everyTopic?: boolean } = {},
   ): Promise<number> {
-    const { skip } = options;
-    let topics: Iterable<string> = [...this.log.dirtyTopics].filter((topic) => !skip?.(topic));
+    let topics: Iterable<string> = [...this.log.dirtyTopics];
     this.log.dirtyTopics.clear();
     if (options.everyTopic) topics = await this.transport.listTopics();
     return this.transport.trim(topics, policy);

@@ -26,7 +26,7 @@ export * from "./update.ts";
 export * from "./transport.ts";
 export * from "./admission.ts";
 export * from "./active_subscriptions.ts";
-export { keepsTopicLog } from "./topic_logs.ts";
+export { keepsTopicLog, OLD_MARK_SWEEP_EVERY_MS } from "./topic_logs.ts";
 export * from "./connection_budget.ts";
 export * from "./share_ledger.ts";
 export * from "./data_filter.ts";

@@ -11,6 +11,12 @@
  * @module
  */
 
+/**
+ * How often a store sweeps for the trim marks that versions before this rule left for
+ * subscription topics, ms (a sweep deletes a bounded number; nothing else reads them).
+ */
+export const OLD_MARK_SWEEP_EVERY_MS = 60_000;
+
 /** The prefix of every subscription topic. */
 export const SUBSCRIPTION_TOPIC_PREFIX = "/.well-known/mercure/subscriptions/";
 

@@ -16,6 +16,7 @@ import {
   keepsTopicLog,
   type LeaseHold,
   MAX_UPDATE_SIZE,
+  OLD_MARK_SWEEP_EVERY_MS,
   type RecordDecision,
   type RecordKey,
   type RecordOptions,
@@ -39,7 +40,7 @@ import {
 } from "./keys.ts";
 import { kvKeyFits } from "./key_size.ts";
 import { type LogRow, packRows, readRange, rowUpdates } from "./log_rows.ts";
-import { listTopics, trim, trimmedUpTo } from "./retention.ts";
+import { dropSubscriptionMarks, listTopics, trim, trimmedUpTo } from "./retention.ts";
 
 const MAX_MUTATIONS = 900;
 const MAX_BATCH_BYTES = 600 * 1024;
@@ -81,6 +82,8 @@ export class KvTransport implements Transport {
   readonly records: RecordStore;
   #head: { seq: number; versionstamp: string | null } | undefined;
   #idTtlMs: number;
+  /** When the sweep for old subscription-topic trim marks last ran. */
+  #markSweepAt = 0;
   #path: string | undefined;
   #closed = new AbortController();
 
@@ -263,8 +266,13 @@ export class KvTransport implements Transport {
     return listTopics(this.kv);
   }
 
-  trim(topics: Iterable<string>, policy: RetentionPolicy, now?: number): Promise<number> {
-    return trim(this.kv, topics, policy, now);
+  async trim(topics: Iterable<string>, policy: RetentionPolicy, now?: number): Promise<number> {
+    const deleted = await trim(this.kv, topics, policy, now);
+    if (Date.now() - this.#markSweepAt >= OLD_MARK_SWEEP_EVERY_MS) {
+      this.#markSweepAt = Date.now();
+      await dropSubscriptionMarks(this.kv);
+    }
+    return deleted;
   }
 
   watchHead(onHead: (seq: number) => void, signal: AbortSignal): void {

@@ -115,7 +115,6 @@ export async function trim(
     await ageBoundary(kv, GLOBAL_LOG, oldestTime),
   );
   deleted += await deleteUpTo(kv, GLOBAL_LOG, trimmedKey("*"), globalBoundary);
-  await dropSubscriptionMarks(kv);
   return deleted;
 }
 
@@ -139,9 +138,9 @@ async function dropLog(kv: Deno.Kv, topic: string): Promise<number> {
 
 /**
  * Deletes trim marks that earlier versions left for subscription topics (one per subscription
- * ever made, kept after retention emptied its log), at most 500 a pass.
+ * ever made, kept after retention emptied its log), at most 500 a call.
  */
-async function dropSubscriptionMarks(kv: Deno.Kv): Promise<void> {
+export async function dropSubscriptionMarks(kv: Deno.Kv): Promise<void> {
   const atomic = kv.atomic();
   let found = 0;
   const marks = kv.list({

@@ -33,6 +33,7 @@ import {
   keepsTopicLog,
   type LeaseHold,
   MAX_UPDATE_SIZE,
+  OLD_MARK_SWEEP_EVERY_MS,
   type RecordStore,
   type RetentionPolicy,
   StorageUnavailableError,
@@ -105,6 +106,7 @@ export class RedisTransport implements Transport {
   #head: number | undefined;
   /** Where the sweep for subscription-topic trim marks left by earlier versions goes on. */
   #markSweep = "0";
+  #markSweepAt = 0;
   #closed = new AbortController();
   #watchers = new Set<RedisClient>();
 
@@ -368,14 +370,17 @@ export class RedisTransport implements Transport {
         "",
       ]),
     );
-    await this.#sweepSubscriptionMarks();
+    if (Date.now() - this.#markSweepAt >= OLD_MARK_SWEEP_EVERY_MS) {
+      this.#markSweepAt = Date.now();
+      await this.#sweepSubscriptionMarks();
+    }
     return deleted;
   }
 
   /**
    * One step of a sweep through the keyspace for the trim marks earlier versions left for
    * subscription topics (one per subscription ever made, after retention emptied its stream):
-   * `SCAN` of up to 1,000 keys a pass, the matches deleted. Nothing else reads them.
+   * `SCAN` of up to 1,000 keys, at most once a minute, the matches deleted. Nothing else reads them.
    */
   async #sweepSubscriptionMarks(): Promise<void> {
     const pattern = this.keys.trimmed(SUBSCRIPTION_TOPIC_PREFIX).replace(/[*?[\]\\]/g, "\\$&");
