@@ -251,6 +251,28 @@ Deno.test("a server that never answers fails the command at its deadline", async
   }
 });
 
+Deno.test("a server still loading its data is unavailable for now, said like any other outage", async () => {
+  const server = fakeServer(async (_request, conn) => {
+    await conn.write(
+      new TextEncoder().encode("-LOADING Redis is loading the dataset in memory\r\n"),
+    );
+  });
+  const client = new RedisClient({ address: parseRedisUrl(`redis://127.0.0.1:${server.port}`) });
+  try {
+    const error = await client.command(["GET", "head"]).catch((error) => error);
+    assert.ok(error instanceof RedisUnavailableError);
+    assert.equal(
+      error.message,
+      `redis unavailable: 127.0.0.1:${server.port}: LOADING Redis is loading the dataset in memory`,
+    );
+    assert.equal(error.maybeWritten, false);
+    assert.equal(error.retryAfterSeconds, 1);
+  } finally {
+    client.close();
+    server.close();
+  }
+});
+
 Deno.test("nothing listening: commands fail at once as unavailable, and back off", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;

@@ -365,9 +365,7 @@ export class RedisClient {
             // A server that is loading its data, busy or failing over is unavailable for now.
             pending.reject(
               TRANSIENT.test(reply.message)
-                ? new RedisUnavailableError(`${this.where}: ${reply.message}`, {
-                  maybeWritten: false,
-                })
+                ? this.#unavailable(`${this.where}: ${reply.message}`)
                 : reply,
             );
           } else pending.resolve(reply);
